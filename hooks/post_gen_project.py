@@ -1,0 +1,79 @@
+"""Remove the generated paths that belong to options the user did not choose.
+
+`OWNED_PATHS` is the one declarative table from option values to the paths they own. The
+hook deletes the paths owned by every value that was *not* chosen (unless the chosen value
+owns them too) and touches nothing else. It is deterministic and idempotent, with no git,
+network, randomness or clock, because `cruft update` re-runs it on every update.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+# {option: {value: [paths relative to the project root owned by that value]}}.
+# Booleans use the keys True / False. "{pkg}" stands for the package directory.
+OWNED_PATHS: dict[str, dict[Any, list[str]]] = {}
+
+PACKAGE_DIR = "src/{package_name}"
+
+
+def as_bool(value: Any) -> bool:
+    """cookiecutter gives booleans; replay files and cruft may give their string forms."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "y", "on"}
+
+
+def _chosen(table: Mapping[Any, list[str]], value: Any) -> Any:
+    is_boolean_option = all(isinstance(key, bool) for key in table)
+    return as_bool(value) if is_boolean_option else str(value)
+
+
+def _expand(path: str, context: Mapping[str, Any]) -> str:
+    return path.replace("{pkg}", PACKAGE_DIR.format(package_name=context["package_name"]))
+
+
+def paths_to_remove(context: Mapping[str, Any]) -> list[str]:
+    """Paths owned only by values that were not chosen, sorted, relative to the project."""
+    keep: set[str] = set()
+    drop: set[str] = set()
+    for option, table in OWNED_PATHS.items():
+        if option not in context:
+            continue
+        chosen = _chosen(table, context[option])
+        for value, paths in table.items():
+            expanded = {_expand(path, context) for path in paths}
+            (keep if value == chosen else drop).update(expanded)
+    return sorted(drop - keep)
+
+
+def remove_paths(root: Path, paths: Iterable[str]) -> None:
+    """Delete files and directories under `root`; missing ones are fine (idempotent)."""
+    for relative in paths:
+        target = root / relative
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+
+
+def remove_empty_dirs(root: Path) -> None:
+    """Drop directories left empty by the removals (deepest first)."""
+    for directory in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        if not any(directory.iterdir()):
+            directory.rmdir()
+
+
+def main(context: Mapping[str, Any], root: Path) -> int:
+    remove_paths(root, paths_to_remove(context))
+    remove_empty_dirs(root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(r"""{{ cookiecutter | jsonify }}"""), Path.cwd()))

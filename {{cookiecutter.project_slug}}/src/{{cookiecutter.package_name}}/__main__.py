@@ -1,0 +1,5 @@
+"""Allow `python -m {{ cookiecutter.package_name }}`."""
+
+from {{ cookiecutter.package_name }}.cli import main
+
+main()
