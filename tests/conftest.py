@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,10 @@ from cookiecutter.main import cookiecutter
 from tests.options import TEMPLATE_DIR
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Tools installed by .ci/install-tools.sh and requirements-dev.txt are found on PATH.
+_TOOL_DIRS = [TEMPLATE_DIR / ".cache/npm-tools/node_modules/.bin", Path(sys.executable).parent]
+os.environ["PATH"] = os.pathsep.join([*map(str, _TOOL_DIRS), os.environ.get("PATH", "")])
 
 
 def render(output_dir: Path, **answers: Any) -> Path:

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the external validators the template's tests run. Idempotent; needs root for apt.
+# Each section is owned by one feature area; keep them independent.
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+
+APT_PACKAGES=()
+NPM_PACKAGES=()
+
+# --- ci/cd linters (shellcheck, actionlint, npm-groovy-lint, kustomize)
+# --- monitoring (promtool, amtool)
+
+need_apt=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    if as_root true 2>/dev/null; then
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+    else
+        echo "install-tools: not root; missing apt packages: ${need_apt[*]}" >&2
+    fi
+fi
+
+if [ "${#NPM_PACKAGES[@]}" -gt 0 ]; then
+    mkdir -p .cache/npm-tools
+    [ -f .cache/npm-tools/package.json ] || echo '{"private": true}' > .cache/npm-tools/package.json
+    npm install --silent --no-audit --no-fund --prefix .cache/npm-tools "${NPM_PACKAGES[@]}"
+fi
