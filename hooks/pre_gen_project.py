@@ -55,8 +55,9 @@ def _bad(option: str, value: Any, accepted: str) -> str:
 
 
 def check_project_name(context: Mapping[str, Any]) -> str | None:
-    if not str(context.get("project_name", "")).strip():
-        return _bad("project_name", context.get("project_name", ""), "give a non-empty name")
+    name = str(context.get("project_name", ""))
+    if not any(character.isalnum() for character in name):
+        return _bad("project_name", name, "give a non-empty name with at least one letter or digit")
     return None
 
 
@@ -122,12 +123,13 @@ def check_choices(context: Mapping[str, Any]) -> str | None:
     return None
 
 
-# Combinations the generated project cannot honour: (predicate on the context, message).
-INCOMPATIBLE: list[tuple[Callable[[Mapping[str, Any]], bool], str]] = []
+# Combinations the generated project cannot honour:
+# (predicate on the context, one-line message, example answers that trigger it — for the tests).
+INCOMPATIBLE: list[tuple[Callable[[Mapping[str, Any]], bool], str, dict[str, Any]]] = []
 
 
 def check_combinations(context: Mapping[str, Any]) -> str | None:
-    for applies, message in INCOMPATIBLE:
+    for applies, message, _example in INCOMPATIBLE:
         if applies(context):
             return f"ERROR: {message}"
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,3 +43,54 @@ def require_tool(name: str, hint: str) -> str:
             pytest.fail(message + "; CI must install it (.ci/run)")
         pytest.skip(message)
     return path
+
+
+VENV_CACHE = TEMPLATE_DIR / ".cache" / "venvs"
+
+
+def uv() -> str:
+    """uv from the template's own virtualenv (requirements-dev.txt pins it)."""
+    path = Path(sys.executable).parent / "uv"
+    return str(path) if path.exists() else shutil.which("uv") or "uv"
+
+
+def python_for(version: str) -> str:
+    """An interpreter for `version`: on PATH, or pyenv's; fail under CI, skip locally."""
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(
+        str(p) for p in Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}")
+    )
+    for candidate in candidates:
+        if (
+            candidate
+            and subprocess.run(
+                [candidate, "--version"], capture_output=True, check=False
+            ).returncode
+            == 0
+        ):
+            return candidate
+    message = f"python{version} not found"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def make(
+    project: Path, *targets: str, venv: Path, timeout: int = 1200, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the generated Makefile with a cached virtualenv and uv on PATH; fail with its output."""
+    environment = os.environ | env
+    environment["PATH"] = os.pathsep.join([str(Path(uv()).parent), environment["PATH"]])
+    environment.pop("VIRTUAL_ENV", None)
+    result = subprocess.run(
+        ["make", "-C", str(project), f"VENV={venv}", *targets],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"make {' '.join(targets)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    )
+    return result
