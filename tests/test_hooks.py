@@ -229,3 +229,22 @@ def test_default_answers_render(tmp_path: Path) -> None:
     result = run_cookiecutter(tmp_path)
     assert result.returncode == 0, result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["churn-model"]
+
+
+@pytest.mark.parametrize(("option", "value", "words"), INVALID_ANSWERS[:12])
+def test_pytest_cookies_bake_refuses_invalid_answer(
+    cookies: Any, option: str, value: str, words: str
+) -> None:
+    if option in option_values():
+        pytest.skip("cookiecutter itself refuses unknown choice values before the hooks run")
+    result = cookies.bake(extra_context={option: value})
+    assert result.exit_code != 0
+    assert result.exception is not None
+    assert result.project_path is None or not result.project_path.exists()
+
+
+def test_pytest_cookies_bake_default(cookies: Any) -> None:
+    result = cookies.bake()
+    assert result.exit_code == 0, result.exception
+    assert result.project_path.name == "churn-model"
+    assert (result.project_path / "src" / "churn_model" / "cli.py").is_file()
