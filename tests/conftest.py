@@ -76,11 +76,21 @@ def python_for(version: str) -> str:
 
 
 def make(
-    project: Path, *targets: str, venv: Path, timeout: int = 1200, **env: str
+    project: Path, *targets: str, venv: Path, timeout: int = 1200, use_uv: bool = True, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run the generated Makefile with a cached virtualenv and uv on PATH; fail with its output."""
+    """Run the generated Makefile with a cached virtualenv; fail with its output.
+
+    With `use_uv` uv is put on PATH (the Makefile prefers it); without, every directory holding
+    a uv is taken off PATH so the plain venv + pip path is exercised.
+    """
     environment = os.environ | env
-    environment["PATH"] = os.pathsep.join([str(Path(uv()).parent), environment["PATH"]])
+    uv_dir = str(Path(uv()).parent)
+    path = [entry for entry in environment["PATH"].split(os.pathsep) if entry != uv_dir]
+    if use_uv:
+        path = [uv_dir, *path]
+    else:
+        path = [entry for entry in path if not (Path(entry) / "uv").exists()]
+    environment["PATH"] = os.pathsep.join(path)
     environment.pop("VIRTUAL_ENV", None)
     result = subprocess.run(
         ["make", "-C", str(project), f"VENV={venv}", *targets],

@@ -1,4 +1,7 @@
-"""Bake the default project (and Python 3.12): install it and run its own `make lint test`."""
+"""Bake the default project (and Python 3.12): install it and run its own `make lint test`.
+
+The default bake installs with uv, the 3.12 bake with plain venv + pip: both must work.
+"""
 
 from __future__ import annotations
 
@@ -23,4 +26,12 @@ def test_python_312_project_passes_its_own_lint_and_tests(
 ) -> None:
     python = python_for("3.12")
     project = render(tmp_path_factory.mktemp("bake-312"), python_version="3.12")
-    make(project, "install", "lint", "test", venv=VENV_CACHE / "bake-py312", PYTHON=python)
+    make(
+        project,
+        "install",
+        "lint",
+        "test",
+        venv=VENV_CACHE / "bake-py312-pip",
+        use_uv=False,
+        PYTHON=python,
+    )
