@@ -1,0 +1,280 @@
+"""Data and prediction drift between the training reference and recent traffic.
+
+Numerical features: population stability index (PSI, reference-quantile bins) and the
+two-sample Kolmogorov-Smirnov test (`scipy.stats.ks_2samp`). Categorical features: PSI over
+category shares and the chi-square test of homogeneity (`scipy.stats.chi2_contingency`).
+Predictions: PSI and KS of the predicted probability when the champion model can score the
+reference, plus chi-square of the predicted-class shares against the reference labels.
+
+A feature drifts when its PSI reaches `psi_threshold` or its test's p-value is below
+alpha / number-of-features (Bonferroni, so 30 quiet features do not raise false alarms).
+The dataset drifts when the share of drifted features reaches `drift_share`, or when the
+predictions drift.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+from scipy import stats
+
+from {{ cookiecutter.package_name }}.errors import UserError
+
+FloatArray = npt.NDArray[np.float64]
+EPSILON = 1e-4  # floor for empty bins, so PSI stays finite
+
+REPORT_JSON = "drift_report.json"
+REPORT_HTML = "drift_report.html"
+REPORT_PROM = "drift.prom"
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    psi: float = 0.2
+    ks_alpha: float = 0.01
+    chi2_alpha: float = 0.01
+    drift_share: float = 0.25
+    bins: int = 10
+    min_rows: int = 50
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: str
+    kind: Literal["numerical", "categorical"]
+    scores: dict[str, float]  # method -> score, exported as model_feature_drift_score
+    p_value: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    reference: str
+    current: str
+    reference_rows: int
+    current_rows: int
+    thresholds: DriftThresholds
+    features: list[FeatureDrift]
+    prediction: dict[str, float] = field(default_factory=dict)
+    prediction_p_value: float | None = None
+    prediction_drifted: bool = False
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [item.feature for item in self.features if item.drifted]
+
+    @property
+    def drift_share(self) -> float:
+        return len(self.drifted_features) / len(self.features) if self.features else 0.0
+
+    @property
+    def dataset_drift(self) -> bool:
+        return self.drift_share >= self.thresholds.drift_share or self.prediction_drifted
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON layout read by the model server (`features` / `prediction` score maps)."""
+        return {
+            "created_at": self.created_at,
+            "reference": self.reference,
+            "current": self.current,
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            "dataset_drift": self.dataset_drift,
+            "drift_share": round(self.drift_share, 6),
+            "drifted_features": self.drifted_features,
+            "prediction_drifted": self.prediction_drifted,
+            "prediction_p_value": self.prediction_p_value,
+            "thresholds": asdict(self.thresholds),
+            "features": {item.feature: item.scores for item in self.features},
+            "prediction": self.prediction,
+            "details": [asdict(item) for item in self.features],
+        }
+
+
+# ---------------------------------------------------------------- statistics
+def psi(reference: FloatArray, current: FloatArray, bins: int = 10) -> float:
+    """Population stability index over `bins` quantile bins of the reference."""
+    edges = np.unique(np.quantile(reference, np.linspace(0.0, 1.0, bins + 1)))
+    inner = edges[1:-1]
+    reference_counts = np.bincount(
+        np.searchsorted(inner, reference, side="right"), minlength=len(inner) + 1
+    )
+    current_counts = np.bincount(
+        np.searchsorted(inner, current, side="right"), minlength=len(inner) + 1
+    )
+    return _psi_from_counts(reference_counts, current_counts)
+
+
+def _psi_from_counts(reference_counts: npt.NDArray[Any], current_counts: npt.NDArray[Any]) -> float:
+    expected = np.clip(reference_counts / reference_counts.sum(), EPSILON, None)
+    actual = np.clip(current_counts / current_counts.sum(), EPSILON, None)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def numerical_drift(
+    name: str, reference: FloatArray, current: FloatArray, limits: DriftThresholds, tests: int
+) -> FeatureDrift:
+    score = psi(reference, current, limits.bins)
+    ks = stats.ks_2samp(reference, current)
+    p_value = float(ks.pvalue)
+    drifted = score >= limits.psi or p_value < limits.ks_alpha / max(tests, 1)
+    return FeatureDrift(
+        name,
+        "numerical",
+        {"psi": round(score, 6), "ks": round(float(ks.statistic), 6)},
+        p_value,
+        drifted,
+    )
+
+
+def categorical_drift(
+    name: str, reference: pd.Series, current: pd.Series, limits: DriftThresholds, tests: int
+) -> FeatureDrift:
+    categories = sorted(set(reference.astype(str)) | set(current.astype(str)))
+    reference_counts = (
+        reference.astype(str).value_counts().reindex(categories, fill_value=0).to_numpy()
+    )
+    current_counts = current.astype(str).value_counts().reindex(categories, fill_value=0).to_numpy()
+    score = _psi_from_counts(reference_counts, current_counts)
+    if len(categories) < 2:
+        statistic, p_value = 0.0, 1.0
+    else:
+        result = stats.chi2_contingency(np.vstack([reference_counts, current_counts]))
+        statistic, p_value = float(result.statistic), float(result.pvalue)
+    drifted = score >= limits.psi or p_value < limits.chi2_alpha / max(tests, 1)
+    return FeatureDrift(
+        name, "categorical", {"psi": round(score, 6), "chi2": round(statistic, 6)}, p_value, drifted
+    )
+
+
+def _numeric_column(frame: pd.DataFrame, name: str, where: str) -> FloatArray:
+    values = pd.to_numeric(frame[name], errors="coerce")
+    bad = values.isna() & frame[name].notna()
+    if bad.any():
+        example = frame[name][bad].iloc[0]
+        raise UserError(
+            f"feature '{name}' in the {where} data has non-numeric values (e.g. {example!r}); "
+            "fix the data or list it in monitoring.categorical_features"
+        )
+    return np.asarray(values.dropna(), dtype=np.float64)
+
+
+def compare(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    limits: DriftThresholds,
+    categorical: tuple[str, ...] = (),
+) -> list[FeatureDrift]:
+    """Drift of every reference feature in `current` (missing features are an error)."""
+    missing = [name for name in reference.columns if name not in current.columns]
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise UserError(
+            f"the current data lacks reference features: {shown}; send every model feature"
+        )
+    if len(current) < limits.min_rows:
+        raise UserError(
+            f"only {len(current)} current rows; drift needs at least {limits.min_rows} "
+            "(wait for more traffic or lower monitoring.min_window_size)"
+        )
+    unknown = [name for name in categorical if name not in reference.columns]
+    if unknown:
+        raise UserError(
+            f"monitoring.categorical_features names unknown features: {', '.join(unknown)}"
+        )
+    categorical_names = [
+        name for name in reference.columns
+        if name in categorical or not pd.api.types.is_numeric_dtype(reference[name])
+    ]  # fmt: skip
+    numerical_names = [name for name in reference.columns if name not in categorical_names]
+    results = [
+        numerical_drift(
+            name,
+            _numeric_column(reference, name, "reference"),
+            _numeric_column(current, name, "current"),
+            limits,
+            len(numerical_names),
+        )
+        for name in numerical_names
+    ]
+    results += [
+        categorical_drift(
+            name, reference[name].dropna(), current[name].dropna(), limits, len(categorical_names)
+        )
+        for name in categorical_names
+    ]
+    return results
+
+
+def prediction_drift(
+    reference_classes: npt.NDArray[Any],
+    current_classes: npt.NDArray[Any],
+    limits: DriftThresholds,
+    reference_probability: FloatArray | None = None,
+    current_probability: FloatArray | None = None,
+) -> tuple[dict[str, float], float, bool]:
+    """Scores (psi, ks, chi2), the smallest p-value and whether the predictions drifted."""
+    classes = categorical_drift(
+        "prediction", pd.Series(reference_classes), pd.Series(current_classes), limits, 1
+    )
+    scores = {"chi2": classes.scores["chi2"], "psi": classes.scores["psi"]}
+    p_value = classes.p_value
+    drifted = classes.drifted
+    if reference_probability is not None and current_probability is not None:
+        probability = numerical_drift(
+            "probability", reference_probability, current_probability, limits, 1
+        )
+        scores["psi"] = probability.scores["psi"]
+        scores["ks"] = probability.scores["ks"]
+        p_value = min(p_value, probability.p_value)
+        drifted = drifted or probability.drifted
+    return scores, p_value, drifted
+
+
+# ---------------------------------------------------------------- outputs
+def write_reports(report: DriftReport, directory: Path) -> dict[str, Path]:
+    """Write the JSON report, the HTML report and the Prometheus textfile."""
+    from {{ cookiecutter.package_name }}.monitoring.html import render_html
+
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": directory / REPORT_JSON,
+        "html": directory / REPORT_HTML,
+        "prometheus": directory / REPORT_PROM,
+    }
+    paths["json"].write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    paths["html"].write_text(render_html(report), encoding="utf-8")
+    write_to_textfile(str(paths["prometheus"]), drift_registry(report))
+    return paths
+
+
+def drift_registry(report: DriftReport) -> CollectorRegistry:
+    """The report's scores as the gauges the alert rules and dashboard read."""
+    registry = CollectorRegistry()
+    features = Gauge(
+        "model_feature_drift_score",
+        "Per-feature drift score from the latest drift report.",
+        ["feature", "method"],
+        registry=registry,
+    )
+    prediction = Gauge(
+        "model_prediction_drift_score",
+        "Prediction drift score from the latest drift report.",
+        ["method"],
+        registry=registry,
+    )
+    for item in report.features:
+        for method, score in item.scores.items():
+            features.labels(item.feature, method).set(score)
+    for method, score in report.prediction.items():
+        prediction.labels(method).set(score)
+    return registry

@@ -1,0 +1,216 @@
+"""The retraining decision and the typed trigger clients (sent to a loopback server)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.monitoring.retrain import (
+    Signals,
+    decide,
+    retrain_check,
+)
+from {{ cookiecutter.package_name }}.monitoring.triggers import (
+    AirflowTrigger,
+    GitHubWorkflowTrigger,
+    JenkinsTrigger,
+    KubeflowTrigger,
+    send,
+)
+from {{ cookiecutter.package_name }}.settings import (
+    AirflowTriggerSettings,
+    GitHubTriggerSettings,
+    JenkinsTriggerSettings,
+    KubeflowTriggerSettings,
+    Settings,
+    load_settings,
+)
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+FRESH = Signals(dataset_drift=False, online_accuracy=0.95, labelled=200, model_age_days=3.0)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(project_root=tmp_path)
+
+
+def test_all_signals_within_thresholds_means_no_retrain(settings: Settings) -> None:
+    decision = decide(FRESH, settings, now=NOW)
+    assert decision.retrain is False
+    assert decision.reasons == []
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"dataset_drift": True, "drifted_features": ["mean_radius"]}, "data drift"),
+        ({"online_accuracy": 0.6}, "online accuracy 0.600"),
+        ({"new_feedback": 500}, "500 new feedback labels"),
+        ({"model_age_days": 45.0}, "schedule"),
+        ({"model_age_days": None}, "no trained model"),
+    ],
+)
+def test_each_signal_alone_triggers(
+    settings: Settings, change: dict[str, Any], reason: str
+) -> None:
+    decision = decide(Signals(**(FRESH.__dict__ | change)), settings, now=NOW)
+    assert decision.retrain is True
+    assert len(decision.reasons) == 1
+    assert reason in decision.reasons[0]
+
+
+def test_low_accuracy_on_too_few_labels_is_not_trusted(settings: Settings) -> None:
+    signals = Signals(**(FRESH.__dict__ | {"online_accuracy": 0.5, "labelled": 10}))
+    assert decide(signals, settings, now=NOW).retrain is False
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    status = 204
+    received: list[dict[str, Any]] = []  # noqa: RUF012 - shared with the test on purpose
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        self.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if self.path == "/auth/token":  # Airflow 3 issues a JWT for user + password
+            payload = json.dumps({"access_token": "jwt-" + json.loads(body)["username"]}).encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        self.send_response(self.status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, type[_Recorder]]]:
+    handler = type("Recorder", (_Recorder,), {"received": [], "status": 204})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_github_dispatch_is_sent_with_the_token(
+    receiver: tuple[str, type[_Recorder]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, handler = receiver
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
+    trigger = GitHubWorkflowTrigger(GitHubTriggerSettings(repository="acme/model", api_url=url))
+    request = trigger.build("data drift")
+    assert "ghs_secret" not in json.dumps(request.describe())
+    result = send(request, dry_run=False, timeout=5)
+    assert result.status == 204
+    (hit,) = handler.received
+    assert hit["path"] == "/repos/acme/model/actions/workflows/train.yml/dispatches"
+    assert hit["headers"]["Authorization"] == "Bearer ghs_secret"
+    assert json.loads(hit["body"]) == {"ref": "main"}
+
+
+def test_dry_run_sends_nothing(receiver: tuple[str, type[_Recorder]]) -> None:
+    url, handler = receiver
+    trigger = JenkinsTrigger(JenkinsTriggerSettings(url=url, job="train"))
+    result = send(trigger.build("schedule"), dry_run=True, timeout=5)
+    assert result.dry_run and result.status is None
+    assert result.missing == ("JENKINS_USER", "JENKINS_TOKEN")
+    assert handler.received == []
+
+
+def test_jenkins_airflow_kubeflow_requests(
+    receiver: tuple[str, type[_Recorder]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, handler = receiver
+    for name, value in {"JENKINS_USER": "bot", "JENKINS_TOKEN": "t1", "AIRFLOW_USER": "af",
+                        "AIRFLOW_PASSWORD": "pw", "KFP_TOKEN": "k"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    handler.status = 201
+    send(JenkinsTrigger(JenkinsTriggerSettings(url=url, job="model train")).build("r"),
+         dry_run=False, timeout=5)  # fmt: skip
+    handler.status = 200
+    send(AirflowTrigger(AirflowTriggerSettings(url=url, dag_id="training")).build("drift"),
+         dry_run=False, timeout=5)  # fmt: skip
+    kubeflow = KubeflowTrigger(KubeflowTriggerSettings(host=url, pipeline_id="p-1"))
+    send(kubeflow.build("drift"), dry_run=False, timeout=5)
+    jenkins, token, airflow, kfp = handler.received
+    assert jenkins["path"] == "/job/model%20train/build"
+    assert jenkins["headers"]["Authorization"] == "Basic " + base64.b64encode(b"bot:t1").decode()
+    assert token["path"] == "/auth/token"
+    assert json.loads(token["body"]) == {"username": "af", "password": "pw"}
+    assert airflow["path"] == "/api/v2/dags/training/dagRuns"
+    assert airflow["headers"]["Authorization"] == "Bearer jwt-af"
+    assert json.loads(airflow["body"]) == {"logical_date": None, "conf": {"reason": "drift"}}
+    assert kfp["path"] == "/apis/v2beta1/runs"
+    assert kfp["headers"]["Authorization"] == "Bearer k"
+    assert json.loads(kfp["body"])["pipeline_version_reference"] == {"pipeline_id": "p-1"}
+    described = json.dumps(AirflowTrigger(AirflowTriggerSettings(url=url)).build("r").describe())
+    assert "pw" not in described
+
+
+def test_refusals_and_bad_config_are_user_errors(
+    receiver: tuple[str, type[_Recorder]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, handler = receiver
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    github = GitHubWorkflowTrigger(GitHubTriggerSettings(api_url=url))
+    with pytest.raises(UserError, match="set GITHUB_TOKEN"):
+        send(github.build("r"), dry_run=False, timeout=5)
+    monkeypatch.setenv("GITHUB_TOKEN", "x")
+    handler.status = 404
+    with pytest.raises(UserError, match="HTTP 404"):
+        send(github.build("r"), dry_run=False, timeout=5)
+    with pytest.raises(UserError, match="must start with http"):
+        GitHubWorkflowTrigger(GitHubTriggerSettings(api_url="file:///etc")).build("r")
+    with pytest.raises(UserError, match="pipeline_id"):
+        send(
+            KubeflowTrigger(KubeflowTriggerSettings(host=url)).build("r"), dry_run=False, timeout=5
+        )
+
+
+def test_retrain_check_records_the_decision_and_state(
+    tmp_path: Path, receiver: tuple[str, type[_Recorder]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, handler = receiver
+    monkeypatch.setenv("GITHUB_TOKEN", "x")
+    settings = load_settings(
+        project_root=tmp_path,
+        monitoring={"retrain": {"trigger": "github", "github": {"api_url": url}}},
+    )
+    report = tmp_path / "reports/drift/drift_report.json"
+    report.parent.mkdir(parents=True)
+    report.write_text(json.dumps({"dataset_drift": True, "drifted_features": ["mean_area"]}))
+    decision, result = retrain_check(settings, dry_run=True, now=NOW)
+    assert decision.retrain and result is not None and result.dry_run
+    assert handler.received == []
+    recorded = json.loads((tmp_path / "reports/retrain/decision.json").read_text())
+    assert recorded["retrain"] is True and recorded["dry_run"] is True
+    assert not (tmp_path / "reports/retrain/state.json").exists()
+
+    decision, result = retrain_check(settings, dry_run=False, now=NOW)
+    assert result is not None and result.status == 204
+    assert len(handler.received) == 1
+    state = json.loads((tmp_path / "reports/retrain/state.json").read_text())
+    assert state["last_triggered_at"] == NOW.isoformat(timespec="seconds")
+
+    # A day later, without drift: the recorded retrain restarts the schedule.
+    report.write_text(json.dumps({"dataset_drift": False, "drifted_features": []}))
+    later = NOW + timedelta(days=1)
+    decision, result = retrain_check(settings, dry_run=False, now=later)
+    assert decision.retrain is False and result is None
+    assert decision.signals.model_age_days == pytest.approx(1.0)
