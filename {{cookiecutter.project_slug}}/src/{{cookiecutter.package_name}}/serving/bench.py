@@ -1,0 +1,354 @@
+"""`make bench-serve`: this server vs `mlflow models serve` vs a lean FastAPI + onnxruntime app.
+
+All three serve the registered champion on loopback, one at a time (they would fight for the
+same cores otherwise), and are driven by `wrk` with the same load: a warm-up run first, then
+the measured run (same connections, threads and duration). This server runs exactly as
+`make serve` runs it (validation, metrics and the prediction log all on; the log goes to a
+scratch database so benchmark traffic never reaches monitoring). The lean baseline does no
+validation, metrics or logging. Prints requests/s, p50, p99 and errors side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.serving.model import ONNX_FILE, load_bundle
+from {{ cookiecutter.package_name }}.serving.smoke import call, free_port, stop
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+
+LEAN_APP = '''
+"""The lean baseline: FastAPI + onnxruntime, no validation, metrics or logging."""
+import json
+import os
+
+import numpy as np
+import onnxruntime as ort
+from fastapi import FastAPI, Request
+
+session = ort.InferenceSession(os.environ["LEAN_MODEL"], providers=["CPUExecutionProvider"])
+names = json.loads(os.environ["LEAN_FEATURES"])
+input_name = session.get_inputs()[0].name
+app = FastAPI()
+
+
+@app.get("/health")
+def health():
+    return {"status": "ok"}
+
+
+@app.post("/predict")
+async def predict(request: Request):
+    rows = (await request.json())["instances"]
+    x = np.asarray([[row[name] for name in names] for row in rows], dtype=np.float32)
+    proba = np.asarray(session.run(None, {input_name: x})[-1])[:, 1]
+    return {"predictions": (proba >= 0.5).astype(int).tolist(), "probabilities": proba.tolist()}
+'''
+
+MLFLOW_MODEL = '''
+"""An MLflow pyfunc wrapping the same bundle (what `mlflow models serve` loads)."""
+import mlflow.pyfunc
+
+
+class Bundle(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        from pathlib import Path
+
+        from {{ cookiecutter.package_name }}.training import load_model
+
+        self.model = load_model(Path(context.artifacts["bundle"]))
+
+    def predict(self, context, model_input, params=None):
+        proba = self.model.predict_proba(model_input[self.model.feature_names])
+        return (proba[:, 1] >= 0.5).astype(int)
+'''
+
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = {body}
+"""
+
+
+@dataclass
+class Result:
+    name: str
+    requests_per_s: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    errors: int | None = None
+    note: str = ""
+
+
+@dataclass
+class Target:
+    name: str
+    command: list[str]
+    ready_path: str
+    path: str
+    payload: dict[str, Any]
+    env: dict[str, str]
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse_wrk(output: str) -> tuple[float, float, float, int]:
+    """requests/s, p50 ms, p99 ms and errors (socket errors + non-2xx) from `wrk --latency`."""
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if not (rate and p50 and p99):
+        raise UserError(f"could not read wrk's output: {' '.join(output.split())[:200]}")
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors += int(non_2xx.group(1)) if non_2xx else 0
+    return float(rate.group(1)), _ms(*p50.groups()), _ms(*p99.groups()), errors
+
+
+def wrk_run(wrk: str, url: str, script: Path, args: argparse.Namespace, seconds: int) -> str:
+    command = [
+        wrk,
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    if done.returncode != 0:
+        raise UserError(f"wrk failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 180.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if call(url, timeout=2)[0] == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def bench(target: Target, wrk: str, scratch: Path, args: argparse.Namespace) -> Result:
+    port = free_port()
+    command = [part.replace("{port}", str(port)) for part in target.command]
+    base = f"http://127.0.0.1:{port}"
+    log = (scratch / f"{target.name.split()[0]}.log").open("wb")
+    process = subprocess.Popen(
+        command, env={**os.environ, **target.env}, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        if not wait_for(base + target.ready_path, process):
+            log.flush()
+            tail = Path(log.name).read_text(errors="replace").strip().splitlines()[-1:]
+            return Result(target.name, note=f"did not start: {' '.join(tail)[:160]}")
+        status, body = call(base + target.path, target.payload)
+        if status != 200:
+            return Result(target.name, note=f"HTTP {status}: {body[:120]!r}")
+        script = scratch / "post.lua"
+        script.write_text(WRK_SCRIPT.format(body=json.dumps(json.dumps(target.payload))))
+        wrk_run(wrk, base + target.path, script, args, args.warmup)
+        rate, p50, p99, errors = parse_wrk(
+            wrk_run(wrk, base + target.path, script, args, args.duration)
+        )
+        return Result(target.name, rate, p50, p99, errors)
+    finally:
+        stop(process)
+        log.close()
+
+
+def example_row(settings: Settings, names: list[str]) -> dict[str, float]:
+    """A real row of the held-out split when the pipeline wrote one, else zeros."""
+    test_split = settings.resolve(settings.pipeline.processed_dir) / "test.csv"
+    if test_split.is_file():
+        import pandas as pd
+
+        frame = pd.read_csv(test_split, nrows=1)
+        if set(names) <= set(frame.columns):
+            return {name: float(frame[name].iloc[0]) for name in names}
+    return dict.fromkeys(names, 0.0)
+
+
+def mlflow_target(bundle: Path, scratch: Path, payload_row: dict[str, float]) -> Target | str:
+    try:
+        import mlflow.pyfunc
+    except ImportError:
+        return "mlflow is not installed (experiment_tracking=none): pip install mlflow"
+    sys.path.insert(0, str(scratch))
+    (scratch / "bench_mlflow_model.py").write_text(textwrap.dedent(MLFLOW_MODEL))
+    bundle_class = importlib.import_module("bench_mlflow_model").Bundle
+
+    model_dir = scratch / "mlflow-model"
+    mlflow.pyfunc.save_model(
+        str(model_dir),
+        python_model=bundle_class(),
+        artifacts={"bundle": str(bundle)},
+        code_paths=[str(scratch / "bench_mlflow_model.py")],
+    )
+    return Target(
+        "mlflow models serve",
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            str(model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--env-manager",
+            "local",
+        ],
+        "/ping",
+        "/invocations",
+        {"dataframe_records": [payload_row]},
+        # mlflow starts `uvicorn` by name: the venv's bin must be on PATH.
+        {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])},
+    )
+
+
+def print_table(results: list[Result], args: argparse.Namespace) -> None:
+    print(
+        f"\nbench-serve: {args.connections} connections, {args.threads} wrk threads, "
+        f"{args.warmup}s warm-up + {args.duration}s measured, one row per request\n"
+    )
+    header = f"{'server':28} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        if r.requests_per_s is None:
+            print(f"{r.name:28} {'-':>10} {'-':>9} {'-':>9} {'-':>7}  {r.note}")
+        else:
+            print(
+                f"{r.name:28} {r.requests_per_s:>10.0f} {r.p50_ms:>9.2f} {r.p99_ms:>9.2f} "
+                f"{r.errors:>7d}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=20, help="measured seconds")
+    parser.add_argument("--warmup", type=int, default=5, help="warm-up seconds")
+    parser.add_argument("--skip", action="append", default=[], choices=["mlflow", "lean"])
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except UserError as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise UserError("wrk not found; install it (apt-get install wrk / brew install wrk)")
+    settings = get_settings()
+    from {{ cookiecutter.package_name }}.registry import resolve_bundle
+
+    bundle = resolve_bundle("champion", settings)
+    model = load_bundle(bundle)
+    row = example_row(settings, model.feature_names)
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        scratch = Path(tmp)
+        targets: list[Target | str] = [
+            Target(
+                "this server (make serve)",
+                [
+                    sys.executable,
+                    "-m",
+                    "{{ cookiecutter.package_name }}",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "{port}",
+                ],
+                "/ready",
+                "/predict",
+                {"instances": [row]},
+                {
+                    f"{ENV_PREFIX}SERVING__PREDICTION_LOG": str(scratch / "predictions.db"),
+                    f"{ENV_PREFIX}SERVING__ROUTING": "single",
+                    f"{ENV_PREFIX}LOG_LEVEL": "WARNING",
+                },
+            )
+        ]
+        if "mlflow" not in args.skip:
+            targets.append(mlflow_target(bundle, scratch, row))
+        if "lean" not in args.skip:
+            if (bundle / ONNX_FILE).is_file():
+                (scratch / "lean_app.py").write_text(LEAN_APP)
+                targets.append(
+                    Target(
+                        "lean fastapi+onnxruntime",
+                        [
+                            sys.executable,
+                            "-m",
+                            "uvicorn",
+                            "--app-dir",
+                            str(scratch),
+                            "lean_app:app",
+                            "--host",
+                            "127.0.0.1",
+                            "--port",
+                            "{port}",
+                            "--no-access-log",
+                            "--log-level",
+                            "warning",
+                        ],
+                        "/health",
+                        "/predict",
+                        {"instances": [row]},
+                        {
+                            "LEAN_MODEL": str(bundle / ONNX_FILE),
+                            "LEAN_FEATURES": json.dumps(model.feature_names),
+                        },
+                    )
+                )
+            else:
+                targets.append(f"no {ONNX_FILE} in {bundle} (the lean baseline runs ONNX)")
+        for index, target in enumerate(targets):
+            if isinstance(target, str):
+                name = "mlflow models serve" if "mlflow" in target else "lean fastapi+onnxruntime"
+                results.append(Result(name, note=target))
+                continue
+            print(f"[{index + 1}/{len(targets)}] {target.name} ...", flush=True)
+            results.append(bench(target, wrk, scratch, args))
+    print_table(results, args)
+    return 0 if all(r.errors in (0, None) for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Request validation against the training schema.
+
+The bundle's `model_config.yaml` lists the features the model was trained on. From it we build
+a pydantic model (one strict field per feature, unknown keys forbidden, NaN/inf refused) and
+validate every request against it, so a bad request becomes a 4xx whose message names the
+field, never a 500. Validation runs in pydantic-core (Rust) straight from the request bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model
+
+NUMERIC_DTYPE_PREFIXES = ("float", "int", "uint", "double", "number", "bool")
+MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Text = Annotated[str, Field(strict=True, max_length=1024)]
+
+
+class RequestError(Exception):
+    """A bad request: `status` is the HTTP status, the message names the field and the fix."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    numeric: bool
+
+
+def features_from_config(config: Mapping[str, Any]) -> list[Feature]:
+    """Features from `model_config.yaml`: `features:` as names or `{name, dtype}` mappings.
+
+    An optional `dtypes: {name: dtype}` mapping gives the types of features listed by name;
+    features without a known dtype are numeric.
+    """
+    raw = config.get("features")
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("model_config.yaml has no 'features' list; re-run the training stage")
+    dtypes = config.get("dtypes") or {}
+    features: list[Feature] = []
+    for item in raw:
+        if isinstance(item, Mapping):
+            name = str(item["name"])
+            dtype = str(item.get("dtype", dtypes.get(name, "float64")))
+        else:
+            name = str(item)
+            dtype = str(dtypes.get(name, "float64"))
+        features.append(Feature(name, dtype.lower().startswith(NUMERIC_DTYPE_PREFIXES)))
+    names = [feature.name for feature in features]
+    if len(set(names)) != len(names):
+        raise ValueError("model_config.yaml lists a feature twice; re-run the training stage")
+    return features
+
+
+def _where(loc: Sequence[int | str], prefix: str) -> str:
+    text = prefix
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def describe(error: ValidationError, prefix: str = "") -> str:
+    """One line naming the first bad field (`instances[3].age: ...`), plus a count of others."""
+    first = error.errors(include_url=False)[0]
+    loc = list(first["loc"])
+    kind = first["type"]
+    if kind == "json_invalid":
+        return f"malformed JSON: {first['msg'].removeprefix('Invalid JSON: ')}"
+    if kind == "extra_forbidden":
+        field = _where(loc, prefix)
+        message = f"{field}: unknown feature; send only the features the model was trained on"
+    elif kind == "missing":
+        message = f"{_where(loc, prefix)}: missing feature; every row needs every feature"
+    elif kind == "finite_number":
+        message = f"{_where(loc, prefix)}: NaN and infinity are not allowed; send a finite number"
+    elif kind in {"float_type", "float_parsing"}:
+        message = f"{_where(loc, prefix)}: expected a number, got {type(first['input']).__name__}"
+    else:
+        message = f"{_where(loc, prefix)}: {first['msg']}"
+    more = error.error_count() - 1
+    return message + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")
+
+
+class RequestSchema:
+    """Validates request payloads into rows of feature values in training order."""
+
+    def __init__(self, features: Sequence[Feature], max_batch_size: int) -> None:
+        self.features = list(features)
+        self.names = [feature.name for feature in self.features]
+        self.max_batch_size = max_batch_size
+        fields: dict[str, Any] = {
+            f"f{index}": (Number if feature.numeric else Text, Field(alias=feature.name))
+            for index, feature in enumerate(self.features)
+        }
+        row_model: Any = create_model(
+            "FeatureRow", __config__=ConfigDict(extra="forbid", frozen=True), **fields
+        )
+        self.row_model = row_model
+        self._rows: TypeAdapter[list[Any]] = TypeAdapter(list[row_model])
+        envelope: Any = create_model(
+            "PredictRequest",
+            __config__=ConfigDict(extra="forbid"),
+            instances=(list[row_model], ...),
+        )
+        self._envelope: TypeAdapter[Any] = TypeAdapter(envelope)
+
+    def _check_size(self, count: int, field: str) -> None:
+        if count == 0:
+            raise RequestError(422, f"{field}: empty batch; send at least one row")
+        if count > self.max_batch_size:
+            raise RequestError(
+                413,
+                f"{field}: batch of {count} rows exceeds the maximum of {self.max_batch_size}; "
+                "split it into smaller requests",
+            )
+
+    @staticmethod
+    def _values(rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(row.__dict__.values()) for row in rows]
+
+    def parse_predict(self, body: bytes) -> list[tuple[Any, ...]]:
+        """`{"instances": [{feature: value, ...}, ...]}` -> rows (validated from the raw bytes)."""
+        try:
+            request = self._envelope.validate_json(body)
+        except ValidationError as error:
+            first = error.errors()[0]
+            if first["type"] == "json_invalid":
+                raise RequestError(400, describe(error)) from None
+            if not first["loc"]:
+                raise RequestError(
+                    422, 'body: expected {"instances": [{feature: value, ...}, ...]}'
+                ) from None
+            raise RequestError(422, describe(error)) from None
+        rows = request.instances
+        self._check_size(len(rows), "instances")
+        return self._values(rows)
+
+    def parse_invocations(self, body: bytes) -> list[tuple[Any, ...]]:
+        """MLflow scoring payloads: dataframe_split, dataframe_records, instances, inputs."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise RequestError(400, f"malformed JSON: {error}") from None
+        if not isinstance(payload, dict):
+            raise RequestError(422, "body: expected a JSON object with one of " + _formats())
+        keys = [key for key in MLFLOW_FORMATS if key in payload]
+        unknown = sorted(set(payload) - {*MLFLOW_FORMATS, "params"})
+        if unknown:
+            raise RequestError(422, f"{unknown[0]}: unknown key; use one of {_formats()}")
+        if len(keys) != 1:
+            raise RequestError(422, f"body: send exactly one of {_formats()}")
+        key = keys[0]
+        records = self._records(key, payload[key])
+        self._check_size(len(records), key)
+        try:
+            rows = self._rows.validate_python(records)
+        except ValidationError as error:
+            raise RequestError(422, describe(error, prefix=key)) from None
+        return self._values(rows)
+
+    def _records(self, key: str, data: Any) -> list[Any]:
+        if key == "dataframe_split":
+            if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+                raise RequestError(
+                    422, "dataframe_split: expected {'columns': [...], 'data': [[...]]}"
+                )
+            columns = data.get("columns", self.names)
+            if not isinstance(columns, list):
+                raise RequestError(422, "dataframe_split.columns: expected a list of feature names")
+            return [
+                self._zip(columns, row, f"dataframe_split.data[{i}]")
+                for i, row in enumerate(data["data"])
+            ]
+        if key == "inputs" and isinstance(data, dict):
+            columns = list(data)
+            lengths = {len(v) if isinstance(v, list) else -1 for v in data.values()}
+            if len(lengths) != 1 or -1 in lengths:
+                raise RequestError(
+                    422, "inputs: expected {feature: [values]} with equal-length lists"
+                )
+            return [
+                dict(zip(columns, values, strict=True))
+                for values in zip(*data.values(), strict=True)
+            ]
+        if not isinstance(data, list):
+            raise RequestError(422, f"{key}: expected a list of rows")
+        return [
+            self._zip(self.names, row, f"{key}[{i}]") if isinstance(row, list) else row
+            for i, row in enumerate(data)
+        ]
+
+    def _zip(self, columns: list[Any], row: Any, where: str) -> dict[str, Any]:
+        if not isinstance(row, list):
+            raise RequestError(422, f"{where}: expected a list of values")
+        if len(row) != len(columns):
+            raise RequestError(
+                422, f"{where}: {len(row)} values for {len(columns)} columns; send one per feature"
+            )
+        return dict(zip(columns, row, strict=True))
+
+
+def _formats() -> str:
+    return ", ".join(MLFLOW_FORMATS)

@@ -1,0 +1,369 @@
+"""The model server over HTTP: predictions, validation, feedback, metrics, shadow routing."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from {{ cookiecutter.package_name }}.data import sample_frame
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.serving.app import create_app
+from {{ cookiecutter.package_name }}.serving.model import LoadedModel, load_bundle
+from {{ cookiecutter.package_name }}.serving.schema import Feature
+from {{ cookiecutter.package_name }}.settings import ServingSettings, Settings, load_settings
+
+METRIC_NAMES = (
+    "model_requests_total",
+    "model_request_latency_seconds_bucket",
+    "model_prediction_confidence_bucket",
+    "model_predictions_total",
+    "model_routed_requests_total",
+    "model_feedback_total",
+    "model_online_accuracy",
+    "model_up",
+)
+
+
+@cache
+def fitted(c: float = 1.0) -> tuple[Pipeline, list[str], np.ndarray]:
+    frame = sample_frame()
+    names = [name for name in frame.columns if name != "target"]
+    x = frame[names].to_numpy()
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c))
+    model.fit(x, frame["target"].to_numpy())
+    return model, names, x
+
+
+def as_served(version: str, c: float = 1.0) -> tuple[LoadedModel, np.ndarray]:
+    clf, names, x = fitted(c)
+
+    def predict(rows: Any) -> np.ndarray:
+        return np.asarray(clf.predict_proba(np.asarray(rows, dtype=np.float64)))
+
+    features = [Feature(name, numeric=True) for name in names]
+    return LoadedModel(version, features, "test", None, predict), x
+
+
+@pytest.fixture(scope="module")
+def champion() -> tuple[LoadedModel, np.ndarray]:
+    return as_served("v1")
+
+
+def make_settings(tmp_path: Path, **serving: Any) -> Settings:
+    base = {"prediction_log": tmp_path / "predictions.db", "max_batch_size": 50}
+    return load_settings(project_root=tmp_path, serving=ServingSettings(**(base | serving)))
+
+
+@pytest.fixture
+def client(tmp_path: Path, champion: tuple[LoadedModel, np.ndarray]) -> Iterator[TestClient]:
+    app = create_app(make_settings(tmp_path), champion=champion[0])
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def row(x: np.ndarray, index: int, names: list[str]) -> dict[str, float]:
+    return {name: float(value) for name, value in zip(names, x[index], strict=True)}
+
+
+def test_health_ready_and_model(client: TestClient, champion: Any) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["model_version"] == "v1"
+    info = client.get("/model").json()
+    assert info["champion"]["version"] == "v1"
+    assert info["champion"]["features"] == champion[0].feature_names
+    assert info["routing"]["strategy"] == "single"
+
+
+def test_predict_matches_the_model(client: TestClient, champion: Any) -> None:
+    model, x = champion
+    rows = [row(x, i, model.feature_names) for i in range(5)]
+    response = client.post("/predict", json={"instances": rows})
+    assert response.status_code == 200
+    body = response.json()
+    expected = model.predict([tuple(r.values()) for r in rows])[:, 1]
+    assert np.allclose(body["probabilities"], expected)
+    assert body["predictions"] == [int(p >= 0.5) for p in expected]
+    assert body["model_version"] == "v1"
+    assert len(body["request_ids"]) == 5
+    assert response.headers["x-request-id"] == body["request_id"]
+
+
+@pytest.mark.parametrize("fmt", ["dataframe_split", "dataframe_records", "instances", "inputs"])
+def test_invocations_accept_mlflow_payloads(client: TestClient, champion: Any, fmt: str) -> None:
+    model, x = champion
+    names = model.feature_names
+    rows = [row(x, i, names) for i in range(3)]
+    payload: dict[str, Any] = {
+        "dataframe_split": {"columns": names, "data": [list(r.values()) for r in rows]},
+        "dataframe_records": rows,
+        "instances": rows,
+        "inputs": {name: [r[name] for r in rows] for name in names},
+    }
+    response = client.post("/invocations", json={fmt: payload[fmt]})
+    assert response.status_code == 200, response.text
+    reference = client.post("/predict", json={"instances": rows}).json()["predictions"]
+    assert response.json() == {"predictions": reference}
+
+
+def bad_requests(names: list[str], good: dict[str, float]) -> list[tuple[str, Any, int, str]]:
+    first = names[0]
+    wrong_type = good | {first: "abc"}
+    missing = {k: v for k, v in good.items() if k != first}
+    extra = good | {"not_a_feature": 1.0}
+    nan = json.dumps({"instances": [good]}).replace(str(good[first]), "NaN", 1)
+    inf = json.dumps({"instances": [good]}).replace(str(good[first]), "1e999", 1)
+    return [
+        ("wrong type", {"instances": [wrong_type]}, 422, first),
+        ("missing feature", {"instances": [missing]}, 422, first),
+        ("extra feature", {"instances": [extra]}, 422, "not_a_feature"),
+        ("NaN", nan, 422, first),
+        ("infinity", inf, 422, first),
+        ("empty batch", {"instances": []}, 422, "instances"),
+        ("batch too large", {"instances": [good] * 51}, 413, "instances"),
+        ("not an object", [good], 422, "instances"),
+        ("malformed JSON", '{"instances": [', 400, "JSON"),
+        ("bool as number", {"instances": [good | {first: True}]}, 422, first),
+    ]
+
+
+def test_bad_input_is_4xx_naming_the_field(client: TestClient, champion: Any) -> None:
+    model, x = champion
+    good = row(x, 0, model.feature_names)
+    for case, body, status, field in bad_requests(model.feature_names, good):
+        content = body if isinstance(body, str) else json.dumps(body)
+        response = client.post(
+            "/predict", content=content, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == status, (case, response.text)
+        assert field in response.json()["detail"], (case, response.json())
+    # ... and the server keeps serving.
+    assert client.post("/predict", json={"instances": [good]}).status_code == 200
+
+
+def test_bad_transport_is_4xx(client: TestClient, champion: Any) -> None:
+    model, x = champion
+    good = json.dumps({"instances": [row(x, 0, model.feature_names)]})
+    wrong_type = client.post("/predict", content=good, headers={"content-type": "text/plain"})
+    assert wrong_type.status_code == 415
+    assert "content-type" in wrong_type.json()["detail"]
+    huge = json.dumps({"instances": [{"x": "y" * 2_000_000}]})
+    too_big = client.post("/predict", content=huge, headers={"content-type": "application/json"})
+    assert too_big.status_code == 413
+    assert "maximum" in too_big.json()["detail"]
+    unknown = client.post("/invocations", json={"rows": []})
+    assert unknown.status_code == 422
+    assert "rows" in unknown.json()["detail"]
+    mismatch = client.post(
+        "/invocations", json={"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}
+    )
+    assert mismatch.status_code == 422
+    assert "dataframe_split.data[0]" in mismatch.json()["detail"]
+    assert client.get("/predict").status_code == 405
+
+
+def test_feedback_updates_log_and_accuracy(client: TestClient, champion: Any) -> None:
+    model, x = champion
+    body = client.post("/predict", json={"instances": [row(x, 0, model.feature_names)]}).json()
+    label = body["predictions"][0]
+    ack = client.post("/feedback", json={"request_id": body["request_id"], "label": label})
+    assert ack.status_code == 200, ack.text
+    assert ack.json() == {
+        "request_id": body["request_id"],
+        "model_version": "v1",
+        "correct": True,
+        "duplicate": False,
+    }
+    unknown = client.post("/feedback", json={"request_id": "nope", "label": 1})
+    assert unknown.status_code == 404
+    assert "request_id" in unknown.json()["detail"]
+    bad_label = client.post("/feedback", json={"request_id": body["request_id"], "label": 3})
+    assert bad_label.status_code == 422
+    assert "label" in bad_label.json()["detail"]
+    metrics = client.get("/metrics").text
+    assert 'model_online_accuracy{model_version="v1"} 1.0' in metrics
+    assert 'model_feedback_total{model_version="v1"} 1.0' in metrics
+
+
+def test_metrics_carry_the_contract_names(
+    client: TestClient, champion: Any, tmp_path: Path
+) -> None:
+    model, x = champion
+    client.post("/predict", json={"instances": [row(x, i, model.feature_names) for i in range(4)]})
+    client.post("/predict", json={"instances": []})
+    body = client.post("/predict", json={"instances": [row(x, 0, model.feature_names)]}).json()
+    client.post("/feedback", json={"request_id": body["request_id"], "label": 1})
+    report = tmp_path / "reports" / "drift" / "drift_report.json"
+    report.parent.mkdir(parents=True)
+    scores = {"features": {"mean_radius": {"psi": 0.31}}, "prediction": {"psi": 0.02}}
+    report.write_text(json.dumps(scores))
+    text = client.get("/metrics").text
+    for name in METRIC_NAMES:
+        series = [line for line in text.splitlines() if line.startswith(name + "{")]
+        assert series, name
+        assert all('model_version="' in line for line in series), name
+    assert 'model_requests_total{model_version="v1",route="/predict",status="200"} 2.0' in text
+    assert 'model_requests_total{model_version="v1",route="/predict",status="422"} 1.0' in text
+    assert 'le="0.005"' in text  # millisecond-scale latency buckets
+    assert "process_cpu_seconds_total" in text
+    assert 'model_feature_drift_score{feature="mean_radius",method="psi"} 0.31' in text
+    assert 'model_prediction_drift_score{method="psi"} 0.02' in text
+
+
+def test_predictions_are_logged(tmp_path: Path, champion: Any) -> None:
+    model, x = champion
+    settings = make_settings(tmp_path)
+    with TestClient(create_app(settings, champion=model)) as client:
+        body = client.post("/predict", json={"instances": [row(x, 3, model.feature_names)]}).json()
+        client.post("/feedback", json={"request_id": body["request_id"], "label": 0})
+    # Leaving the client ran the shutdown: the writer flushed everything.
+    with sqlite3.connect(tmp_path / "predictions.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        logged = db.execute(
+            "SELECT model_version, role, features, predicted_class, probability, label "
+            "FROM predictions WHERE request_id = ?",
+            (body["request_id"],),
+        ).fetchone()
+    version, role, features, predicted, probability, label = logged
+    assert (version, role, predicted, label) == ("v1", "champion", body["predictions"][0], 0)
+    assert json.loads(features) == row(x, 3, model.feature_names)
+    assert probability == pytest.approx(body["probabilities"][0])
+
+
+def test_log_back_pressure_is_503(tmp_path: Path, champion: Any) -> None:
+    model, x = champion
+    app = create_app(make_settings(tmp_path, log_queue_size=1), champion=model)
+    with TestClient(app) as client:
+        predlog = app.state.serving.predlog
+        predlog.close()  # stop the writer: the queue can only fill up
+        statuses = [
+            client.post("/predict", json={"instances": [row(x, 0, model.feature_names)]})
+            for _ in range(3)
+        ]
+    assert statuses[0].status_code == 200
+    assert statuses[-1].status_code == 503
+    assert statuses[-1].headers["retry-after"] == "1"
+
+
+def test_shadow_never_changes_the_response(tmp_path: Path, champion: Any) -> None:
+    model, x = champion
+    release = threading.Event()
+    challenger, _ = as_served("v2", c=0.001)  # a different model: different answers
+
+    def blocked(rows: Any) -> np.ndarray:
+        release.wait(timeout=30)  # the response must not wait for this
+        return challenger_predict(rows)
+
+    challenger_predict = challenger.predict
+    challenger.predict = blocked
+    rows = [row(x, i, model.feature_names) for i in range(20)]
+    single = create_app(make_settings(tmp_path / "single"), champion=model)
+    with TestClient(single) as client:
+        expected = [client.post("/predict", json={"instances": [r]}).json() for r in rows]
+    shadow = create_app(
+        make_settings(tmp_path / "shadow", routing="shadow"), champion=model, challenger=challenger
+    )
+    release.set()  # let the warm-up through ...
+    with TestClient(shadow) as client:
+        release.clear()  # ... then block the challenger: responses must not wait for it
+        got = [client.post("/predict", json={"instances": [r]}).json() for r in rows]
+        assert app_shadow_pending(shadow) > 0
+        release.set()
+    for before, after in zip(expected, got, strict=True):
+        assert after["predictions"] == before["predictions"]
+        assert after["probabilities"] == before["probabilities"]
+        assert after["model_version"] == "v1"
+        assert after["role"] == "champion"
+    with sqlite3.connect(tmp_path / "shadow" / "predictions.db") as db:
+        roles = dict(db.execute("SELECT role, COUNT(*) FROM predictions GROUP BY role").fetchall())
+    assert roles == {"champion": 20, "shadow": 20}
+
+
+def app_shadow_pending(app: Any) -> int:
+    scorer = app.state.serving.shadow
+    return int(scorer._queue.qsize()) + (1 if scorer.scored < 20 else 0)
+
+
+def test_canary_routes_to_both_models(tmp_path: Path, champion: Any) -> None:
+    model, x = champion
+    challenger, _ = as_served("v2", c=0.001)
+    settings = make_settings(tmp_path, routing="canary", canary_weight=0.5)
+    app = create_app(settings, champion=model, challenger=challenger)
+    with TestClient(app) as client:
+        versions = {
+            key: client.post(
+                "/predict",
+                json={"instances": [row(x, 0, model.feature_names)]},
+                headers={"x-user-id": key},
+            ).json()["model_version"]
+            for key in (f"user-{i}" for i in range(40))
+        }
+        again = client.post(
+            "/predict",
+            json={"instances": [row(x, 0, model.feature_names)]},
+            headers={"x-user-id": "user-7"},
+        ).json()["model_version"]
+        text = client.get("/metrics").text
+    assert set(versions.values()) == {"v1", "v2"}
+    assert again == versions["user-7"]  # sticky per key
+    assert (
+        'model_routed_requests_total{model_version="v2",role="challenger",strategy="canary"}'
+        in (text)
+    )
+
+
+def test_routing_without_challenger_refuses_to_start(tmp_path: Path, champion: Any) -> None:
+    app = create_app(make_settings(tmp_path, routing="bandit"), champion=champion[0])
+    with pytest.raises(UserError, match="challenger"), TestClient(app):
+        pass
+
+
+def test_load_bundle_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"model_config\.yaml not found"):
+        load_bundle(tmp_path)
+    (tmp_path / "model_config.yaml").write_text("model_id: x\n")
+    with pytest.raises(UserError, match="features"):
+        load_bundle(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["--routing", "sideways"], {}, "--routing"),
+        (["--port", "70000"], {}, "--port"),
+        ([], {"SERVING__CHAMPION_BUNDLE": "no/such/bundle"}, "model_config.yaml not found"),
+    ],
+)
+def test_serve_bad_input_is_one_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    prefixed = {f"{{ cookiecutter.package_name | upper }}_{key}": value for key, value in env.items()}
+    result = subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=os.environ | prefixed,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]

@@ -1,0 +1,154 @@
+"""The prediction/feedback log: batching, back-pressure, durability, SQLite and PostgreSQL.
+
+The PostgreSQL tests run when TEST_DATABASE_URL points at a server, e.g.
+`TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres` (the template's own tests
+start a throwaway server and set it); they are skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select
+
+from {{ cookiecutter.package_name }}.serving.predlog import (
+    LogFullError,
+    PredictionBatch,
+    PredictionLog,
+    database_url,
+    predictions,
+)
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def batch(ids: list[str], version: str = "v1") -> PredictionBatch:
+    return PredictionBatch(
+        ids, version, "champion", ["a", "b"], [(1.0, 2.0)] * len(ids), [1] * len(ids),
+        [0.9] * len(ids),
+    )  # fmt: skip
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return database_url(None, tmp_path / "data" / "predictions.db")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    if not POSTGRES_URL:
+        pytest.skip("TEST_DATABASE_URL is not set (no PostgreSQL server to test against)")
+    yield database_url(POSTGRES_URL, tmp_path)
+
+
+def test_predictions_and_feedback_round_trip(url: str) -> None:
+    prefix = uuid.uuid4().hex
+    ids = [f"{prefix}-{i}" for i in range(300)]
+    log = PredictionLog(url, max_batch=64)
+    log.start()
+    try:
+        for start in range(0, 300, 30):
+            log.submit(batch(ids[start : start + 30]))
+        result = log.feedback(ids[5], 0).result(timeout=30)
+        missing = log.feedback(f"{prefix}-missing", 1).result(timeout=30)
+        again = log.feedback(ids[5], 1).result(timeout=30)
+    finally:
+        log.close()
+    assert result is not None and result.predicted_class == 1 and not result.duplicate
+    assert missing is None
+    assert again is not None and again.duplicate
+    reader = PredictionLog(url)
+    try:
+        with reader.engine.connect() as connection:
+            rows = connection.execute(
+                select(predictions.c.request_id, predictions.c.label).where(
+                    predictions.c.request_id.startswith(prefix)
+                )
+            ).all()
+            connection.execute(
+                delete(predictions).where(predictions.c.request_id.startswith(prefix))
+            )
+            connection.commit()
+    finally:
+        reader.engine.dispose()
+    assert len(rows) == 300
+    assert dict(rows)[ids[5]] == 1
+    assert sum(label is not None for _, label in rows) == 1
+
+
+def test_full_queue_refuses_instead_of_growing(tmp_path: Path) -> None:
+    log = PredictionLog(sqlite_url(tmp_path), max_queue=2)  # writer not started
+    log.submit(batch(["a"]))
+    log.submit(batch(["b"]))
+    with pytest.raises(LogFullError):
+        log.submit(batch(["c"]))
+    with pytest.raises(LogFullError):
+        log.feedback("a", 1)
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from {{ cookiecutter.package_name }}.serving.predlog import PredictionBatch, PredictionLog
+log = PredictionLog(sys.argv[1])
+log.start()
+prefix = sys.argv[2]
+log.submit(PredictionBatch([prefix], "v1", "champion", ["a"], [(1.0,)], [1], [0.8]))
+result = log.feedback(prefix, 0).result(timeout=30)
+assert result is not None
+print("acknowledged", flush=True)
+for i in range(200):  # more work in flight when the process dies
+    log.submit(PredictionBatch([f"{prefix}-{i}"], "v1", "champion", ["a"], [(1.0,)], [1], [0.8]))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_acknowledged_feedback_survives_kill(tmp_path: Path, backend: str) -> None:
+    if backend == "postgresql":
+        if not POSTGRES_URL:
+            pytest.skip("TEST_DATABASE_URL is not set (no PostgreSQL server to test against)")
+        url = database_url(POSTGRES_URL, tmp_path)
+    else:
+        url = sqlite_url(tmp_path)
+    prefix = uuid.uuid4().hex
+    script = tmp_path / "writer.py"
+    script.write_text(textwrap.dedent(KILLED_WRITER))
+    done = subprocess.run(
+        [sys.executable, str(script), url, prefix],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert "acknowledged" in done.stdout
+    reader = PredictionLog(url)
+    try:
+        with reader.engine.connect() as connection:
+            label = connection.execute(
+                select(predictions.c.label).where(predictions.c.request_id == prefix)
+            ).scalar_one()
+            connection.execute(
+                delete(predictions).where(predictions.c.request_id.startswith(prefix))
+            )
+            connection.commit()
+    finally:
+        reader.engine.dispose()
+    assert label == 0
+
+
+def test_database_url_normalisation(tmp_path: Path) -> None:
+    assert database_url("postgres://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
+    assert database_url("postgresql://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
+    assert database_url(None, tmp_path / "x" / "p.db") == f"sqlite:///{tmp_path / 'x' / 'p.db'}"
+    assert (tmp_path / "x").is_dir()
