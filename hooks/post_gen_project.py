@@ -17,7 +17,59 @@ from typing import Any
 
 # {option: {value: [paths relative to the project root owned by that value]}}.
 # Booleans use the keys True / False. "{pkg}" stands for the package directory.
-OWNED_PATHS: dict[str, dict[Any, list[str]]] = {}
+OWNED_PATHS: dict[str, dict[Any, list[str]]] = {
+    # ci/cd
+    "use_github_actions": {
+        True: [
+            ".github/dependabot.yml",
+            ".github/workflows/ci.yml",
+            ".github/workflows/deploy.yml",
+            ".github/workflows/retrain-check.yml",
+            ".github/workflows/template-update.yml",
+            ".github/workflows/train.yml",
+        ],
+        False: [],
+    },
+    "use_jenkins": {True: ["Jenkinsfile"], False: []},
+    "use_gitlab_ci": {True: [".gitlab-ci.yml"], False: []},
+    "cloud_provider": {
+        "aws": ["terraform", "terraform/modules/aws"],
+        "gcp": ["terraform", "terraform/modules/gcp"],
+        "azure": ["terraform", "terraform/modules/azure"],
+        "none": [],
+    },
+    # pipeline (the other frameworks' modules are listed so that they are dropped)
+    "ml_framework": {
+        "scikit-learn": ["{pkg}/training/sklearn_model.py", "{pkg}/optimization/sklearn_onnx.py"],
+        "pytorch": [
+            "{pkg}/training/torch_model.py",
+            "{pkg}/optimization/torch_quant.py",
+            "tests/test_frameworks_pytorch.py",
+        ],
+        "tensorflow": [
+            "{pkg}/training/keras_model.py",
+            "{pkg}/optimization/tflite.py",
+            "tests/test_frameworks_tensorflow.py",
+        ],
+    },
+    "experiment_tracking": {"mlflow": ["{pkg}/registry/mlflow_registry.py"], "none": []},
+    "data_versioning": {
+        "dvc": [".dvc", ".dvcignore", "dvc.yaml", "params.yaml", "tests/test_pipeline_dvc.py"],
+        "none": [],
+    },
+    # serving
+    "rollout_strategy": {"rolling": [], "canary": ["k8s/canary"], "shadow": ["k8s/shadow"]},
+    # monitoring
+    "orchestrator": {
+        "none": [],
+        "airflow": ["dags", "tests/test_orchestration_airflow.py"],
+        "kubeflow": ["pipelines", "tests/test_orchestration_kubeflow.py"],
+    },
+    "feature_store": {
+        "none": [],
+        "feast": ["feature_repo", "{pkg}/feature_store.py", "tests/test_feast.py"],
+    },
+}
 
 PACKAGE_DIR = "src/{package_name}"
 

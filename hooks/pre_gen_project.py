@@ -38,9 +38,17 @@ RESERVED_PACKAGE_NAMES = frozenset(
 CHOICES: dict[str, tuple[str, ...]] = {
     "python_version": ("3.11", "3.12"),
     "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),
+    "ml_framework": ("scikit-learn", "pytorch", "tensorflow"),
+    "experiment_tracking": ("mlflow", "none"),
+    "data_versioning": ("dvc", "none"),
+    "cloud_provider": ("aws", "gcp", "azure", "none"),
+    "orchestrator": ("none", "airflow", "kubeflow"),
+    "rollout_strategy": ("rolling", "canary", "shadow"),
+    "online_experiment": ("none", "ab-test", "bandit"),
+    "feature_store": ("none", "feast"),
 }
 
-BOOLEAN_OPTIONS: tuple[str, ...] = ()
+BOOLEAN_OPTIONS: tuple[str, ...] = ("use_github_actions", "use_jenkins", "use_gitlab_ci")
 
 
 def as_bool(value: Any) -> bool:
@@ -125,7 +133,34 @@ def check_choices(context: Mapping[str, Any]) -> str | None:
 
 # Combinations the generated project cannot honour:
 # (predicate on the context, one-line message, example answers that trigger it — for the tests).
-INCOMPATIBLE: list[tuple[Callable[[Mapping[str, Any]], bool], str, dict[str, Any]]] = []
+INCOMPATIBLE: list[tuple[Callable[[Mapping[str, Any]], bool], str, dict[str, Any]]] = [
+    # ci/cd: the scheduled retrain-check and template-check, the evaluation gate before a
+    # deploy and the lint/test gate on every change only run from a CI system.
+    (
+        lambda c: (
+            not any(
+                as_bool(c.get(option, True))
+                for option in ("use_github_actions", "use_jenkins", "use_gitlab_ci")
+            )
+        ),
+        "use_github_actions, use_jenkins and use_gitlab_ci are all false: a production MLOps "
+        "repository needs one CI system for its gates and scheduled checks; enable at least one",
+        {"use_github_actions": False, "use_jenkins": False, "use_gitlab_ci": False},
+    ),
+    # serving: a canary/shadow rollout splits (or mirrors) live traffic between champion and
+    # challenger at the ingress; an online experiment splits it again inside the server, so
+    # neither result would be attributable.
+    (
+        lambda c: (
+            str(c.get("rollout_strategy", "rolling")) != "rolling"
+            and str(c.get("online_experiment", "none")) != "none"
+        ),
+        "rollout_strategy and online_experiment both split live traffic between champion and "
+        "challenger; use rollout_strategy=rolling with an online experiment, or "
+        "online_experiment=none",
+        {"rollout_strategy": "canary", "online_experiment": "bandit"},
+    ),
+]
 
 
 def check_combinations(context: Mapping[str, Any]) -> str | None:

@@ -34,7 +34,197 @@ def core_files(config: dict[str, Any]) -> set[str]:
     }
 
 
+def lifecycle_files(config: dict[str, Any]) -> set[str]:
+    files = {"scripts/template_orphans.py"}
+    if config.get("use_github_actions", True):
+        files.add(".github/workflows/template-update.yml")
+    return files
+
+
 AREAS: list[Callable[[dict[str, Any]], set[str]]] = [core_files]
+AREAS.append(lifecycle_files)
+
+
+def pipeline_files(config: dict[str, Any]) -> set[str]:
+    framework = {
+        "scikit-learn": ("sklearn_model.py", "sklearn_onnx.py"),
+        "pytorch": ("torch_model.py", "torch_quant.py"),
+        "tensorflow": ("keras_model.py", "tflite.py"),
+    }[config.get("ml_framework", "scikit-learn")]
+    files = {
+        "configs/data_validation.yaml",
+        "configs/model_config.yaml",
+        f"{PKG}/data/__init__.py",
+        f"{PKG}/evaluation/__init__.py",
+        f"{PKG}/evaluation/gate.py",
+        f"{PKG}/evaluation/metrics.py",
+        f"{PKG}/optimization/__init__.py",
+        f"{PKG}/optimization/base.py",
+        f"{PKG}/optimization/{framework[1]}",
+        f"{PKG}/pipeline.py",
+        f"{PKG}/registry/__init__.py",
+        f"{PKG}/registry/core.py",
+        f"{PKG}/registry/file_registry.py",
+        f"{PKG}/training/__init__.py",
+        f"{PKG}/training/base.py",
+        f"{PKG}/training/stage.py",
+        f"{PKG}/training/{framework[0]}",
+        f"{PKG}/validation/__init__.py",
+        "tests/test_data.py",
+        "tests/test_evaluation.py",
+        "tests/test_optimization.py",
+        "tests/test_pipeline.py",
+        "tests/test_registry.py",
+        "tests/test_training.py",
+        "tests/test_validation.py",
+    }
+    if config.get("experiment_tracking", "mlflow") == "mlflow":
+        files.add(f"{PKG}/registry/mlflow_registry.py")
+    if config.get("data_versioning", "dvc") == "dvc":
+        files |= {
+            ".dvc/.gitignore",
+            ".dvc/config",
+            ".dvcignore",
+            "dvc.yaml",
+            "params.yaml",
+            "tests/test_pipeline_dvc.py",
+        }
+    return files
+
+
+AREAS.append(pipeline_files)
+
+
+def framework_files(config: dict[str, Any]) -> set[str]:
+    return {
+        "scikit-learn": set(),
+        "pytorch": {"tests/test_frameworks_pytorch.py"},
+        "tensorflow": {"tests/test_frameworks_tensorflow.py"},
+    }[config.get("ml_framework", "scikit-learn")]
+
+
+AREAS.append(framework_files)
+
+
+def monitoring_files(config: dict[str, Any]) -> set[str]:
+    files = {
+        "k8s/monitoring/kustomization.yaml",
+        "k8s/monitoring/prometheusrule.yaml",
+        "k8s/monitoring/servicemonitor.yaml",
+        "monitoring/alertmanager/alertmanager.yml",
+        "monitoring/grafana/dashboards/model-overview.json",
+        "monitoring/grafana/provisioning/dashboards/dashboards.yml",
+        "monitoring/grafana/provisioning/datasources/prometheus.yml",
+        "monitoring/prometheus/prometheus.yml",
+        "monitoring/prometheus/rules/model_rules.yml",
+        "monitoring/prometheus/tests/model_rules_test.yml",
+        f"{PKG}/monitoring/__init__.py",
+        f"{PKG}/monitoring/alerting.py",
+        f"{PKG}/monitoring/drift.py",
+        f"{PKG}/monitoring/html.py",
+        f"{PKG}/monitoring/retrain.py",
+        f"{PKG}/monitoring/run.py",
+        f"{PKG}/monitoring/triggers.py",
+        f"{PKG}/monitoring/window.py",
+        "tests/test_drift.py",
+        "tests/test_monitoring_config.py",
+        "tests/test_monitoring_retrain.py",
+    }
+    if config.get("use_github_actions", True):
+        files.add(".github/workflows/retrain-check.yml")
+    if config.get("orchestrator") == "airflow":
+        files |= {"dags/drift_check.py", "dags/training_pipeline.py"}
+        files.add("tests/test_orchestration_airflow.py")
+    if config.get("orchestrator") == "kubeflow":
+        files |= {"pipelines/training_pipeline.py", "tests/test_orchestration_kubeflow.py"}
+    if config.get("feature_store") == "feast":
+        files |= {"feature_repo/feature_store.yaml", "feature_repo/features.py"}
+        files |= {f"{PKG}/feature_store.py", "tests/test_feast.py"}
+    return files
+
+
+AREAS.append(monitoring_files)
+
+
+def serving_files(config: dict[str, Any]) -> set[str]:
+    files = {
+        ".dockerignore",
+        "Dockerfile",
+        f"{PKG}/serving/__init__.py",
+        f"{PKG}/serving/app.py",
+        f"{PKG}/serving/bench.py",
+        f"{PKG}/serving/metrics.py",
+        f"{PKG}/serving/model.py",
+        f"{PKG}/serving/predlog.py",
+        f"{PKG}/serving/routing.py",
+        f"{PKG}/serving/schema.py",
+        f"{PKG}/serving/server.py",
+        f"{PKG}/serving/smoke.py",
+        "k8s/base/configmap.yaml",
+        "k8s/base/deployment.yaml",
+        "k8s/base/hpa.yaml",
+        "k8s/base/ingress.yaml",
+        "k8s/base/kustomization.yaml",
+        "k8s/base/networkpolicy.yaml",
+        "k8s/base/pdb.yaml",
+        "k8s/base/service.yaml",
+        "k8s/base/serviceaccount.yaml",
+        "k8s/overlays/production/kustomization.yaml",
+        "k8s/overlays/production/namespace.yaml",
+        "k8s/overlays/staging/kustomization.yaml",
+        "k8s/overlays/staging/namespace.yaml",
+        "tests/test_serving.py",
+        "tests/test_serving_log.py",
+        "tests/test_serving_routing.py",
+    }
+    rollout = config.get("rollout_strategy", "rolling")
+    if rollout == "canary":
+        files |= {
+            "k8s/canary/deployment-canary.yaml",
+            "k8s/canary/ingress-canary.yaml",
+            "k8s/canary/kustomization.yaml",
+            "k8s/canary/pdb-canary.yaml",
+            "k8s/canary/service-canary.yaml",
+        }
+    elif rollout == "shadow":
+        files |= {
+            "k8s/shadow/deployment-shadow.yaml",
+            "k8s/shadow/kustomization.yaml",
+            "k8s/shadow/pdb-shadow.yaml",
+            "k8s/shadow/service-shadow.yaml",
+        }
+    return files
+
+
+AREAS.append(serving_files)
+
+
+def cicd_files(config: dict[str, Any]) -> set[str]:
+    files: set[str] = set()
+    if config.get("use_github_actions", True):
+        files |= {
+            ".github/dependabot.yml",
+            ".github/workflows/ci.yml",
+            ".github/workflows/deploy.yml",
+            ".github/workflows/train.yml",
+        }
+    if config.get("use_jenkins", True):
+        files.add("Jenkinsfile")
+    if config.get("use_gitlab_ci", False):
+        files.add(".gitlab-ci.yml")
+    cloud = config.get("cloud_provider", "aws")
+    if cloud != "none":
+        files.add("terraform/README.md")
+        for env in ("staging", "production"):
+            files |= {f"terraform/environments/{env}/{name}.tf" for name in ("backend", "main")}
+        common = ("ci", "main", "network", "outputs", "registry", "storage", "variables")
+        cluster = {"aws": "eks", "gcp": "gke", "azure": "aks"}[cloud]
+        modules = (*common, "versions", cluster)
+        files |= {f"terraform/modules/{cloud}/{name}.tf" for name in modules}
+    return files
+
+
+AREAS.append(cicd_files)
 
 
 def expected_files(config: dict[str, Any], package_name: str) -> set[str]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -34,6 +36,261 @@ def version() -> None:
 def info() -> None:
     """Print the effective settings (after YAML and environment overrides) as JSON."""
     typer.echo(json.dumps(get_settings().model_dump(mode="json"), indent=2, sort_keys=True))
+
+
+# ---- pipeline: data -> validate -> train -> evaluate -> optimize -> register
+DEFAULT_RULES = Path("configs/data_validation.yaml")
+
+
+@app.command()
+def data(
+    force: Annotated[bool, typer.Option("--force", help="Rewrite the sample if present.")] = False,
+) -> None:
+    """Write the bundled sample dataset to the configured dataset path (data/raw/)."""
+    from {{ cookiecutter.package_name }}.pipeline import data as write_data
+
+    path, written = write_data(get_settings(), force=force)
+    typer.echo(f"{'wrote' if written else 'kept existing'} {path}")
+
+
+@app.command()
+def validate(
+    data: Annotated[Path | None, typer.Option(help="Data file (default: dataset.path).")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rules file (default: settings).")] = None,
+) -> None:
+    """Check the dataset against configs/data_validation.yaml; exit 1 listing failed rules."""
+    from {{ cookiecutter.package_name }}.pipeline import VALIDATION_REPORT
+    from {{ cookiecutter.package_name }}.pipeline import validate as run_validation
+    from {{ cookiecutter.package_name }}.validation import enforce, render_table
+
+    settings = get_settings()
+    report = run_validation(settings, data, rules)
+    typer.echo(render_table(report))
+    enforce(report, settings.resolve(settings.paths.reports_dir) / VALIDATION_REPORT)
+
+
+@app.command("derive-rules")
+def derive_rules(
+    data: Annotated[Path, typer.Option(help="A trusted CSV/Parquet file to learn from.")],
+    out: Annotated[Path, typer.Option(help="Rules file to write.")] = DEFAULT_RULES,
+    target: Annotated[str, typer.Option(help="Label column ('' for none).")] = "target",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the rules file.")] = False,
+) -> None:
+    """Write a starting validation rules file derived from a trusted dataset."""
+    from {{ cookiecutter.package_name }}.data import read_table
+    from {{ cookiecutter.package_name }}.validation import derive_rules as derive
+    from {{ cookiecutter.package_name }}.validation import write_rules
+
+    if out.exists() and not force:
+        raise UserError(f"{out} exists; pass --force to overwrite it or choose --out")
+    frame = read_table(data)
+    label = target or None
+    if label is not None and label not in frame.columns:
+        raise UserError(f"label column '{label}' is not in {data}; pass --target NAME or ''")
+    write_rules(derive(frame, label), out, data)
+    typer.echo(f"wrote {out} ({len(frame.columns)} columns); review it before use")
+
+
+@app.command()
+def train() -> None:
+    """Train from configs/model_config.yaml; write the candidate bundle with lineage."""
+    from {{ cookiecutter.package_name }}.training.stage import run
+
+    typer.echo(f"candidate bundle: {run(get_settings())}")
+
+
+@app.command()
+def evaluate() -> None:
+    """Score the candidate on the test split; exit 1 below thresholds or vs the champion."""
+    from {{ cookiecutter.package_name }}.evaluation.gate import run
+
+    report = run(get_settings())
+    typer.echo(json.dumps(report["metrics"], indent=2))
+
+
+@app.command()
+def optimize() -> None:
+    """Export the candidate to the optimized runtime; check parity; write benchmark reports."""
+    from {{ cookiecutter.package_name }}.optimization import run
+
+    result = run(get_settings())
+    typer.echo(f"optimized model: {result['artifact']} (parity passed)")
+
+
+@app.command()
+def bench() -> None:
+    """Benchmark native vs optimized (size, single-row p50/p99, rows/s, metric delta)."""
+    from {{ cookiecutter.package_name }}.optimization import render_table, run
+
+    typer.echo(render_table(run(get_settings())["benchmark"]))
+
+
+@app.command()
+def register(
+    promote: Annotated[bool, typer.Option("--promote", help="Also make it the champion.")] = False,
+) -> None:
+    """Register the evaluated candidate as a new version aliased 'challenger'."""
+    from {{ cookiecutter.package_name }}.registry import register as run_register
+
+    result = run_register(get_settings(), promote=promote)
+    typer.echo(json.dumps(result, indent=2))
+
+
+@app.command()
+def promote() -> None:
+    """Move the 'champion' alias to the current challenger."""
+    from {{ cookiecutter.package_name }}.registry import promote as run_promote
+
+    typer.echo(json.dumps(run_promote(get_settings()), indent=2))
+
+
+@app.command()
+def resolve(alias: Annotated[str, typer.Argument(help="champion or challenger")]) -> None:
+    """Print the local bundle directory of a registry alias."""
+    from {{ cookiecutter.package_name }}.registry import resolve_bundle
+
+    typer.echo(str(resolve_bundle(alias, get_settings())))
+
+
+@app.command()
+def pipeline() -> None:
+    """Run data -> validate -> train -> evaluate -> optimize -> register."""
+    from {{ cookiecutter.package_name }}.pipeline import run_all
+
+    run_all(get_settings(), typer.echo)
+
+
+# ---- serving
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (serving.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (serving.port, 8080).")] = None,
+    routing: Annotated[
+        str | None,
+        typer.Option(help="single, canary, shadow, ab-test or bandit (serving.routing)."),
+    ] = None,
+) -> None:
+    """Serve the registered model over HTTP (FastAPI + uvicorn) until interrupted."""
+    from pydantic import ValidationError
+
+    from {{ cookiecutter.package_name }}.serving.server import serve as run_server
+    from {{ cookiecutter.package_name }}.settings import ServingSettings
+
+    settings = get_settings()
+    changes = {
+        key: value
+        for key, value in {"host": host, "port": port, "routing": routing}.items()
+        if value is not None
+    }
+    try:
+        serving = ServingSettings.model_validate(settings.serving.model_dump() | changes)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise UserError(f"--{first['loc'][0]}: {first['msg']}") from None
+    run_server(settings.model_copy(update={"serving": serving}))
+
+
+# ---- monitoring
+@app.command()
+def drift(
+    current: Annotated[
+        Path | None,
+        typer.Option(help="CSV/Parquet of recent features instead of the prediction log."),
+    ] = None,
+    window: Annotated[
+        int | None, typer.Option(min=1, help="Latest predictions to compare.")
+    ] = None,
+    fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when the dataset drifted.")] = False,
+) -> None:
+    """Compare recent traffic with the training reference (PSI, KS, chi-square)."""
+    from {{ cookiecutter.package_name }}.monitoring.run import run_drift
+
+    result = run_drift(get_settings(), current_path=current, window_size=window)
+    report = result.report
+    for item in sorted(report.features, key=lambda f: -f.scores["psi"]):
+        mark = "DRIFT" if item.drifted else "ok"
+        typer.echo(f"{item.feature:32} psi={item.scores['psi']:.4f} p={item.p_value:.3g} {mark}")
+    state = "DRIFT" if report.prediction_drifted else "ok"
+    typer.echo(f"prediction drift: {report.prediction} ({state})")
+    verdict = "DRIFT" if report.dataset_drift else "no drift"
+    typer.echo(f"{verdict}: {len(report.drifted_features)}/{len(report.features)} features drifted")
+    for kind, path in result.paths.items():
+        typer.echo(f"wrote {kind}: {path}")
+    if fail_on_drift and report.dataset_drift:
+        raise GateFailedError(
+            f"dataset drift: {', '.join(report.drifted_features) or 'predictions'} drifted; "
+            "see the drift report and run `make retrain-check`"
+        )
+
+
+@app.command("retrain-check")
+def retrain_check(
+    dry_run: Annotated[
+        bool | None,
+        typer.Option("--dry-run/--no-dry-run", help="Only print the trigger request."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Retrain whatever the signals say.")] = False,
+) -> None:
+    """Decide from drift, online accuracy, feedback volume or schedule; trigger retraining."""
+    from {{ cookiecutter.package_name }}.monitoring.retrain import retrain_check as check
+
+    settings = get_settings()
+    decision, result = check(settings, dry_run=dry_run, force=force)
+    typer.echo(json.dumps(decision.to_dict()["signals"], sort_keys=True))
+    if not decision.retrain:
+        typer.echo("retrain: no (every signal within its threshold)")
+        return
+    typer.echo("retrain: yes; " + "; ".join(decision.reasons))
+    if result is None:
+        typer.echo("trigger: none configured (monitoring.retrain.trigger); run `make pipeline`")
+    elif result.dry_run:
+        typer.echo(f"dry run, would send: {json.dumps(result.request, sort_keys=True)}")
+        if result.missing:
+            typer.echo(f"to send it for real, set: {', '.join(result.missing)}")
+    else:
+        typer.echo(f"triggered {result.system}: HTTP {result.status}")
+
+
+{% if cookiecutter.feature_store == "feast" -%}
+@app.command("feast-prepare")
+def feast_prepare(
+    dataset: Annotated[
+        Path, typer.Option(help="CSV/Parquet with the features and the label.")
+    ] = Path("data/raw/breast_cancer.csv"),
+    target: Annotated[str, typer.Option(help="The label column.")] = "target",
+) -> None:
+    """Write the Feast source and label tables (data/feast/) from the dataset."""
+    from {{ cookiecutter.package_name }}.feature_store import prepare_source
+
+    prepared = prepare_source(get_settings(), dataset, target)
+    typer.echo(f"wrote {prepared.source} and {prepared.labels} ({prepared.rows} rows)")
+    first, last = (when.isoformat(timespec="seconds") for when in (prepared.start, prepared.end))
+    typer.echo(f"event timestamps {first} .. {last}")
+
+
+{% endif -%}
+@app.command("alertmanager-config")
+def alertmanager_config(
+    source: Annotated[Path, typer.Option(help="Alertmanager config with placeholder URLs.")] = Path(
+        "monitoring/alertmanager/alertmanager.yml"
+    ),
+    output: Annotated[Path, typer.Option(help="Where to write the deployable config.")] = Path(
+        "build/alertmanager.yml"
+    ),
+) -> None:
+    """Write the Alertmanager config with webhook URLs from $ALERT_WEBHOOK_URL."""
+    import os
+
+    from {{ cookiecutter.package_name }}.monitoring.alerting import (
+        WEBHOOK_ENV,
+        render_alertmanager_config,
+    )
+
+    url = os.environ.get(WEBHOOK_ENV, "")
+    if not url:
+        raise UserError(f"{WEBHOOK_ENV} is not set; export the receiver's webhook URL first")
+    count = render_alertmanager_config(source, output, url)
+    typer.echo(f"wrote {output} ({count} webhook receivers)")
 
 
 def _one_line(message: str) -> str:

@@ -45,6 +45,114 @@ class PathSettings(Section):
     configs_dir: Path = Path("configs")
 
 
+class PipelineSettings(Section):
+    """The model pipeline: its config files, where the candidate bundle goes, the registry."""
+
+    model_config_file: Path = Path("configs/model_config.yaml")
+    validation_rules: Path = Path("configs/data_validation.yaml")
+    processed_dir: Path = Path("data/processed")
+    candidate_dir: Path = Path("models/candidate")
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    registry_backend: Literal["mlflow", "file"] = "mlflow"
+    # MLflow store when MLFLOW_TRACKING_URI is unset: SQLite + artifacts under the project.
+    mlflow_db: Path = Path("mlflow.db")
+    mlflow_artifacts: Path = Path("mlruns")
+{%- else %}
+    registry_backend: Literal["file"] = "file"  # models/registry.json
+{%- endif %}
+
+
+class ServingSettings(Section):
+    """The model server: address, champion/challenger routing, input limits, prediction log."""
+
+    host: str = "127.0.0.1"  # the container sets 0.0.0.0
+    port: int = Field(default=8080, ge=1, le=65535)
+    # The registry alias a single-model server serves (canary/shadow Deployments: challenger).
+    model_alias: Literal["champion", "challenger"] = "champion"
+    champion_bundle: Path | None = None  # a bundle directory instead of the registry's champion
+    challenger_bundle: Path | None = None
+    prefer_optimized: bool = True  # serve optimized/model.onnx|tflite when the bundle has one
+    routing: Literal["single", "canary", "shadow", "ab-test", "bandit"] = {% if cookiecutter.online_experiment == "ab-test" %}"ab-test"{% elif cookiecutter.online_experiment == "bandit" %}"bandit"{% else %}"single"{% endif %}
+    canary_weight: float = Field(default=0.1, ge=0.0, le=1.0)
+    ab_split: float = Field(default=0.5, ge=0.0, le=1.0)  # share of users on the challenger
+    bandit_policy: Literal["epsilon-greedy", "thompson"] = "thompson"
+    bandit_epsilon: float = Field(default=0.1, ge=0.0, le=1.0)
+    routing_key_header: str = "x-user-id"  # sticky canary / A/B key; the request id otherwise
+    max_batch_size: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # SQLAlchemy URL of the prediction log; DATABASE_URL is used when this is unset.
+    database_url: str | None = None
+    database_url_file: Path | None = None  # a file holding the URL (a mounted Secret)
+    prediction_log: Path = Path("data/predictions.db")  # SQLite file when no URL is set
+    log_queue_size: int = Field(default=10_000, ge=1)
+    shadow_queue_size: int = Field(default=1_000, ge=1)
+    feedback_timeout_s: float = Field(default=5.0, gt=0.0)
+    # `make drift`'s report, exported as model_*_drift_score gauges on /metrics
+    drift_report: Path = Path("reports/drift/drift_report.json")
+
+
+class GitHubTriggerSettings(Section):
+    repository: str = "{{ cookiecutter.github_org }}/{{ cookiecutter.project_slug }}"
+    workflow: str = "train.yml"
+    ref: str = "main"
+    api_url: str = "https://api.github.com"
+    auth_env: str = "GITHUB_TOKEN"  # a token allowed to dispatch workflows (actions: write)
+
+
+class JenkinsTriggerSettings(Section):
+    url: str = "http://jenkins:8080"
+    job: str = "{{ cookiecutter.project_slug }}-train"
+    user_env: str = "JENKINS_USER"
+    api_key_env: str = "JENKINS_TOKEN"
+
+
+class AirflowTriggerSettings(Section):
+    url: str = "http://airflow-webserver:8080"
+    dag_id: str = "{{ cookiecutter.package_name }}_training"
+    user_env: str = "AIRFLOW_USER"
+    credential_env: str = "AIRFLOW_PASSWORD"
+
+
+class KubeflowTriggerSettings(Section):
+    host: str = "http://ml-pipeline-ui:80"
+    pipeline_id: str = ""  # `kfp pipeline list`; required to trigger a real run
+    experiment_id: str = ""
+    auth_env: str = "KFP_TOKEN"
+
+
+class RetrainSettings(Section):
+    """When to retrain and which system runs the training pipeline."""
+
+    trigger: Literal["none", "github", "jenkins", "airflow", "kubeflow"] = {% if cookiecutter.orchestrator == "airflow" %}"airflow"{% elif cookiecutter.orchestrator == "kubeflow" %}"kubeflow"{% elif cookiecutter.use_github_actions %}"github"{% elif cookiecutter.use_jenkins %}"jenkins"{% else %}"none"{% endif %}
+    dry_run: bool = True  # print the request instead of sending it (CI passes --no-dry-run)
+    min_online_accuracy: float = Field(default=0.85, ge=0.0, le=1.0)
+    min_feedback_for_accuracy: int = Field(default=50, ge=1)  # labels needed to judge accuracy
+    feedback_volume: int = Field(default=500, ge=1)  # new labels that justify a retrain
+    max_model_age_days: int = Field(default=30, ge=1)  # the schedule: retrain at least this often
+    timeout_s: float = Field(default=30.0, gt=0.0)
+    github: GitHubTriggerSettings = GitHubTriggerSettings()
+    jenkins: JenkinsTriggerSettings = JenkinsTriggerSettings()
+    airflow: AirflowTriggerSettings = AirflowTriggerSettings()
+    kubeflow: KubeflowTriggerSettings = KubeflowTriggerSettings()
+
+
+class MonitoringSettings(Section):
+    """Drift detection against the training reference and the retraining trigger."""
+
+    reference_path: Path = Path("data/raw/breast_cancer.csv")
+    target_column: str = "target"
+    categorical_features: list[str] = []
+    window_size: int = Field(default=1000, ge=1)  # latest predictions compared
+    min_window_size: int = Field(default=100, ge=10)
+    psi_threshold: float = Field(default=0.2, gt=0.0)  # same as the Prometheus drift alerts
+    psi_bins: int = Field(default=10, ge=2, le=100)
+    ks_alpha: float = Field(default=0.01, gt=0.0, lt=1.0)
+    chi2_alpha: float = Field(default=0.01, gt=0.0, lt=1.0)
+    drift_share: float = Field(default=0.25, gt=0.0, le=1.0)
+    report_dir: Path = Path("reports/drift")
+    retrain: RetrainSettings = RetrainSettings()
+
+
 class Settings(BaseSettings):
     """Project settings; build with `get_settings()` so errors become one-line messages."""
 
@@ -59,6 +167,9 @@ class Settings(BaseSettings):
     seed: int = Field(default=42, ge=0, description="Seed for every random number generator.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     paths: PathSettings = PathSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    serving: ServingSettings = ServingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,165 @@
+"""Bake tests for the deep-learning frameworks: PyTorch and TensorFlow.
+
+Each renders the template with `ml_framework` set, installs the project into a cached
+virtualenv (`.cache/venvs/<framework>-<hash of the generated dependencies>`, reused between
+runs, rebuilt when the dependencies change), runs the generated `make pipeline`, checks the
+artifacts (native model, optimized models, parity and benchmark reports), then runs the
+generated `make lint test`. The PyTorch venv gets `torch==2.13.0` first: that pin resolves to
+the machine's local CPU wheel, any other spec would download the CUDA build.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import render, require_tool
+from tests.options import TEMPLATE_DIR
+
+VENVS = TEMPLATE_DIR / ".cache" / "venvs"
+PYTHON = "3.11"  # the local CPU torch wheel is built for CPython 3.11
+
+# Installed before the project so that pip keeps them (they satisfy the project's ranges).
+PRE_INSTALL: dict[str, list[str]] = {"pytorch": ["torch==2.13.0"], "tensorflow": []}
+
+# The primary optimized artifact (what serving loads) and the variants the reports list.
+EXPECTED: dict[str, dict[str, Any]] = {
+    "pytorch": {
+        "native": {"meta.json", "model.pt", "network.json"},
+        "primary": "model.onnx",
+        "variants": ["onnx", "dynamic_int8"],
+        "artifacts": {"model.onnx", "model_int8.pt"},
+    },
+    "tensorflow": {
+        "native": {"meta.json", "model.keras"},
+        "primary": "model.tflite",
+        "variants": ["tflite_float16", "tflite_dynamic_int8"],
+        "artifacts": {"model.tflite", "model_int8.tflite"},
+    },
+}
+
+ANSWERS = {"experiment_tracking": "none", "data_versioning": "none", "python_version": PYTHON}
+
+
+def _python() -> str:
+    return require_tool(f"python{PYTHON}", "the local CPU torch wheel needs CPython " + PYTHON)
+
+
+def venv_key(framework: str, project: Path) -> str:
+    """Hash of everything that decides the venv's contents."""
+    meta = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    payload = {
+        "python": PYTHON,
+        "pre_install": PRE_INSTALL[framework],
+        "dependencies": sorted(meta["dependencies"]),
+        "optional": {key: sorted(value) for key, value in meta["optional-dependencies"].items()},
+    }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return f"{framework}-{digest[:12]}"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run(
+    command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 1800
+) -> str:
+    result = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{output[-6000:]}"
+    return output
+
+
+def cached_venv(framework: str, project: Path) -> Path:
+    """A venv with the project's dependencies, built once per dependency set."""
+    venv = VENVS / venv_key(framework, project)
+    done = venv / ".complete"
+    with _locked(VENVS / f".{venv.name}.lock"):
+        if not done.is_file():
+            shutil.rmtree(venv, ignore_errors=True)
+            _run([_python(), "-m", "venv", str(venv)], cwd=project)
+            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+            if PRE_INSTALL[framework]:
+                _run([*pip, *PRE_INSTALL[framework]], cwd=project)
+            # Non-editable: the venv outlives this render; `make install` adds the project.
+            _run([*pip, f"{project}[dev]"], cwd=project)
+            _run([*pip[:-2], "uninstall", "--yes", project.name], cwd=project)
+            done.touch()
+    return venv
+
+
+def bake_env(venv: Path) -> dict[str, str]:
+    env = {**os.environ, "CI": os.environ.get("CI", ""), "PYTHONHASHSEED": "0"}
+    env["PATH"] = os.pathsep.join(
+        [str(venv / "bin"), str(Path(sys.executable).parent), env["PATH"]]
+    )
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_framework_bake(framework: str, tmp_path: Path) -> None:
+    require_tool("make", "apt-get install make")
+    project = render(tmp_path, ml_framework=framework, **ANSWERS)
+    venv = cached_venv(framework, project)
+    env = bake_env(venv)
+    make = ["make", f"VENV={venv}"]
+    _run([*make, "install"], cwd=project, env=env)
+    _run([*make, "pipeline"], cwd=project, env=env)
+
+    expected = EXPECTED[framework]
+    bundles = [path.parent for path in (project / "models").rglob("native") if path.is_dir()]
+    assert bundles, "make pipeline wrote no model bundle"
+    bundle = bundles[0]
+    assert expected["native"] <= {path.name for path in (bundle / "native").iterdir()}
+    optimized = bundle / "optimized"
+    assert expected["artifacts"] <= {path.name for path in optimized.iterdir()}
+    for name in expected["artifacts"]:
+        assert (optimized / name).stat().st_size > 0
+
+    parity = json.loads((optimized / "parity.json").read_text(encoding="utf-8"))
+    assert parity["framework"] == framework
+    assert parity["passed"] is True
+    assert list(parity["variants"]) == expected["variants"]
+    for check in parity["variants"].values():
+        assert abs(check["accuracy_delta"]) <= parity["tolerances"]["max_accuracy_delta"]
+        assert check["max_probability_diff"] <= parity["tolerances"]["max_probability_diff"]
+
+    benchmark = json.loads((optimized / "benchmark.json").read_text(encoding="utf-8"))
+    rows = {row["variant"]: row for row in benchmark["rows"]}
+    assert list(rows) == ["native", *expected["variants"]]
+    assert benchmark["primary"] == expected["variants"][0]
+    for row in rows.values():
+        assert row["size_bytes"] > 0
+        assert 0 < row["single_row_p50_ms"] <= row["single_row_p99_ms"]
+        assert row["batch_rows_per_s"] > 0
+    # The int8 variant really is smaller than the native float32 model.
+    assert rows[expected["variants"][1]]["size_bytes"] < rows["native"]["size_bytes"]
+
+    config = yaml.safe_load((bundle / "model_config.yaml").read_text(encoding="utf-8"))
+    assert config["environment"]["framework"] == framework
+    _run([*make, "lint", "test"], cwd=project, env=env)

@@ -1,0 +1,102 @@
+"""Data: the bundled sample dataset, reading user tables, hashing and the train/test split.
+
+`make data` writes scikit-learn's breast-cancer dataset (569 rows, 30 numeric features,
+binary `target`: 1 = benign) to `data/raw/breast_cancer.csv`. To use your own data, point
+`dataset.path` in `configs/model_config.yaml` at a CSV or Parquet file with the same layout
+(one row per example, numeric feature columns, a 0/1 target column).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from {{ cookiecutter.package_name }}.errors import UserError
+
+SAMPLE_DATASET = Path("data/raw/breast_cancer.csv")
+SAMPLE_TARGET = "target"
+READABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def sample_frame() -> pd.DataFrame:
+    """The bundled sample: breast-cancer features (snake_case names) plus `target`."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.columns = [str(name).strip().replace(" ", "_") for name in frame.columns]
+    return frame
+
+
+def write_sample(path: Path, *, force: bool = False) -> bool:
+    """Write the sample to `path` (CSV); return False when it is already there."""
+    if path.exists() and not force:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sample_frame().to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+    return True
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; every unreadable input becomes a one-line `UserError`."""
+    if not path.exists():
+        raise UserError(f"data file {path} not found; run `make data` or fix dataset.path")
+    if path.suffix.lower() not in READABLE_SUFFIXES:
+        raise UserError(f"{path}: unsupported file type '{path.suffix}'; use .csv or .parquet")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty; regenerate it (`make data`) or fix the export")
+    if path.suffix.lower() == ".csv":
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise UserError(f"{path} has no header or rows; check the export") from None
+        except (pd.errors.ParserError, csv.Error, UnicodeDecodeError) as error:
+            detail = " ".join(str(error).split())
+            raise UserError(f"{path} is not a well-formed CSV ({detail}); fix the file") from None
+    else:
+        try:
+            frame = pd.read_parquet(path)
+        except ImportError:
+            raise UserError("reading Parquet needs pyarrow: pip install pyarrow") from None
+        except Exception as error:  # pyarrow raises many types for bad files
+            raise UserError(f"{path} is not a readable Parquet file ({error})") from None
+    if frame.empty:
+        raise UserError(f"{path} has a header but no rows; it needs data")
+    return frame
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (the dataset identity recorded in lineage)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def split_features(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features (every column but the target) and the 0/1 labels."""
+    if target not in frame.columns:
+        raise UserError(
+            f"target column '{target}' is not in the data (columns: {', '.join(frame.columns[:5])}"
+            f"{', ...' if len(frame.columns) > 5 else ''}); fix dataset.target"
+        )
+    labels = frame[target].to_numpy()
+    if set(np.unique(labels)) - {0, 1}:
+        raise UserError(f"target column '{target}' must hold only 0 and 1 (binary labels)")
+    # copy() consolidates the columns into one block: a row's to_numpy() is then ~30x faster.
+    return frame.drop(columns=[target]).copy(), labels.astype(np.int64)
+
+
+def train_test(
+    frame: pd.DataFrame, target: str, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deterministic stratified split into train and test frames (target included)."""
+    train, test = train_test_split(
+        frame, test_size=test_size, random_state=seed, stratify=frame[target]
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True)

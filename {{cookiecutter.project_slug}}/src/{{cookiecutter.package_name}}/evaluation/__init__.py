@@ -1,0 +1,1 @@
+"""Evaluation: held-out metrics, the quality gate, plots and the model card (see `gate`)."""

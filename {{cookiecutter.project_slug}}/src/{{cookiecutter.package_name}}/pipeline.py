@@ -1,0 +1,87 @@
+"""The model pipeline, stage by stage and end to end.
+
+data -> validate -> train -> evaluate -> optimize -> register. Optimization runs on the
+candidate before registration so a registered version is complete (native + optimized model
++ reports) and never changes afterwards; serving loads `optimized/` from the champion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.package_name }}.data import SAMPLE_DATASET, write_sample
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.training import load_model_config
+
+VALIDATION_REPORT = "validation.json"
+
+Echo = Callable[[str], None]
+
+
+def dataset_file(settings: Settings) -> Path:
+    """The dataset configured in `configs/model_config.yaml` (absolute)."""
+    config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
+    return settings.resolve(config.dataset.path)
+
+
+def data(settings: Settings, *, force: bool = False) -> tuple[Path, bool]:
+    """Write the bundled sample where the config expects it; (path, written)."""
+    path = dataset_file(settings)
+    if path.exists() and not force:
+        return path, False
+    if path != settings.resolve(SAMPLE_DATASET):
+        raise UserError(
+            f"dataset {path} not found: put your CSV or Parquet file there, or set dataset.path "
+            f"in configs/model_config.yaml back to {SAMPLE_DATASET} to use the bundled sample"
+        )
+    return path, write_sample(path, force=True)
+
+
+def validate(
+    settings: Settings, data_path: Path | None = None, rules_path: Path | None = None
+) -> dict[str, Any]:
+    """Validate the dataset against the rules; write `reports/validation.json`."""
+    from {{ cookiecutter.package_name }}.validation import validate as run_validation
+
+    return run_validation(
+        data_path or dataset_file(settings),
+        rules_path or settings.resolve(settings.pipeline.validation_rules),
+        settings.resolve(settings.paths.reports_dir) / VALIDATION_REPORT,
+    )
+
+
+def run_all(settings: Settings, echo: Echo) -> dict[str, Any]:
+    """Every stage in order, echoing where each artifact went; stops at the first failure."""
+    from {{ cookiecutter.package_name }}.evaluation import gate
+    from {{ cookiecutter.package_name }}.optimization import BENCHMARK_TABLE
+    from {{ cookiecutter.package_name }}.optimization import run as optimize
+    from {{ cookiecutter.package_name }}.optimization.base import BENCHMARK_FILE, PARITY_FILE
+    from {{ cookiecutter.package_name }}.registry import register
+    from {{ cookiecutter.package_name }}.training import stage
+    from {{ cookiecutter.package_name }}.validation import enforce, render_table
+
+    reports = settings.resolve(settings.paths.reports_dir)
+    path, written = data(settings)
+    echo(f"[1/6] data      {'wrote' if written else 'kept'} {path}")
+    report = validate(settings)
+    echo(render_table(report))
+    enforce(report, reports / VALIDATION_REPORT)
+    echo(f"[2/6] validate  report {reports / VALIDATION_REPORT}")
+    bundle = stage.run(settings)
+    echo(f"[3/6] train     candidate bundle {bundle}")
+    metrics = gate.run(settings, bundle)
+    summary = ", ".join(f"{name} {value:.4f}" for name, value in metrics["metrics"].items())
+    echo(f"[4/6] evaluate  {summary}")
+    for name in (gate.METRICS_FILE, gate.CONFUSION_PNG, gate.ROC_PNG, gate.MODEL_CARD):
+        echo(f"                {reports / name}")
+    optimized = optimize(settings, bundle)
+    echo(f"[5/6] optimize  {optimized['artifact']} (parity passed)")
+    for name in (PARITY_FILE, BENCHMARK_FILE, BENCHMARK_TABLE):
+        echo(f"                {reports / name}")
+    registered = register(settings)
+    aliases = ", ".join(f"{k}=v{v}" for k, v in registered["aliases"].items() if v is not None)
+    echo(f"[6/6] register  version {registered['version']} ({aliases}) at {registered['bundle']}")
+    return {"bundle": bundle, "metrics": metrics, "optimized": optimized, "registered": registered}

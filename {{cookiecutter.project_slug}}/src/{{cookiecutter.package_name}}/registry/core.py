@@ -1,0 +1,129 @@
+"""Registry operations shared by both backends."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
+from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.training import load_model_config
+from {{ cookiecutter.package_name }}.training.stage import read_bundle_config, write_bundle_config
+
+ALIASES = ("champion", "challenger")
+METRICS_REPORT = "metrics.json"
+EVALUATION_FILES = (METRICS_REPORT, "model_card.md", "confusion_matrix.png", "roc_curve.png")
+
+
+class Registry(Protocol):
+    """What a backend provides; versions are 1, 2, 3, ..."""
+
+    def add_version(self, bundle: Path, report: dict[str, Any]) -> int: ...
+    def set_alias(self, alias: str, version: int) -> None: ...
+    def get_alias(self, alias: str) -> int | None: ...
+    def bundle_path(self, version: int) -> Path: ...
+    def versions(self) -> list[dict[str, Any]]: ...
+
+
+def _model_id(settings: Settings) -> str:
+    return load_model_config(settings.resolve(settings.pipeline.model_config_file)).model_id
+
+
+def open_registry(settings: Settings) -> Registry:
+    """The configured backend for this project's model."""
+    model_id = _model_id(settings)
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    if settings.pipeline.registry_backend == "mlflow":
+        from {{ cookiecutter.package_name }}.registry.mlflow_registry import MlflowRegistry
+
+        return MlflowRegistry(settings, model_id)
+{%- endif %}
+    from {{ cookiecutter.package_name }}.registry.file_registry import FileRegistry
+
+    return FileRegistry(settings, model_id)
+
+
+def _check_alias(alias: str) -> None:
+    if alias not in ALIASES:
+        raise UserError(f"unknown alias '{alias}'; use one of: {', '.join(ALIASES)}")
+
+
+def resolve_bundle(alias: str, settings: Settings) -> Path:
+    """The local bundle directory the alias points at (UserError when it is not set)."""
+    _check_alias(alias)
+    registry = open_registry(settings)
+    version = registry.get_alias(alias)
+    if version is None:
+        raise UserError(
+            f"no model has the '{alias}' alias yet; run `make pipeline` or `make register`"
+        )
+    return registry.bundle_path(version)
+
+
+def _evaluation_report(settings: Settings, bundle: Path) -> dict[str, Any]:
+    path = settings.resolve(settings.paths.reports_dir) / METRICS_REPORT
+    if not path.is_file():
+        raise UserError(f"{path} not found; run `make evaluate` before registering")
+    report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    bundle_id = read_bundle_config(bundle).get("lineage", {}).get("bundle_id")
+    if report.get("bundle_id") != bundle_id:
+        raise UserError(
+            f"{path} evaluates {report.get('bundle_id')}, not the candidate {bundle_id}; "
+            "run `make evaluate` again"
+        )
+    if not report.get("passed"):
+        raise GateFailedError(
+            f"the candidate {bundle_id} failed evaluation "
+            f"({'; '.join(report.get('failures', []))}); "
+            "it cannot be registered"
+        )
+    return report
+
+
+def _assemble(candidate: Path, report: dict[str, Any], reports: Path, staging: Path) -> Path:
+    """The bundle to register: the candidate plus its evaluation (metrics, card, plots)."""
+    bundle = staging / "bundle"
+    shutil.copytree(candidate, bundle)
+    config = read_bundle_config(bundle)
+    config["metrics"] = report["metrics"]
+    keys = ("thresholds", "primary_metric", "champion_tolerance", "champion", "passed", "test_rows")
+    config["evaluation"] = {key: report[key] for key in keys}
+    write_bundle_config(bundle, config)
+    for name in EVALUATION_FILES:
+        if (reports / name).is_file():
+            shutil.copy2(reports / name, bundle / name)
+    return bundle
+
+
+def register(settings: Settings, *, promote: bool = False) -> dict[str, Any]:
+    """Register the evaluated candidate bundle; return the version and the aliases."""
+    candidate = settings.resolve(settings.pipeline.candidate_dir)
+    report = _evaluation_report(settings, candidate)
+    registry = open_registry(settings)
+    with tempfile.TemporaryDirectory() as staging:
+        bundle = _assemble(
+            candidate, report, settings.resolve(settings.paths.reports_dir), Path(staging)
+        )
+        version = registry.add_version(bundle, report)
+    registry.set_alias("challenger", version)
+    if promote or registry.get_alias("champion") is None:
+        registry.set_alias("champion", version)
+    return {
+        "version": version,
+        "bundle": str(registry.bundle_path(version)),
+        "aliases": {alias: registry.get_alias(alias) for alias in ALIASES},
+    }
+
+
+def promote(settings: Settings) -> dict[str, Any]:
+    """Point `champion` at the current challenger."""
+    registry = open_registry(settings)
+    challenger = registry.get_alias("challenger")
+    if challenger is None:
+        raise UserError("there is no challenger to promote; run `make register` first")
+    previous = registry.get_alias("champion")
+    registry.set_alias("champion", challenger)
+    return {"champion": challenger, "previous_champion": previous}

@@ -1,0 +1,166 @@
+"""The framework-neutral interface every model implementation follows.
+
+Each framework module (`sklearn_model`, `torch_model`, `keras_model`) exposes exactly:
+
+    FRAMEWORK: str                                   # "scikit-learn" | "pytorch" | "tensorflow"
+    def train(X_train: pd.DataFrame, y_train: np.ndarray, config: ModelConfig,
+              seed: int) -> TrainedModel             # seeded, deterministic, tqdm progress bar
+    def load(directory: Path) -> TrainedModel        # reads what `TrainedModel.save` wrote
+
+`training/__init__.py` re-exports the chosen one as `train_model` / `load_model`. Hyper-parameters
+come from `config.hyperparameters` (a free mapping validated by each framework's own pydantic
+model, raising `UserError` naming the bad key). `save(directory)` writes the framework-native
+files into `directory` (the bundle's `native/` folder), including `NATIVE_META_FILE` with the
+framework and feature names, so `load` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from {{ cookiecutter.package_name }}.errors import UserError
+
+NATIVE_META_FILE = "meta.json"
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@runtime_checkable
+class TrainedModel(Protocol):
+    """A fitted binary classifier, whatever the framework."""
+
+    framework: str
+    feature_names: list[str]
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, float array of shape (n_rows, 2); columns = classes 0 and 1."""
+        ...
+
+    def save(self, directory: Path) -> None:
+        """Write the framework-native model (and `NATIVE_META_FILE`) into `directory`."""
+        ...
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class DatasetSpec(_Strict):
+    """Which data the model is trained on; `sha256` pins it (null: record, do not check)."""
+
+    name: str
+    version: str
+    path: Path
+    target: str
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
+
+
+class EnvironmentSpec(_Strict):
+    """The environment the model is meant for; training records the actual versions."""
+
+    python: str
+    framework: str
+    framework_version: str
+
+
+class EvaluationSpec(_Strict):
+    """Quality gate: minimum metrics and the allowed regression against the champion."""
+
+    thresholds: dict[str, float]
+    primary_metric: str = "roc_auc"
+    champion_tolerance: float = Field(default=0.01, ge=0.0, le=1.0)
+
+
+class BenchmarkSpec(_Strict):
+    """How `optimization.base.benchmark` measures latency and throughput."""
+
+    warmup: int = Field(default=20, ge=0)
+    single_row_runs: int = Field(default=300, ge=10)
+    batch_size: int = Field(default=1000, ge=1)
+    batch_repeats: int = Field(default=5, ge=1)
+
+
+class OptimizationSpec(_Strict):
+    """Parity tolerances (absolute, on the test split) and benchmark settings.
+
+    `options` holds framework-specific switches (documented in each optimization module).
+    """
+
+    max_accuracy_delta: float = Field(default=0.005, ge=0.0)
+    max_roc_auc_delta: float = Field(default=0.005, ge=0.0)
+    max_probability_diff: float = Field(default=0.01, ge=0.0)
+    benchmark: BenchmarkSpec = BenchmarkSpec()
+    options: dict[str, Any] = {}
+
+
+class ModelConfig(_Strict):
+    """`configs/model_config.yaml`: the seed's fields. Lineage is added by training."""
+
+    model_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    base_architecture: str
+    intended_use: str = ""
+    dataset: DatasetSpec
+    hyperparameters: dict[str, Any] = {}
+    environment: EnvironmentSpec
+    evaluation: EvaluationSpec
+    optimization: OptimizationSpec = OptimizationSpec()
+
+
+def load_model_config(path: Path) -> ModelConfig:
+    """Read and validate a model config, turning any problem into a one-line `UserError`."""
+    import yaml
+
+    if not path.is_file():
+        raise UserError(f"model config {path} not found; create it (see configs/model_config.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        raise UserError(f"{path} is not valid YAML: fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must be a YAML mapping of the model config fields")
+    try:
+        return ModelConfig.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UserError(f"{path}: invalid '{where}': {first['msg']}") from None
+
+
+# Python 3.11 generic syntax on every target, so one source compiles everywhere.
+def validate_hyperparameters(schema: type[T], values: dict[str, Any]) -> T:{% if cookiecutter.python_version != "3.11" %}  # noqa: UP047{% endif %}
+    """Validate `config.hyperparameters` against a framework's schema (one-line errors)."""
+    try:
+        return schema.model_validate(values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UserError(
+            f"configs/model_config.yaml: invalid hyperparameter '{where}': {first['msg']}"
+        ) from None
+
+
+def write_native_meta(directory: Path, framework: str, feature_names: list[str]) -> None:
+    """Write `NATIVE_META_FILE`; every framework's `save` calls this."""
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {"framework": framework, "feature_names": feature_names}
+    (directory / NATIVE_META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def read_native_meta(directory: Path, framework: str) -> list[str]:
+    """Feature names from `NATIVE_META_FILE`, checking the model was saved by `framework`."""
+    meta_path = directory / NATIVE_META_FILE
+    if not meta_path.is_file():
+        raise UserError(f"{directory} holds no saved model ({NATIVE_META_FILE} missing); train one")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("framework") != framework:
+        raise UserError(
+            f"{directory} holds a {meta.get('framework')} model but this project uses {framework}"
+        )
+    return [str(name) for name in meta["feature_names"]]

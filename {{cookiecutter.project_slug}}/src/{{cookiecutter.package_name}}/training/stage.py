@@ -1,0 +1,173 @@
+"""The `train` stage: split the data, fit the model, write the candidate bundle with lineage.
+
+The candidate bundle (`models/candidate/`, see `settings.pipeline.candidate_dir`) holds
+`model_config.yaml` (the seed's fields with the dataset hash filled in, plus `lineage`,
+`features` and `metrics`) and `native/` (the framework's saved model). The split goes to
+`data/processed/{train,test}.csv` so evaluation and optimization use the same held-out rows.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+import time
+import uuid
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pandas.api.types import is_numeric_dtype
+
+from {{ cookiecutter.package_name }}.data import read_table, sha256_file, split_features, train_test
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.evaluation.metrics import compute_metrics
+from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.training import NATIVE_DIR, load_model_config, train_model
+from {{ cookiecutter.package_name }}.training.base import ModelConfig
+
+BUNDLE_CONFIG = "model_config.yaml"
+TRAIN_FILE = "train.csv"
+TEST_FILE = "test.csv"
+LIBRARIES = (
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "torch",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "onnx",
+    "onnxruntime",
+    "skl2onnx",
+    "pandera",
+    "mlflow-skinny",
+    "dvc",
+)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape the model (those installed)."""
+    found = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def git_commit(root: Path) -> str | None:
+    """The checked-out commit of the project, or None outside a git work tree."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    result = subprocess.run(
+        [git, "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def dataset_path(settings: Settings, config: ModelConfig) -> Path:
+    return settings.resolve(config.dataset.path)
+
+
+def load_dataset(settings: Settings, config: ModelConfig) -> tuple[pd.DataFrame, str]:
+    """The configured dataset and its sha256, checked against the pinned hash if any."""
+    path = dataset_path(settings, config)
+    frame = read_table(path)
+    digest = sha256_file(path)
+    pinned = config.dataset.sha256
+    if pinned is not None and pinned != digest:
+        raise UserError(
+            f"{path} has sha256 {digest[:12]}..., but configs/model_config.yaml pins "
+            f"{pinned[:12]}...; restore the pinned data or update dataset.sha256 "
+            "and dataset.version"
+        )
+    return frame, digest
+
+
+def read_split(settings: Settings, name: str, target: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features and labels of `data/processed/<name>` (written by the train stage)."""
+    path = settings.resolve(settings.pipeline.processed_dir) / name
+    if not path.is_file():
+        raise UserError(f"{path} not found; run `make train` first")
+    return split_features(read_table(path), target)
+
+
+def read_bundle_config(bundle: Path) -> dict[str, Any]:
+    path = bundle / BUNDLE_CONFIG
+    if not path.is_file():
+        raise UserError(
+            f"{bundle} is not a model bundle ({BUNDLE_CONFIG} missing); run `make train`"
+        )
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(loaded, dict):
+        raise UserError(f"{path} is not a model bundle config; retrain with `make train`")
+    return loaded
+
+
+def write_bundle_config(bundle: Path, content: dict[str, Any]) -> None:
+    text = "---\n" + yaml.safe_dump(content, sort_keys=False, width=100)
+    (bundle / BUNDLE_CONFIG).write_text(text, encoding="utf-8")
+
+
+def run(settings: Settings) -> Path:
+    """Train on the configured dataset; return the candidate bundle directory."""
+    config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
+    started = time.perf_counter()
+    frame, digest = load_dataset(settings, config)
+    target = config.dataset.target
+    features, _ = split_features(frame, target)  # fails early on a bad target
+    text = [str(name) for name in features.columns if not is_numeric_dtype(features[name])]
+    if text:
+        raise UserError(
+            f"feature column(s) {', '.join(text[:5])} are not numeric; encode them as numbers "
+            "or drop them before training"
+        )
+    train, test = train_test(frame, target, config.dataset.test_size, settings.seed)
+    processed = settings.resolve(settings.pipeline.processed_dir)
+    processed.mkdir(parents=True, exist_ok=True)
+    for name, part in ((TRAIN_FILE, train), (TEST_FILE, test)):
+        part.to_csv(processed / name, index=False, float_format="%.10g", lineterminator="\n")
+    x_train, y_train = split_features(train, target)
+    x_test, y_test = split_features(test, target)
+    model = train_model(x_train, y_train, config, settings.seed)
+    metrics = compute_metrics(y_test, model.predict_proba(x_test)[:, 1])
+    bundle = settings.resolve(settings.pipeline.candidate_dir)
+    if bundle.exists():
+        shutil.rmtree(bundle)
+    model.save(bundle / NATIVE_DIR)
+    trained_at = datetime.now(UTC)
+    run_suffix = uuid.uuid4().hex[:8]  # two trainings in one second still differ
+    seed_fields = config.model_dump(mode="json")
+    seed_fields["dataset"]["sha256"] = digest
+    write_bundle_config(
+        bundle,
+        {
+            **seed_fields,
+            "lineage": {
+                "bundle_id": f"{config.model_id}-{trained_at:%Y%m%dT%H%M%SZ}-{run_suffix}",
+                "dataset_path": str(config.dataset.path),
+                "dataset_sha256": digest,
+                "dataset_rows": len(frame),
+                "train_rows": len(train),
+                "test_rows": len(test),
+                "git_commit": git_commit(settings.project_root),
+                "trained_at": trained_at.isoformat(timespec="seconds"),
+                "training_seconds": round(time.perf_counter() - started, 3),
+                "seed": settings.seed,
+                "params": config.hyperparameters,
+                "library_versions": library_versions(),
+            },
+            "features": [
+                {"name": name, "dtype": str(x_train[name].dtype)} for name in model.feature_names
+            ],
+            "metrics": metrics,
+        },
+    )
+    return bundle

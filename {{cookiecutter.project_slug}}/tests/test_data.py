@@ -1,0 +1,106 @@
+"""The data stage: bundled sample, reading user files, hashing, the deterministic split."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.data import (
+    SAMPLE_DATASET,
+    read_table,
+    sample_frame,
+    sha256_file,
+    split_features,
+    train_test,
+    write_sample,
+)
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.pipeline import data as data_stage
+from {{ cookiecutter.package_name }}.settings import load_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_sample_is_a_binary_table(tmp_path: Path) -> None:
+    path = tmp_path / "raw.csv"
+    assert write_sample(path)
+    frame = read_table(path)
+    assert frame.shape == (569, 31)
+    assert set(frame["target"].unique()) == {0, 1}
+    assert all(" " not in name for name in frame.columns)
+    pd.testing.assert_frame_equal(frame, sample_frame(), check_exact=False, rtol=1e-9)
+
+
+def test_sample_is_not_rewritten_unless_forced(tmp_path: Path) -> None:
+    path = tmp_path / "raw.csv"
+    write_sample(path)
+    digest = sha256_file(path)
+    path.write_text("changed\n")
+    assert not write_sample(path)
+    assert write_sample(path, force=True)
+    assert sha256_file(path) == digest  # the sample is byte-for-byte reproducible
+
+
+def test_parquet_reads_like_csv(tmp_path: Path) -> None:
+    frame = sample_frame()
+    frame.to_parquet(tmp_path / "data.parquet")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "data.parquet"), frame)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.csv", None, "not found"),
+        ("empty.csv", "", "is empty"),
+        ("header.csv", "a,b,target\n", "no rows"),
+        ("bad.csv", "a,b\n1,2\n1,2,3,4\n", "not a well-formed CSV"),
+        ("data.json", "{}", "unsupported file type"),
+        ("broken.parquet", "not parquet", "not a readable Parquet"),
+    ],
+)
+def test_unreadable_input_is_one_line(
+    tmp_path: Path, name: str, content: str | None, message: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(UserError, match=message) as caught:
+        read_table(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_split_is_deterministic_and_stratified() -> None:
+    frame = sample_frame()
+    train_a, test_a = train_test(frame, "target", 0.2, seed=3)
+    _, test_b = train_test(frame, "target", 0.2, seed=3)
+    pd.testing.assert_frame_equal(test_a, test_b)
+    assert len(test_a) == 114 and len(train_a) == 455
+    assert abs(test_a["target"].mean() - frame["target"].mean()) < 0.01
+    _, other = train_test(frame, "target", 0.2, seed=4)
+    assert not other.equals(test_a)
+
+
+def test_target_must_exist_and_be_binary() -> None:
+    frame = sample_frame()
+    features, labels = split_features(frame, "target")
+    assert "target" not in features.columns and labels.dtype == np.int64
+    with pytest.raises(UserError, match="target column 'label'"):
+        split_features(frame, "label")
+    with pytest.raises(UserError, match="only 0 and 1"):
+        split_features(frame.assign(target=frame["target"] * 2), "target")
+
+
+def test_data_stage_writes_sample_but_not_over_user_paths(tmp_path: Path) -> None:
+    shutil.copytree(PROJECT_ROOT / "configs", tmp_path / "configs")
+    settings = load_settings(project_root=tmp_path)
+    path, written = data_stage(settings)
+    assert written and path == tmp_path / SAMPLE_DATASET
+    assert data_stage(settings) == (path, False)
+    config = tmp_path / "configs" / "model_config.yaml"
+    config.write_text(config.read_text().replace(str(SAMPLE_DATASET), "data/raw/mine.csv"))
+    with pytest.raises(UserError, match=r"mine.csv not found"):
+        data_stage(settings)
