@@ -46,6 +46,27 @@ def require_tool(name: str, hint: str) -> str:
 
 
 VENV_CACHE = TEMPLATE_DIR / ".cache" / "venvs"
+CHECKOV_VERSION = "3.3.30"
+
+
+def checkov() -> str:
+    """checkov in its own cached venv (its pins clash with the template's tools), built once."""
+    venv = VENV_CACHE / "checkov"
+    marker = venv / f".checkov-{CHECKOV_VERSION}"
+    if not marker.exists():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run(
+                [str(venv / "bin" / "pip"), "install", "--quiet", f"checkov=={CHECKOV_VERSION}"],
+                check=True,
+                timeout=900,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+            if IN_CI:
+                pytest.fail(f"could not install checkov: {error}")
+            pytest.skip(f"could not install checkov (offline?): {error}")
+        marker.touch()
+    return str(venv / "bin" / "checkov")
 
 
 def uv() -> str:

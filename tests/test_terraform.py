@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,19 @@ import pytest
 from hcl2.utils import SerializationOptions
 from lark.exceptions import LarkError
 
-from tests.conftest import IN_CI, render, require_tool
-from tests.options import TEMPLATE_DIR
+from tests.conftest import checkov, render, require_tool
 
 CLOUDS = ("aws", "gcp", "azure")
 BACKENDS = {"aws": "s3", "gcp": "gcs", "azure": "azurerm"}
 PROVIDERS = {"aws": {"aws", "tls"}, "gcp": {"google"}, "azure": {"azurerm"}}
-CHECKOV_VERSION = "3.3.30"  # same venv and marker as tests/test_k8s.py
-CHECKOV_VENV = TEMPLATE_DIR / ".cache" / "venvs" / "checkov"
+ENVIRONMENTS = ("staging", "production")
+STATE_KEY = {"aws": "key", "gcp": "prefix", "azure": "key"}
+# Root inputs without a default that are not in the committed tfvars (secret-ish or per-user).
+APPLY_TIME_INPUTS = {
+    "aws": {"api_allowed_cidrs"},
+    "gcp": {"api_allowed_cidrs", "project_id"},
+    "azure": {"api_allowed_cidrs", "subscription_id"},
+}
 SKIP_WITH_REASON = re.compile(r"#checkov:skip=(CKV2?_[A-Z]+_\d+):(.*)")
 # Plain values: no comment keys, no block markers, strings without their quotes.
 PLAIN = SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
@@ -40,7 +44,9 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def tf_files(project: Path) -> list[Path]:
-    return sorted((project / "terraform").rglob("*.tf"))
+    """Every HCL file: configuration (.tf), per-environment values and backend settings."""
+    terraform = project / "terraform"
+    return sorted(p for ext in ("tf", "tfvars", "tfbackend") for p in terraform.rglob(f"*.{ext}"))
 
 
 def parse(path: Path) -> dict[str, Any]:
@@ -60,14 +66,15 @@ def test_only_the_chosen_cloud_is_generated(projects: dict[str, Path]) -> None:
     for cloud in CLOUDS:
         modules = {p.name for p in (projects[cloud] / "terraform/modules").iterdir()}
         assert modules == {cloud}
-        for env in ("staging", "production"):
-            assert (projects[cloud] / f"terraform/environments/{env}/main.tf").exists()
+        for env in ENVIRONMENTS:
+            for name in ("backend.tfbackend", "terraform.tfvars"):
+                assert (projects[cloud] / f"terraform/environments/{env}/{name}").exists()
 
 
 def test_every_file_parses_with_python_hcl2(projects: dict[str, Path]) -> None:
     for cloud in CLOUDS:
         files = tf_files(projects[cloud])
-        assert len(files) >= 13
+        assert len(files) >= 17
         for path in files:
             parse(path)  # raises on a syntax error
 
@@ -79,15 +86,21 @@ def test_python_hcl2_rejects_broken_hcl() -> None:
 
 def test_remote_state_and_pinned_providers(projects: dict[str, Path]) -> None:
     for cloud in CLOUDS:
-        for env in ("staging", "production"):
-            backend = parse(projects[cloud] / f"terraform/environments/{env}/backend.tf")
-            terraform = backend["terraform"][0]
-            assert terraform["required_version"].startswith(">= 1.10, < 2")
-            assert list(terraform["backend"][0]) == [BACKENDS[cloud]], (cloud, env)
-            providers = terraform["required_providers"][0]
-            assert set(providers) == PROVIDERS[cloud]
-            for name, spec in providers.items():
-                assert re.fullmatch(r">= [\d.]+, < [\d.]+", spec["version"]), (cloud, name)
+        terraform = parse(projects[cloud] / "terraform/versions.tf")["terraform"][0]
+        assert terraform["required_version"].startswith(">= 1.10, < 2")
+        assert list(terraform["backend"][0]) == [BACKENDS[cloud]], cloud
+        providers = terraform["required_providers"][0]
+        assert set(providers) == PROVIDERS[cloud]
+        for name, spec in providers.items():
+            assert re.fullmatch(r">= [\d.]+, < [\d.]+", spec["version"]), (cloud, name)
+        # Each environment completes the partial backend with its own state key.
+        keys = set()
+        for env in ENVIRONMENTS:
+            settings = parse(projects[cloud] / f"terraform/environments/{env}/backend.tfbackend")
+            assert set(settings) == {STATE_KEY[cloud]}, (cloud, env)
+            assert env in settings[STATE_KEY[cloud]]
+            keys.add(settings[STATE_KEY[cloud]])
+        assert len(keys) == len(ENVIRONMENTS), f"{cloud}: environments share a state"
         module_versions = parse(projects[cloud] / f"terraform/modules/{cloud}/versions.tf")
         for spec in module_versions["terraform"][0]["required_providers"][0].values():
             assert "<" in spec["version"]
@@ -106,13 +119,31 @@ def test_variables_are_described_and_validated(projects: dict[str, Path]) -> Non
                     assert body.get("validation"), f"{cloud}: variable {name} is not validated"
 
 
+def test_environments_set_every_required_input(projects: dict[str, Path]) -> None:
+    """Each tfvars sets exactly the root inputs that have no default, minus the ones given at
+    apply time (-var / TF_VAR_*), and the environments differ in network and size."""
+    for cloud in CLOUDS:
+        variables = {n: b for block in parse(projects[cloud] / "terraform/variables.tf")["variable"]
+                     for n, b in block.items()}  # fmt: skip
+        required = {name for name, body in variables.items() if "default" not in body}
+        values = {
+            env: parse(projects[cloud] / f"terraform/environments/{env}/terraform.tfvars")
+            for env in ENVIRONMENTS
+        }
+        for env, given in values.items():
+            assert set(given) == required - APPLY_TIME_INPUTS[cloud], (cloud, env)
+            assert given["environment"] == env
+        staging, production = values["staging"], values["production"]
+        assert staging["network_cidr"] != production["network_cidr"], cloud
+        assert (staging["create_shared"], production["create_shared"]) == (False, True), cloud
+
+
 def test_outputs_ci_consumes(projects: dict[str, Path]) -> None:
     for cloud in CLOUDS:
-        for env in ("staging", "production"):
-            outputs = set()
-            for block in parse(projects[cloud] / f"terraform/environments/{env}/main.tf")["output"]:
-                outputs |= set(block)
-            assert {"registry_url", "cluster_name", "ci_identity", "artifact_storage"} <= outputs
+        outputs = set()
+        for block in parse(projects[cloud] / "terraform/outputs.tf")["output"]:
+            outputs |= set(block)
+        assert {"registry_url", "cluster_name", "ci_identity", "artifact_storage"} <= outputs
 
 
 def resources(project: Path) -> dict[str, list[dict[str, Any]]]:
@@ -123,26 +154,27 @@ def resources(project: Path) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def test_each_cloud_has_its_platform(projects: dict[str, Path]) -> None:
-    aws = resources(projects["aws"])
-    for kind in (
+PLATFORM = {
+    "aws": (
         "aws_vpc", "aws_eks_cluster", "aws_ecr_repository", "aws_s3_bucket",
         "aws_s3_bucket_versioning", "aws_s3_bucket_server_side_encryption_configuration",
         "aws_s3_bucket_public_access_block", "aws_iam_openid_connect_provider", "aws_iam_role",
-    ):  # fmt: skip
-        assert kind in aws, kind
-    gcp = resources(projects["gcp"])
-    for kind in (
+    ),
+    "gcp": (
         "google_compute_network", "google_container_cluster", "google_artifact_registry_repository",
         "google_storage_bucket", "google_iam_workload_identity_pool_provider",
-    ):  # fmt: skip
-        assert kind in gcp, kind
-    azure = resources(projects["azure"])
-    for kind in (
+    ),
+    "azure": (
         "azurerm_virtual_network", "azurerm_kubernetes_cluster", "azurerm_container_registry",
         "azurerm_storage_account", "azurerm_federated_identity_credential",
-    ):  # fmt: skip
-        assert kind in azure, kind
+    ),
+}  # fmt: skip
+
+
+def test_each_cloud_has_its_platform(projects: dict[str, Path]) -> None:
+    for cloud, kinds in PLATFORM.items():
+        missing = set(kinds) - set(resources(projects[cloud]))
+        assert not missing, f"{cloud}: no {sorted(missing)}"
 
 
 def test_checkov_skips_are_inline_with_a_reason(projects: dict[str, Path]) -> None:
@@ -163,25 +195,6 @@ def test_terraform_fmt_finds_nothing_to_change(projects: dict[str, Path]) -> Non
             cwd=projects[cloud], capture_output=True, text=True, check=False, timeout=120,
         )  # fmt: skip
         assert result.returncode == 0, f"{cloud}:\n{result.stdout}{result.stderr}"
-
-
-def checkov() -> str:
-    """checkov in its own venv (its pins clash with the template's tools), built once."""
-    marker = CHECKOV_VENV / f".checkov-{CHECKOV_VERSION}"
-    if not marker.exists():
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(CHECKOV_VENV)], check=True)
-            subprocess.run(
-                [str(CHECKOV_VENV / "bin" / "pip"), "install", "--quiet",
-                 f"checkov=={CHECKOV_VERSION}"],
-                check=True, timeout=900,
-            )  # fmt: skip
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            if IN_CI:
-                pytest.fail(f"could not install checkov: {error}")
-            pytest.skip(f"could not install checkov (offline?): {error}")
-        marker.touch()
-    return str(CHECKOV_VENV / "bin" / "checkov")
 
 
 def run_checkov(directory: Path) -> dict[str, Any]:

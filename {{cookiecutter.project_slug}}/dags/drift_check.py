@@ -9,26 +9,16 @@ the retraining itself); when retraining is due, the training DAG is triggered.
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from airflow.providers.standard.operators.bash import BashOperator
+from _common import PACKAGE, PROJECT_DIR, cli_task, dag_defaults
 from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG
 
-PACKAGE = "{{ cookiecutter.package_name }}"
 DAG_ID = f"{PACKAGE}_drift_check"
 TRAINING_DAG_ID = f"{PACKAGE}_training"
-PROJECT_DIR = os.environ.get(
-    f"{PACKAGE.upper()}_PROJECT_DIR", str(Path(__file__).resolve().parents[1])
-)
-# The project's Python: the Airflow environment's own, or a project virtualenv.
-PYTHON = os.environ.get(f"{PACKAGE.upper()}_PYTHON", sys.executable)
-CLI = f"{shlex.quote(PYTHON)} -m {PACKAGE}"
 DECISION = Path(PROJECT_DIR) / "reports/retrain/decision.json"
 
 
@@ -42,21 +32,11 @@ with DAG(
     dag_id=DAG_ID,
     description="Drift report, then retrain when drift, accuracy, feedback or schedule say so.",
     schedule="30 4 * * *",
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=10)},
     tags=["mlops", "monitoring", PACKAGE],
+    **dag_defaults(retry_delay=timedelta(minutes=10)),
 ) as dag:
-    drift = BashOperator(
-        task_id="drift", bash_command=f"{CLI} drift", cwd=PROJECT_DIR, append_env=True
-    )
-    decide = BashOperator(
-        task_id="retrain_check",
-        bash_command=f"{CLI} retrain-check --dry-run",
-        cwd=PROJECT_DIR,
-        append_env=True,
-    )
+    drift = cli_task("drift", "drift")
+    decide = cli_task("retrain_check", "retrain-check --dry-run")
     gate = ShortCircuitOperator(
         task_id="retrain_needed",
         python_callable=retrain_needed,

@@ -15,44 +15,25 @@ Triggered by the drift-check DAG or `{{ cookiecutter.package_name }} retrain-che
 
 from __future__ import annotations
 
-import os
-import shlex
-import sys
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
+from _common import PACKAGE, cli_task, dag_defaults
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
 
-PACKAGE = "{{ cookiecutter.package_name }}"
 DAG_ID = f"{PACKAGE}_training"
-PROJECT_DIR = os.environ.get(
-    f"{PACKAGE.upper()}_PROJECT_DIR", str(Path(__file__).resolve().parents[1])
-)
-# The project's Python: the Airflow environment's own, or a project virtualenv.
-PYTHON = os.environ.get(f"{PACKAGE.upper()}_PYTHON", sys.executable)
-CLI = f"{shlex.quote(PYTHON)} -m {PACKAGE}"
 STAGES = ("validate", "train", "evaluate", "optimize", "register")
 
 with DAG(
     dag_id=DAG_ID,
     description="Validate, train, evaluate (gate), optimize and register the model as challenger.",
     schedule="0 3 * * 1",
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
     tags=["mlops", PACKAGE],
+    **dag_defaults(retry_delay=timedelta(minutes=5)),
 ) as dag:
     previous: BashOperator | None = None
     for stage in STAGES:
-        task = BashOperator(
-            task_id=stage,
-            bash_command=f"{CLI} {stage}",
-            cwd=PROJECT_DIR,
-            append_env=True,
-            execution_timeout=timedelta(hours=2),
-        )
+        task = cli_task(stage, stage, execution_timeout=timedelta(hours=2))
         if previous is not None:
             previous >> task
         previous = task

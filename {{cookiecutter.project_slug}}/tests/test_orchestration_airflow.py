@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ def dagbag(tmp_path_factory: pytest.TempPathFactory) -> Any:
     os.environ.setdefault("AIRFLOW_HOME", str(home))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+    # Airflow's dag processor puts the DAG bundle (dags/) on sys.path: dags/_common.py imports.
+    if str(DAGS) not in sys.path:
+        sys.path.append(str(DAGS))
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAGS))
