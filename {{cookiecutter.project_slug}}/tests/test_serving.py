@@ -27,6 +27,7 @@ from {{ cookiecutter.package_name }}.serving.model import LoadedModel, load_bund
 from {{ cookiecutter.package_name }}.serving.schema import Feature
 from {{ cookiecutter.package_name }}.settings import ServingSettings, Settings, load_settings
 
+JSON = "application/json"
 METRIC_NAMES = (
     "model_requests_total",
     "model_request_latency_seconds_bucket",
@@ -176,6 +177,49 @@ def test_bad_transport_is_4xx(client: TestClient, champion: Any) -> None:
     assert mismatch.status_code == 422
     assert "dataframe_split.data[0]" in mismatch.json()["detail"]
     assert client.get("/predict").status_code == 405
+
+
+def test_fast_path_and_pydantic_agree(client: TestClient, champion: Any) -> None:
+    """Valid rows skip pydantic; anything the fast check refuses still gets a named 4xx."""
+    model, x = champion
+    names = model.feature_names
+    good = row(x, 0, names)
+    as_ints = {name: round(value) for name, value in good.items()}
+    ints = client.post("/predict", json={"instances": [as_ints]})
+    assert ints.status_code == 200, ints.text
+    expected = model.predict([tuple(float(v) for v in as_ints.values())])[:, 1]
+    assert np.allclose(ints.json()["probabilities"], expected)
+    nan = json.dumps({"dataframe_records": [good]}).replace(str(good[names[1]]), "NaN", 1)
+    cases: list[tuple[str, str, int, str]] = [
+        ("/invocations", nan, 422, f"dataframe_records[0].{names[1]}"),
+        (
+            "/invocations",
+            json.dumps({"dataframe_split": {"columns": names, "data": [[True] * len(names)]}}),
+            422,
+            names[0],
+        ),
+        ("/invocations", json.dumps({"instances": [good | {names[2]: None}]}), 422, names[2]),
+        ("/feedback", json.dumps({"request_id": "a", "label": "one"}), 422, "label"),
+        ("/feedback", json.dumps({"request_id": "", "label": 1}), 422, "request_id"),
+        ("/feedback", json.dumps({"request_id": "a", "label": 1, "x": 1}), 422, "x"),
+        ("/feedback", '{"request_id": "a", "label": ', 400, "JSON"),
+    ]
+    for route, content, status, field in cases:
+        response = client.post(route, content=content, headers={"content-type": JSON})
+        assert response.status_code == status, (route, content[:60], response.text)
+        assert field in response.json()["detail"], (route, response.json())
+
+
+def test_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:  # no content-length: the limit is enforced while reading
+        yield b'{"instances": [{"x": "'
+        for _ in range(40):
+            yield b"y" * 65_536
+        yield b'"}]}'
+
+    response = client.post("/predict", content=chunks(), headers={"content-type": JSON})
+    assert response.status_code == 413
+    assert "maximum" in response.json()["detail"]
 
 
 def test_feedback_updates_log_and_accuracy(client: TestClient, champion: Any) -> None:

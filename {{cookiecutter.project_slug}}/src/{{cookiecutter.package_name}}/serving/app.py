@@ -3,33 +3,39 @@
 Routes: GET /health (liveness), GET /ready (model loaded and warm), GET /model, POST /predict,
 POST /invocations (MLflow scoring payloads), POST /feedback, GET /metrics.
 
-Request bodies are read as bytes and validated by pydantic-core against the training schema;
-every bad input is a 4xx naming the field. Inference runs inline (small models answer in
-microseconds; a thread hop costs more), logging and shadow scoring run on background threads.
+The hot routes (POST /predict, /invocations, /feedback) are served by a raw ASGI handler in
+front of FastAPI (`HotRoutes`, dispatched by `ModelServer.__call__`): no routing table,
+middleware stack, per-request telemetry checks, Request/Response objects or dependency
+machinery per request (Prometheus metrics cover them; FastAPI's OpenTelemetry does not).
+Bodies are read as bytes, parsed with orjson and checked against the training schema
+(pydantic-core re-validates anything the fast check does not accept, naming the field), and
+answers are serialised with orjson; every bad input is a 4xx naming the field. Inference runs
+inline (small models answer in microseconds; a thread hop costs more), logging and shadow
+scoring run on background threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import os
 import queue
 import threading
 import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.serving.metrics import ServingMetrics
@@ -61,13 +67,166 @@ FEEDBACK = TypeAdapter(FeedbackRequest)
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    return Response(body, status_code=status, media_type=JSON, headers=headers)
+    return Response(orjson.dumps(payload), status_code=status, media_type=JSON, headers=headers)
 
 
 def _error(status: int, message: str) -> Response:
     headers = {"Retry-After": "1"} if status == 503 else None
     return _json({"detail": message}, status, headers)
+
+
+def parse_feedback(body: bytes) -> tuple[str, int]:
+    """`{request_id, label}` -> (request_id, label); `RequestError` naming the bad field."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        payload = None
+    if type(payload) is dict and len(payload) == 2:
+        request_id, label = payload.get("request_id"), payload.get("label")
+        if (
+            isinstance(request_id, str)
+            and 0 < len(request_id) <= 160
+            and type(label) is int
+            and label in (0, 1)
+        ):
+            return request_id, label
+    try:  # not certainly valid: pydantic names the field
+        item = FEEDBACK.validate_json(body)
+    except ValidationError as error:
+        status = 400 if error.errors()[0]["type"] == "json_invalid" else 422
+        raise RequestError(status, describe(error)) from None
+    return item.request_id, item.label
+
+
+@dataclass(slots=True)
+class Reply:
+    """A hot route's answer: status, JSON body, the model version for metrics, extra headers."""
+
+    status: int
+    body: bytes
+    model_version: str | None = None
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def _error_reply(status: int, message: str) -> Reply:
+    headers = [(b"retry-after", b"1")] if status == 503 else []
+    return Reply(status, orjson.dumps({"detail": message}), None, headers)
+
+
+HOT_ROUTES = frozenset({"/predict", "/invocations", "/feedback"})
+HotHandler = Callable[[str, bytes, str | None], Awaitable[Reply]]
+
+
+class RequestIds:
+    """Random 128-bit request ids (as uuid4: unguessable, so nobody can label others' requests).
+
+    Drawn from one `os.urandom` call per 1024 ids: a getrandom syscall per request (what
+    `uuid.uuid4()` does) costs more than scoring a row in some sandboxes.
+    """
+
+    def __init__(self, per_refill: int = 1024) -> None:
+        self._size = 16 * per_refill
+        self._pool = b""
+        self._at = self._size
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        with self._lock:
+            if self._at >= self._size:
+                self._pool, self._at = os.urandom(self._size), 0
+            at = self._at
+            self._at = at + 16
+        return self._pool[at : at + 16].hex()
+
+
+class HotRoutes:
+    """Raw ASGI handler for POST /predict, /invocations and /feedback.
+
+    FastAPI's per-request routing, Request/Response objects and dependency resolution cost
+    more than validating and scoring a row; these three routes skip them. Everything else
+    (health, readiness, model info, metrics, lifespan) goes to FastAPI.
+    """
+
+    def __init__(
+        self,
+        *,
+        handle: HotHandler,
+        observe: Callable[[str, int, str, float], None],
+        version: Callable[[], str],
+        max_body_bytes: int,
+        key_header: str,
+    ) -> None:
+        self.handle = handle
+        self.observe = observe
+        self.version = version
+        self.limit = max_body_bytes
+        self.key_header = key_header.lower().encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = scope["path"]
+        started = time.perf_counter()
+        if scope["method"] != "POST":
+            reply = _error_reply(405, "Method Not Allowed")
+            reply.headers.append((b"allow", b"POST"))
+        else:
+            try:
+                body, key = await self._read(scope, receive)
+                reply = await self.handle(route, body, key)
+            except RequestError as error:
+                reply = _error_reply(error.status, error.message)
+            except Exception:  # a bug: log it, answer 500 without a traceback, keep serving
+                log.exception("%s failed", route)
+                reply = _error_reply(500, "internal error; see the server log")
+        self.observe(route, reply.status, reply.model_version or self.version(), started)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(reply.body)).encode()),
+            *reply.headers,
+        ]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+    async def _read(self, scope: Scope, receive: Receive) -> tuple[bytes, str | None]:
+        content_type = declared = key = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value.decode("latin-1")
+            elif name == self.key_header:
+                key = value.decode("latin-1")
+        if content_type is None or content_type.split(";")[0].strip().lower() != JSON:
+            raise RequestError(
+                415, f"content-type {content_type or '(none)'!r} is not supported; send {JSON}"
+            )
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            raise RequestError(413, f"body of {declared} bytes exceeds the maximum of {self.limit}")
+        chunks = []
+        size = 0
+        more = True
+        while more:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestError(400, "body: client disconnected before sending it")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise RequestError(413, f"body exceeds the maximum of {self.limit} bytes")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), key
+
+
+class ModelServer(FastAPI):
+    """FastAPI with the hot routes dispatched before FastAPI/Starlette see the request."""
+
+    hot: HotRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hot is not None and scope["type"] == "http" and scope["path"] in HOT_ROUTES:
+            await self.hot(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 @dataclass
@@ -130,7 +289,7 @@ class ShadowScorer:
         state = self.state
         model = state.model("challenger")
         proba = model.predict(rows)
-        classes, confidence = _classes(proba)
+        classes, positive, confidence = _classes(proba)
         _count_predictions(state.metrics, model.version, classes, confidence)
         state.metrics.child(state.metrics.routed, model.version, "shadow", "shadow").inc()
         if state.predlog is not None:
@@ -142,8 +301,8 @@ class ShadowScorer:
                         "shadow",
                         model.feature_names,
                         rows,
-                        classes.tolist(),
-                        proba[:, 1].tolist(),
+                        classes,
+                        positive,
                     )
                 )
             except LogFullError:
@@ -151,21 +310,24 @@ class ShadowScorer:
         self.scored += 1
 
 
-def _classes(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    classes = (proba[:, 1] >= THRESHOLD).astype(np.int64)
-    return classes, proba.max(axis=1)
+def _classes(proba: np.ndarray) -> tuple[list[int], list[float], list[float]]:
+    """Predicted classes, P(class 1) and confidence as lists (plain Python: requests are
+    small batches, where a numpy call costs more than the loop)."""
+    pairs = proba.tolist()
+    positive = [pair[1] for pair in pairs]
+    return [int(p >= THRESHOLD) for p in positive], positive, [max(pair) for pair in pairs]
 
 
 def _count_predictions(
-    metrics: ServingMetrics, version: str, classes: np.ndarray, confidence: np.ndarray
+    metrics: ServingMetrics, version: str, classes: list[int], confidence: list[float]
 ) -> None:
-    positives = int(classes.sum())
+    positives = sum(classes)
     if positives:
         metrics.child(metrics.predictions, version, "1").inc(positives)
     if len(classes) - positives:
         metrics.child(metrics.predictions, version, "0").inc(len(classes) - positives)
     histogram = metrics.child(metrics.confidence, version)
-    for value in confidence.tolist():
+    for value in confidence:
         histogram.observe(value)
 
 
@@ -271,7 +433,8 @@ def create_app(
                 await asyncio.to_thread(state.shadow.stop)
             await asyncio.to_thread(state.predlog.close)
 
-    app = FastAPI(
+    request_ids_source = RequestIds()
+    app = ModelServer(
         title="model server",
         lifespan=lifespan,
         docs_url=None,
@@ -284,9 +447,17 @@ def create_app(
     def version() -> str:
         return state.champion.version if state.champion is not None else "none"
 
+    observers: dict[tuple[str, int, str], tuple[Any, Any]] = {}
+
     def observe(route: str, status: int, model_version: str, started: float) -> None:
-        metrics.child(metrics.requests, route, str(status), model_version).inc()
-        metrics.child(metrics.latency, route, model_version).observe(time.perf_counter() - started)
+        found = observers.get((route, status, model_version))
+        if found is None:
+            found = observers[(route, status, model_version)] = (
+                metrics.requests.labels(route, str(status), model_version),
+                metrics.latency.labels(route, model_version),
+            )
+        found[0].inc()
+        found[1].observe(time.perf_counter() - started)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> Response:
@@ -327,55 +498,36 @@ def create_app(
         observe("/model", 200, version(), started)
         return _json(body)
 
-    async def read_json_body(request: Request) -> bytes:
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != JSON:
-            raise RequestError(
-                415, f"content-type {content_type or '(none)'!r} is not supported; send {JSON}"
-            )
-        limit = serving.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise RequestError(413, f"body of {declared} bytes exceeds the maximum of {limit}")
-        if declared is not None:  # already bounded: read it in one go
-            return await request.body()
-        chunks = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestError(413, f"body exceeds the maximum of {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def score(
-        request: Request, rows: Rows, row_json: str | None = None
-    ) -> tuple[str, LoadedModel, str, np.ndarray, np.ndarray, list[str]]:
+    def score_lists(
+        key: str | None, rows: Rows, row_json: str | None = None
+    ) -> tuple[str, LoadedModel, str, np.ndarray, list[int], list[float], list[str]]:
+        """Route, predict, log, count: (request id, model, role, proba, classes, P(1), ids)."""
         assert state.predlog is not None
         if state.predlog.full():
             raise RequestError(503, "prediction log is saturated; retry shortly")
-        request_id = uuid.uuid4().hex
-        key = request.headers.get(serving.routing_key_header) or request_id
-        decision = state.router.route(key)
+        request_id = request_ids_source.next()
+        decision = state.router.route(key or request_id)
         model = state.model(decision.role)
         # A single-model server logs the alias it serves (a canary/shadow Deployment: challenger).
         role = decision.role if state.router.needs_challenger else serving.model_alias
         proba = model.predict(rows)
-        classes, confidence = _classes(proba)
+        classes, positive, confidence = _classes(proba)
         request_ids = (
             [request_id] if len(rows) == 1 else [f"{request_id}-{i}" for i in range(len(rows))]
         )
         try:
+            # Tuples, not lists: queued entries live ~20 ms, and the cyclic GC stops tracking
+            # tuples of atoms, so young-generation collections (latency spikes) stay short.
             state.predlog.submit(
                 PredictionBatch(
-                    request_ids,
+                    tuple(request_ids),
                     model.version,
                     role,
                     model.feature_names,
-                    rows,
-                    classes.tolist(),
-                    proba[:, 1].tolist(),
-                    features_json=None if row_json is None else [row_json],
+                    tuple(rows),
+                    tuple(classes),
+                    tuple(positive),
+                    features_json=None if row_json is None else (row_json,),
                 )
             )
         except LogFullError:
@@ -384,101 +536,103 @@ def create_app(
         _count_predictions(metrics, model.version, classes, confidence)
         if decision.shadow and state.shadow is not None:
             state.shadow.submit(request_ids, rows)
-        return request_id, model, role, proba, classes, request_ids
+        return request_id, model, role, proba, classes, positive, request_ids
 
-    async def prediction_route(request: Request, route: str) -> Response:
-        started = time.perf_counter()
+    def score(
+        key: str | None, rows: Rows, row_json: str | None = None
+    ) -> tuple[str, LoadedModel, str, np.ndarray, np.ndarray, list[str]]:
+        """`score_lists` with numpy results: proba (n, 2) and classes (n,)."""
+        request_id, model, role, proba, classes, _, request_ids = score_lists(key, rows, row_json)
+        return request_id, model, role, proba, np.asarray(classes, dtype=np.int64), request_ids
+
+    def prediction_route(route: str, body: bytes, key: str | None) -> Reply:
         if not state.ready or state.schema is None:
-            observe(route, 503, version(), started)
-            return _error(503, "model not loaded yet; retry when /ready answers 200")
-        try:
-            body = await read_json_body(request)
-            row_json = None
-            if route == "/predict":
-                rows = state.schema.parse_predict(body)
-                if len(rows) == 1 and body.count(b"[") == 1 and body.count(b"]") == 1:
-                    # Validated as {"instances": [ {...} ]} with no other bracket: the text
-                    # between the brackets is the row's JSON object as sent; log it verbatim.
-                    row_json = body[body.index(b"[") + 1 : body.index(b"]")].decode().strip()
-            else:
-                rows = state.schema.parse_invocations(body)
-            request_id, model, role, proba, classes, request_ids = score(request, rows, row_json)
-        except RequestError as error:
-            observe(route, error.status, version(), started)
-            return _error(error.status, error.message)
+            raise RequestError(503, "model not loaded yet; retry when /ready answers 200")
+        row_json = None
+        if route == "/predict":
+            rows = state.schema.parse_predict(body)
+            if len(rows) == 1 and body.count(b"[") == 1 and body.count(b"]") == 1:
+                # Validated as {"instances": [ {...} ]} with no other bracket: the text
+                # between the brackets is the row's JSON object as sent; log it verbatim.
+                row_json = body[body.index(b"[") + 1 : body.index(b"]")].decode().strip()
+        else:
+            rows = state.schema.parse_invocations(body)
+        request_id, model, role, _, classes, positive, request_ids = score_lists(
+            key, rows, row_json
+        )
         if route == "/predict":
             payload: dict[str, Any] = {
                 "request_id": request_id,
                 "model_version": model.version,
                 "role": role,
-                "predictions": classes.tolist(),
-                "probabilities": proba[:, 1].tolist(),
+                "predictions": classes,
+                "probabilities": positive,
             }
             if len(request_ids) > 1:
                 payload["request_ids"] = request_ids
         else:
-            payload = {"predictions": classes.tolist()}
-        headers = {"X-Request-ID": request_id, "X-Model-Version": model.version}
-        observe(route, 200, model.version, started)
-        return _json(payload, headers=headers)
+            payload = {"predictions": classes}
+        headers = [
+            (b"x-request-id", request_id.encode()),
+            (b"x-model-version", model.version.encode()),
+        ]
+        return Reply(200, orjson.dumps(payload), model.version, headers)
 
-    @app.post("/predict")
-    async def predict(request: Request) -> Response:
-        return await prediction_route(request, "/predict")
-
-    @app.post("/invocations")
-    async def invocations(request: Request) -> Response:
-        return await prediction_route(request, "/invocations")
-
-    @app.post("/feedback")
-    async def feedback(request: Request) -> Response:
-        started = time.perf_counter()
+    async def feedback_route(body: bytes) -> Reply:
         if not state.ready or state.predlog is None:
-            observe("/feedback", 503, version(), started)
-            return _error(503, "model not loaded yet; retry when /ready answers 200")
+            raise RequestError(503, "model not loaded yet; retry when /ready answers 200")
+        request_id, label = parse_feedback(body)
         try:
-            body = await read_json_body(request)
-            try:
-                item = FEEDBACK.validate_json(body)
-            except ValidationError as error:
-                status = 400 if error.errors()[0]["type"] == "json_invalid" else 422
-                raise RequestError(status, describe(error)) from None
-            try:
-                pending = state.predlog.feedback(item.request_id, item.label)
-            except LogFullError:
-                raise RequestError(503, "prediction log is saturated; retry shortly") from None
-            try:
-                result = await asyncio.wait_for(
-                    asyncio.wrap_future(pending), serving.feedback_timeout_s
-                )
-            except TimeoutError:
-                raise RequestError(
-                    503, "feedback not yet committed; retry (it is idempotent)"
-                ) from None
-            except Exception as error:  # the database refused the write
-                raise RequestError(503, f"feedback could not be stored: {error}; retry") from None
-            if result is None:
-                raise RequestError(
-                    404,
-                    f"request_id: no logged prediction {item.request_id!r}; "
-                    "send an id that /predict returned",
-                )
-        except RequestError as error:
-            observe("/feedback", error.status, version(), started)
-            return _error(error.status, error.message)
-        correct = result.predicted_class == item.label
+            pending = state.predlog.feedback(request_id, label)
+        except LogFullError:
+            raise RequestError(503, "prediction log is saturated; retry shortly") from None
+        timeout = serving.feedback_timeout_s
+        try:
+            result = await asyncio.wait_for(asyncio.wrap_future(pending), timeout)
+        except TimeoutError:
+            raise RequestError(
+                503, "feedback not yet committed; retry (it is idempotent)"
+            ) from None
+        except Exception as error:  # the database refused the write
+            raise RequestError(503, f"feedback could not be stored: {error}; retry") from None
+        if result is None:
+            raise RequestError(
+                404,
+                f"request_id: no logged prediction {request_id!r}; "
+                "send an id that /predict returned",
+            )
+        correct = result.predicted_class == label
         if not result.duplicate:
             metrics.record_feedback(result.model_version, correct)
             state.router.reward(result.role, float(correct))
-        observe("/feedback", 200, result.model_version, started)
-        return _json(
+        body = orjson.dumps(
             {
-                "request_id": item.request_id,
+                "request_id": request_id,
                 "model_version": result.model_version,
                 "correct": correct,
                 "duplicate": result.duplicate,
             }
         )
+        return Reply(200, body, result.model_version)
+
+    async def hot_route(route: str, body: bytes, key: str | None) -> Reply:
+        if route == "/feedback":
+            return await feedback_route(body)
+        return prediction_route(route, body, key)
+
+    app.hot = HotRoutes(
+        handle=hot_route,
+        observe=observe,
+        version=version,
+        max_body_bytes=serving.max_body_bytes,
+        key_header=serving.routing_key_header,
+    )
+{%- if cookiecutter.feature_store == "feast" %}
+
+    from {{ cookiecutter.package_name }}.serving.online_features import add_entity_route
+
+    add_entity_route(app, settings, score=score, observe=observe)  # POST /predict/entities
+{%- endif %}
 
     drift_report = settings.resolve(serving.drift_report)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ class LoadedModel:
     predict: PredictRows
     info: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
 

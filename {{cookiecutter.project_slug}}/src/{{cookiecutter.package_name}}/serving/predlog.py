@@ -5,8 +5,11 @@ model_version TEXT, role TEXT, features JSON TEXT, predicted_class INT, probabil
 label INT NULL, feedback_at TIMESTAMP NULL)`; `probability` is P(class 1).
 
 Embedded SQLite in WAL mode by default; PostgreSQL when `DATABASE_URL` is set (several
-replicas share one log). Request handlers only enqueue onto a bounded queue; one background
-thread writes in batches (one transaction per batch). When the queue is full, `submit` refuses
+replicas share one log). Request handlers only append to a bounded deque (no lock, no
+wake-up, no serialisation on the request path); one background thread formats the rows and
+writes them in batches (one transaction per batch; on SQLite one multi-row INSERT per
+`SQLITE_ROWS_PER_INSERT` rows, so the writer releases and re-takes the GIL once per chunk
+instead of once per row). When the queue is full, `submit` refuses
 and the server answers 503 with Retry-After (back-pressure) instead of buffering without
 bound. Writes are group-committed: the writer drains the queue every `linger_s` (20 ms)
 into one transaction. Feedback is acknowledged only after the transaction holding it has committed,
@@ -17,9 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -103,7 +106,7 @@ class FeedbackResult:
     duplicate: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PredictionBatch:
     """One request's predictions; serialised to rows by the writer, not the request."""
 
@@ -144,6 +147,9 @@ INSERT_COLUMNS = (
     "request_id", "created_at", "model_version", "role", "features", "predicted_class",
     "probability",
 )  # fmt: skip
+# Rows per multi-row INSERT on SQLite: 7 columns x 128 rows stays under 999 bound variables,
+# the limit of older SQLite builds.
+SQLITE_ROWS_PER_INSERT = 128
 
 
 @dataclass
@@ -176,8 +182,12 @@ class PredictionLog:
             f"INSERT INTO {predictions.name} ({', '.join(INSERT_COLUMNS)}) "  # noqa: S608
             f"VALUES ({', '.join([marker] * len(INSERT_COLUMNS))})"
         )
+        self._values_sql = f"({', '.join([marker] * len(INSERT_COLUMNS))})"
+        self._multi_sql: dict[int, str] = {}
         self.max_batch = max_batch
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
+        # deque.append/popleft are atomic: producers never take a lock or wake the writer.
+        self._queue: deque[Any] = deque()
         self._thread: threading.Thread | None = None
         self.written = 0
         self.errors = 0
@@ -195,7 +205,7 @@ class PredictionLog:
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued, then stop the writer."""
         if self._thread is not None and self._thread.is_alive():
-            self._queue.put(_STOP)
+            self._queue.append(_STOP)
             self._thread.join(timeout)
         self.engine.dispose()
 
@@ -205,26 +215,24 @@ class PredictionLog:
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     def full(self) -> bool:
-        return self._queue.full()
+        return len(self._queue) >= self.max_queue
 
     # ---------------------------------------------------------------- producers
     def submit(self, batch: PredictionBatch) -> None:
         """Queue a batch of predictions (no I/O); `LogFullError` when the queue is full."""
-        try:
-            self._queue.put_nowait(batch)
-        except queue.Full:
-            raise LogFullError from None
+        if len(self._queue) >= self.max_queue:
+            raise LogFullError
+        self._queue.append(batch)
 
     def feedback(self, request_id: str, label: int) -> Future[FeedbackResult | None]:
         """Queue a label; the future resolves after commit (None: unknown request_id)."""
+        if len(self._queue) >= self.max_queue:
+            raise LogFullError
         item = _Feedback(request_id, label)
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            raise LogFullError from None
+        self._queue.append(item)
         return item.done
 
     # ---------------------------------------------------------------- writer
@@ -237,8 +245,8 @@ class PredictionLog:
             batch: list[Any] = []
             while len(batch) < self.max_batch:
                 try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
+                    item = self._queue.popleft()
+                except IndexError:
                     break
                 if item is _STOP:
                     stopping = True
@@ -269,6 +277,14 @@ class PredictionLog:
         for item, result in zip(feedback, results, strict=True):
             item.done.set_result(result)
 
+    def _multi_insert(self, count: int) -> str:
+        sql = self._multi_sql.get(count)
+        if sql is None:
+            # Built from constants only (table and column names, the driver's placeholder).
+            head = self._insert_sql.split(" VALUES ")[0]
+            sql = self._multi_sql[count] = f"{head} VALUES {', '.join([self._values_sql] * count)}"
+        return sql
+
     def _timestamp(self, moment: datetime) -> Any:
         # SQLite has no timestamp type: store the text SQLAlchemy's DateTime stores and reads.
         return moment.strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else moment
@@ -278,7 +294,15 @@ class PredictionLog:
     ) -> list[FeedbackResult | None]:
         results: list[FeedbackResult | None] = []
         with self.engine.begin() as connection:
-            if rows:
+            if rows and self._sqlite:
+                # One statement per chunk: sqlite3's executemany steps (and so releases and
+                # re-takes the GIL, waiting on the request thread each time) once per row.
+                for start in range(0, len(rows), SQLITE_ROWS_PER_INSERT):
+                    chunk = rows[start : start + SQLITE_ROWS_PER_INSERT]
+                    connection.exec_driver_sql(
+                        self._multi_insert(len(chunk)), tuple(v for row in chunk for v in row)
+                    )
+            elif rows:
                 # Straight to the driver's executemany: no per-row SQLAlchemy processing
                 # (the writer shares the GIL with the request handlers).
                 connection.exec_driver_sql(self._insert_sql, rows)

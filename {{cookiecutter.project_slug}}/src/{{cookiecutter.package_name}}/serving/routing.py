@@ -30,6 +30,9 @@ class Decision:
     shadow: bool = False
 
 
+CHAMPION = Decision("champion")
+
+
 def bucket(key: str, salt: str) -> float:
     """A uniform, stable number in [0, 1) for `key` (blake2b: same on every replica)."""
     digest = hashlib.blake2b(f"{salt}:{key}".encode(), digest_size=8).digest()
@@ -43,7 +46,7 @@ class Router:
     needs_challenger = False
 
     def route(self, key: str) -> Decision:
-        return Decision("champion")
+        return CHAMPION
 
     def reward(self, role: str, value: float) -> None:
         """Feedback for a prediction served by `role` (only the bandit learns from it)."""
