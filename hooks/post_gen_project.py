@@ -44,12 +44,12 @@ OWNED_PATHS: dict[str, dict[Any, list[str]]] = {
         "pytorch": [
             "{pkg}/training/torch_model.py",
             "{pkg}/optimization/torch_quant.py",
-            "tests/test_frameworks_pytorch.py",
+            "tests/test_frameworks.py",
         ],
         "tensorflow": [
             "{pkg}/training/keras_model.py",
             "{pkg}/optimization/tflite.py",
-            "tests/test_frameworks_tensorflow.py",
+            "tests/test_frameworks.py",
         ],
     },
     "experiment_tracking": {"mlflow": ["{pkg}/registry/mlflow_registry.py"], "none": []},
@@ -67,7 +67,13 @@ OWNED_PATHS: dict[str, dict[Any, list[str]]] = {
     },
     "feature_store": {
         "none": [],
-        "feast": ["feature_repo", "{pkg}/feature_store.py", "tests/test_feast.py"],
+        "feast": [
+            "feature_repo",
+            "{pkg}/feature_store.py",
+            "{pkg}/serving/online_features.py",
+            "tests/test_feast.py",
+            "tests/test_feast_serving.py",
+        ],
     },
 }
 

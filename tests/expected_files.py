@@ -98,8 +98,8 @@ AREAS.append(pipeline_files)
 def framework_files(config: dict[str, Any]) -> set[str]:
     return {
         "scikit-learn": set(),
-        "pytorch": {"tests/test_frameworks_pytorch.py"},
-        "tensorflow": {"tests/test_frameworks_tensorflow.py"},
+        "pytorch": {"tests/test_frameworks.py"},
+        "tensorflow": {"tests/test_frameworks.py"},
     }[config.get("ml_framework", "scikit-learn")]
 
 
@@ -133,13 +133,14 @@ def monitoring_files(config: dict[str, Any]) -> set[str]:
     if config.get("use_github_actions", True):
         files.add(".github/workflows/retrain-check.yml")
     if config.get("orchestrator") == "airflow":
-        files |= {"dags/drift_check.py", "dags/training_pipeline.py"}
+        files |= {"dags/_common.py", "dags/drift_check.py", "dags/training_pipeline.py"}
         files.add("tests/test_orchestration_airflow.py")
     if config.get("orchestrator") == "kubeflow":
         files |= {"pipelines/training_pipeline.py", "tests/test_orchestration_kubeflow.py"}
     if config.get("feature_store") == "feast":
         files |= {"feature_repo/feature_store.yaml", "feature_repo/features.py"}
         files |= {f"{PKG}/feature_store.py", "tests/test_feast.py"}
+        files |= {f"{PKG}/serving/online_features.py", "tests/test_feast_serving.py"}
     return files
 
 
@@ -199,6 +200,9 @@ def serving_files(config: dict[str, Any]) -> set[str]:
 AREAS.append(serving_files)
 
 
+TERRAFORM_ENV_FILES = ("backend.tfbackend", "terraform.tfvars")
+
+
 def cicd_files(config: dict[str, Any]) -> set[str]:
     files: set[str] = set()
     if config.get("use_github_actions", True):
@@ -214,9 +218,10 @@ def cicd_files(config: dict[str, Any]) -> set[str]:
         files.add(".gitlab-ci.yml")
     cloud = config.get("cloud_provider", "aws")
     if cloud != "none":
-        files.add("terraform/README.md")
+        files |= {f"terraform/{name}" for name in ("README.md", "main.tf", "outputs.tf")}
+        files |= {"terraform/variables.tf", "terraform/versions.tf"}
         for env in ("staging", "production"):
-            files |= {f"terraform/environments/{env}/{name}.tf" for name in ("backend", "main")}
+            files |= {f"terraform/environments/{env}/{name}" for name in TERRAFORM_ENV_FILES}
         common = ("ci", "main", "network", "outputs", "registry", "storage", "variables")
         cluster = {"aws": "eks", "gcp": "gke", "azure": "aks"}[cloud]
         modules = (*common, "versions", cluster)

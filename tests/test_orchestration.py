@@ -3,7 +3,9 @@
 Fast checks render each value and look at the files and defaults. Slow checks install the
 generated project with its extra (cached venv) and run its `make lint` plus the generated
 tests: DagBag imports with zero errors, the KFP pipeline compiles, and Feast applies,
-materializes and serves features offline (`make data features`, then tests/test_feast.py).
+materializes and serves features offline (`make data features`, then tests/test_feast.py), and
+the pipeline trains from Feast historical features while the server answers
+`POST /predict/entities` from the online store (tests/test_feast_serving.py).
 """
 
 from __future__ import annotations
@@ -70,10 +72,19 @@ def test_feast_files_only_with_the_feast_option(tmp_path: Path) -> None:
     assert (with_feast / "feature_repo/feature_store.yaml").is_file()
     assert "feast-prepare" in (with_feast / "src/churn_model/cli.py").read_text()
     assert "EXTRAS ?= dev,feast\n" in (with_feast / "Makefile").read_text()
+    assert "\ntrain: features\n" in (with_feast / "Makefile").read_text()
+    package = with_feast / "src/churn_model"
+    assert "add_entity_route(app, settings" in (package / "serving/app.py").read_text()
+    assert "training_frame(settings" in (package / "training/stage.py").read_text()
+    assert "sync(settings" in (package / "pipeline.py").read_text()
     without = render(tmp_path / "plain")
     assert not (without / "feature_repo").exists()
     assert not (without / "src/churn_model/feature_store.py").exists()
-    assert "feast" not in (without / "src/churn_model/cli.py").read_text()
+    assert not (without / "src/churn_model/serving/online_features.py").exists()
+    for module in ("cli.py", "serving/app.py", "training/stage.py", "pipeline.py"):
+        text = (without / "src/churn_model" / module).read_text()
+        assert "feast" not in text and "feature_store" not in text, module
+    assert "train: features" not in (without / "Makefile").read_text()
 
 
 @pytest.mark.slow
@@ -86,8 +97,9 @@ def test_feast_project_applies_materializes_and_serves(
     assert (project / "data/feast/online_store.db").is_file()
     assert (project / "data/feast/registry.db").is_file()
     result = subprocess.run(
-        [str(venv / "bin/pytest"), "-q", "-p", "no:cacheprovider", "tests/test_feast.py"],
+        [str(venv / "bin/pytest"), "-q", "-p", "no:cacheprovider", "tests/test_feast.py",
+         "tests/test_feast_serving.py"],
         cwd=project, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert "3 passed" in result.stdout
+    assert "12 passed" in result.stdout and "skipped" not in result.stdout

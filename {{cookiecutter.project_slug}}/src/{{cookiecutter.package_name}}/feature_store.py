@@ -2,13 +2,17 @@
 
 `prepare_source` turns the bundled dataset into the Parquet source of feature_repo/ (a
 `patient_id` entity key and a deterministic `event_timestamp` per row) plus the label table.
-After `feast apply` and `feast materialize` (`make features`), training reads point-in-time
-correct historical features with `training_frame`, and serving reads the online store
-(SQLite) with `online_features`.
+After `feast apply` and `feast materialize` (`make features`, or `sync` which the pipeline
+runs before training), training reads point-in-time correct historical features with
+`training_frame`, and serving reads the online store (SQLite) with `online_features`
+(`POST /predict/entities`).
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,13 +20,15 @@ from typing import Any
 
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.data import read_table
+from {{ cookiecutter.package_name }}.data import read_table, sha256_file
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
 
 REPO_DIR = Path("feature_repo")
 SOURCE = Path("data/feast/measurements.parquet")
 LABELS = Path("data/feast/labels.parquet")
+# Which dataset (path, sha256) the source was prepared from: training refuses a stale source.
+PROVENANCE = Path("data/feast/source.json")
 SERVICE = "model_features"
 ENTITY_KEY = "patient_id"
 TIMESTAMP = "event_timestamp"
@@ -53,7 +59,14 @@ def prepare_source(settings: Settings, dataset: Path, target: str = "target") ->
     source.parent.mkdir(parents=True, exist_ok=True)
     frame.drop(columns=[target]).to_parquet(source, index=False)
     frame[[ENTITY_KEY, TIMESTAMP, target]].to_parquet(labels, index=False)
+    provenance = {"dataset": str(dataset), "sha256": sha256_file(dataset), "rows": len(frame)}
+    settings.resolve(PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
     return PreparedSource(source, labels, len(frame), timestamps[0], timestamps[-1])
+
+
+def enabled(settings: Settings) -> bool:
+    """True when the project has its Feast repo (feature_repo/feature_store.yaml)."""
+    return (settings.resolve(REPO_DIR) / "feature_store.yaml").is_file()
 
 
 def store(settings: Settings) -> Any:
@@ -66,22 +79,94 @@ def store(settings: Settings) -> Any:
     return FeatureStore(repo_path=str(repo))
 
 
-def training_frame(settings: Settings, target: str = "target") -> pd.DataFrame:
-    """Point-in-time correct features for every labelled patient, with the label column."""
+def feast_command(settings: Settings, *args: str) -> str:
+    """Run the Feast CLI of this interpreter on feature_repo/; its output, or a `UserError`."""
+    repo = settings.resolve(REPO_DIR)
+    command = [sys.executable, "-m", "feast.cli.cli", "-c", str(repo), *args]
+    result = subprocess.run(
+        command, cwd=settings.project_root, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
+        raise UserError(f"`feast {args[0]}` failed: {lines[-1].strip()}; fix feature_repo/")
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class Synced:
+    prepared: PreparedSource
+    registry: Path
+    online_store: Path
+
+
+def sync(settings: Settings, dataset: Path, target: str = "target") -> Synced:
+    """`make features` in one call: prepare the source, `feast apply`, materialize it all."""
+    prepared = prepare_source(settings, dataset, target)
+    feast_command(settings, "apply")
+    end = prepared.end + timedelta(seconds=1)
+    feast_command(settings, "materialize", prepared.start.isoformat(), end.isoformat())
+    data_dir = settings.resolve(SOURCE).parent
+    return Synced(prepared, data_dir / "registry.db", data_dir / "online_store.db")
+
+
+def is_current(settings: Settings, dataset_sha256: str) -> bool:
+    """True when data/feast/ was prepared from the dataset with this sha256."""
+    provenance_path = settings.resolve(PROVENANCE)
+    if not provenance_path.is_file():
+        return False
+    return bool(json.loads(provenance_path.read_text()).get("sha256") == dataset_sha256)
+
+
+def training_frame(
+    settings: Settings,
+    target: str = "target",
+    columns: list[str] | None = None,
+    dataset_sha256: str | None = None,
+) -> pd.DataFrame:
+    """Point-in-time correct features for every labelled patient, with the label column.
+
+    `columns` (the dataset's column order) orders the result so that a model trained from
+    Feast sees its features in the same order as one trained from the file. With
+    `dataset_sha256`, a source prepared from other data is refused.
+    """
     labels_path = settings.resolve(LABELS)
     if not labels_path.is_file():
         raise UserError(f"{labels_path} not found; run `make features` first")
+    if dataset_sha256 is not None:
+        provenance_path = settings.resolve(PROVENANCE)
+        prepared = json.loads(provenance_path.read_text()) if provenance_path.is_file() else {}
+        if prepared.get("sha256") != dataset_sha256:
+            raise UserError(
+                "the Feast source in data/feast/ was not prepared from the current dataset; "
+                "run `make features` to refresh it"
+            )
     feature_store = store(settings)
     entities = pd.read_parquet(labels_path)
+    if target not in entities.columns:
+        raise UserError(f"{labels_path} has no label column '{target}'; run `make features`")
     service = feature_store.get_feature_service(SERVICE)
     frame = feature_store.get_historical_features(entity_df=entities, features=service).to_df()
     frame = frame.sort_values(ENTITY_KEY).reset_index(drop=True)
-    return frame.drop(columns=[ENTITY_KEY, TIMESTAMP])
+    frame = frame.drop(columns=[ENTITY_KEY, TIMESTAMP])
+    if columns is None:
+        return frame
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise UserError(
+            f"feature service '{SERVICE}' lacks column(s) {', '.join(missing[:5])} of the "
+            "dataset; add them to feature_repo/features.py and run `make features`"
+        )
+    return frame[columns]
 
 
-def online_features(settings: Settings, patient_ids: list[int]) -> pd.DataFrame:
-    """The latest materialized features of `patient_ids` from the online store."""
-    feature_store = store(settings)
+def online_features(
+    settings: Settings, patient_ids: list[int], feature_store: Any | None = None
+) -> pd.DataFrame:
+    """The latest materialized features of `patient_ids` from the online store.
+
+    Pass `feature_store` (from `store`) to reuse one: building it reads the registry.
+    """
+    feature_store = feature_store if feature_store is not None else store(settings)
     service = feature_store.get_feature_service(SERVICE)
     rows = [{ENTITY_KEY: int(patient_id)} for patient_id in patient_ids]
     frame = feature_store.get_online_features(features=service, entity_rows=rows).to_df()

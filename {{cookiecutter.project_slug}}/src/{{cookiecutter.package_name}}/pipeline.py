@@ -70,6 +70,14 @@ def run_all(settings: Settings, echo: Echo) -> dict[str, Any]:
     echo(render_table(report))
     enforce(report, reports / VALIDATION_REPORT)
     echo(f"[2/6] validate  report {reports / VALIDATION_REPORT}")
+{%- if cookiecutter.feature_store == "feast" %}
+    from {{ cookiecutter.package_name }}.feature_store import SERVICE, enabled, sync
+
+    if enabled(settings):  # training reads Feast: refresh source, registry and online store
+        config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
+        synced = sync(settings, path, config.dataset.target)
+        echo(f"      features  feast apply + materialize ({SERVICE}) into {synced.online_store}")
+{%- endif %}
     bundle = stage.run(settings)
     echo(f"[3/6] train     candidate bundle {bundle}")
     metrics = gate.run(settings, bundle)

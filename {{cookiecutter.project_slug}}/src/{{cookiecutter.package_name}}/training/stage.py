@@ -122,6 +122,22 @@ def run(settings: Settings) -> Path:
     started = time.perf_counter()
     frame, digest = load_dataset(settings, config)
     target = config.dataset.target
+{%- if cookiecutter.feature_store == "feast" %}
+    from {{ cookiecutter.package_name }}.feature_store import (
+        SERVICE,
+        enabled,
+        is_current,
+        sync,
+        training_frame,
+    )
+
+    from_feast = enabled(settings)
+    if from_feast:  # point-in-time join of the labels with the feature service (`make features`)
+        if not is_current(settings, digest):  # DVC, Airflow and Kubeflow call `train` directly
+            sync(settings, dataset_path(settings, config), target)
+        columns = [str(name) for name in frame.columns]
+        frame = training_frame(settings, target, columns=columns, dataset_sha256=digest)
+{%- endif %}
     features, _ = split_features(frame, target)  # fails early on a bad target
     text = [str(name) for name in features.columns if not is_numeric_dtype(features[name])]
     if text:
@@ -163,6 +179,20 @@ def run(settings: Settings) -> Path:
                 "seed": settings.seed,
                 "params": config.hyperparameters,
                 "library_versions": library_versions(),
+{%- if cookiecutter.feature_store == "feast" %}
+                **(
+                    {
+                        "feature_store": {
+                            "provider": "feast",
+                            "feature_service": SERVICE,
+                            "repo": "feature_repo",
+                            "feast_version": version("feast"),
+                        }
+                    }
+                    if from_feast
+                    else {}
+                ),
+{%- endif %}
             },
             "features": [
                 {"name": name, "dtype": str(x_train[name].dtype)} for name in model.feature_names
