@@ -80,6 +80,7 @@ OWNED_PATHS: dict[str, dict[Any, list[str]]] = {
 PACKAGE_DIR = "src/{package_name}"
 
 
+# The same as_bool stands in pre_gen_project.py: each hook runs as a standalone script.
 def as_bool(value: Any) -> bool:
     """cookiecutter gives booleans; replay files and cruft may give their string forms."""
     if isinstance(value, bool):

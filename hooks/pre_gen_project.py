@@ -49,13 +49,16 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 BOOLEAN_OPTIONS: tuple[str, ...] = ("use_github_actions", "use_jenkins", "use_gitlab_ci")
+TRUE_WORDS = frozenset({"1", "true", "yes", "y", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "n", "off", ""})
 
 
+# The same as_bool stands in post_gen_project.py: each hook runs as a standalone script.
 def as_bool(value: Any) -> bool:
     """cookiecutter gives booleans; replay files and cruft may give their string forms."""
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in {"1", "true", "yes", "y", "on"}
+    return str(value).strip().lower() in TRUE_WORDS
 
 
 def _bad(option: str, value: Any, accepted: str) -> str:
@@ -128,6 +131,13 @@ def check_choices(context: Mapping[str, Any]) -> str | None:
     for option, accepted in CHOICES.items():
         if option in context and str(context[option]) not in accepted:
             return _bad(option, context[option], "choose one of " + ", ".join(accepted))
+    for option in BOOLEAN_OPTIONS:
+        value = context.get(option, False)
+        if (
+            not isinstance(value, bool)
+            and str(value).strip().lower() not in TRUE_WORDS | FALSE_WORDS
+        ):
+            return _bad(option, value, "answer yes or no (true / false)")
     return None
 
 

@@ -55,6 +55,8 @@ INVALID_ANSWERS = [
     ("github_org", "x" * 40, "GitHub"),
     ("python_version", "3.10", "choose one of"),
     ("license", "GPL-3.0", "choose one of"),
+    ("use_jenkins", "maybe", "yes or no"),
+    ("use_gitlab_ci", "2", "yes or no"),
 ]
 
 
