@@ -20,8 +20,6 @@ INTERACTING = ("ml_framework", "experiment_tracking", "orchestrator")
 # How often the cycled options are redrawn to make an interacting combination valid.
 MAX_DRAWS = 12
 
-FREE_TEXT = ("project_name", "description", "author_name", "author_email", "github_org")
-
 
 def option_values() -> dict[str, list[Any]]:
     """Every choice and boolean option offered by cookiecutter.json, with all its values."""

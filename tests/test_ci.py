@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import yaml
-from cookiecutter.exceptions import FailedHookException
 
 from tests.conftest import render, require_tool
 from tests.options import TEMPLATE_DIR
@@ -86,12 +85,6 @@ def test_files_follow_the_options(projects: dict[str, Path]) -> None:
         ), name
         assert (project / "Jenkinsfile").exists() == answers.get("use_jenkins", True), name
         assert (project / ".gitlab-ci.yml").exists() == answers.get("use_gitlab_ci", False), name
-
-
-def test_no_ci_system_at_all_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(FailedHookException):
-        render(tmp_path, use_github_actions=False, use_jenkins=False, use_gitlab_ci=False)
-    assert not any(tmp_path.iterdir()), "a refused render must leave nothing behind"
 
 
 # ---------------------------------------------------------------- GitHub Actions

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import render, require_tool
+from tests.conftest import render, require_tool, run_checked
 from tests.options import TEMPLATE_DIR
 
 VENVS = TEMPLATE_DIR / ".cache" / "venvs"
@@ -82,17 +81,6 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run(
-    command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 1800
-) -> str:
-    result = subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{output[-6000:]}"
-    return output
-
-
 def cached_venv(framework: str, project: Path) -> Path:
     """A venv with the project's dependencies, built once per dependency set."""
     venv = VENVS / venv_key(framework, project)
@@ -100,13 +88,13 @@ def cached_venv(framework: str, project: Path) -> Path:
     with _locked(VENVS / f".{venv.name}.lock"):
         if not done.is_file():
             shutil.rmtree(venv, ignore_errors=True)
-            _run([_python(), "-m", "venv", str(venv)], cwd=project)
+            run_checked([_python(), "-m", "venv", str(venv)], cwd=project)
             pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
             if PRE_INSTALL[framework]:
-                _run([*pip, *PRE_INSTALL[framework]], cwd=project)
+                run_checked([*pip, *PRE_INSTALL[framework]], cwd=project)
             # Non-editable: the venv outlives this render; `make install` adds the project.
-            _run([*pip, f"{project}[dev]"], cwd=project)
-            _run([*pip[:-2], "uninstall", "--yes", project.name], cwd=project)
+            run_checked([*pip, f"{project}[dev]"], cwd=project)
+            run_checked([*pip[:-2], "uninstall", "--yes", project.name], cwd=project)
             done.touch()
     return venv
 
@@ -128,8 +116,8 @@ def test_framework_bake(framework: str, tmp_path: Path) -> None:
     venv = cached_venv(framework, project)
     env = bake_env(venv)
     make = ["make", f"VENV={venv}"]
-    _run([*make, "install"], cwd=project, env=env)
-    _run([*make, "pipeline"], cwd=project, env=env)
+    run_checked([*make, "install"], cwd=project, env=env)
+    run_checked([*make, "pipeline"], cwd=project, env=env)
 
     expected = EXPECTED[framework]
     bundles = [path.parent for path in (project / "models").rglob("native") if path.is_dir()]
@@ -162,4 +150,4 @@ def test_framework_bake(framework: str, tmp_path: Path) -> None:
 
     config = yaml.safe_load((bundle / "model_config.yaml").read_text(encoding="utf-8"))
     assert config["environment"]["framework"] == framework
-    _run([*make, "lint", "test"], cwd=project, env=env)
+    run_checked([*make, "lint", "test"], cwd=project, env=env)

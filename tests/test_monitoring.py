@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 import statistics
 import subprocess
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import VENV_CACHE, make, render, require_tool
+from tests.conftest import VENV_CACHE, free_port, make, render, require_tool
 
 PROMTOOL_HINT = "apt-get install prometheus (.ci/install-tools.sh)"
 AMTOOL_HINT = "apt-get install prometheus-alertmanager (.ci/install-tools.sh)"
@@ -146,12 +145,6 @@ def test_no_retrain_workflow_without_github_actions(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- end to end on loopback
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _http(url: str, payload: object | None = None, timeout: float = 10.0) -> Any:
     data = json.dumps(payload).encode() if payload is not None else None
     headers = {"Content-Type": "application/json"} if data is not None else {}
@@ -204,7 +197,7 @@ def test_real_prometheus_alerts_on_bad_traffic_to_the_real_server(
     make(project, "install", "data", "pipeline", venv=venv)
     package = "churn_model"
 
-    server_port, prometheus_port = _free_port(), _free_port()
+    server_port, prometheus_port = free_port(), free_port()
     server_url = f"http://127.0.0.1:{server_port}"
     prometheus_url = f"http://127.0.0.1:{prometheus_port}"
     config = yaml.safe_load((project / "monitoring/prometheus/prometheus.yml").read_text())

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import VENV_CACHE, make, python_for, render, require_tool, uv
+from tests.conftest import VENV_CACHE, make, python_for, render, require_tool, run_checked, uv
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("venv-pipeline-sklearn")]
 
@@ -47,12 +46,7 @@ def run(command: list[str], cwd: Path, venv: Path) -> str:
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
     env["PATH"] = os.pathsep.join([str(venv / "bin"), str(Path(uv()).parent), env["PATH"]])
     env.pop("MLFLOW_TRACKING_URI", None)
-    result = subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{output[-6000:]}"
-    return output
+    return run_checked(command, cwd, env=env, timeout=900)
 
 
 def load_yaml(path: Path) -> Any:

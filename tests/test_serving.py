@@ -12,7 +12,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import VENV_CACHE, make, render, require_tool
+from tests.conftest import VENV_CACHE, free_port, make, render, require_tool
 from tests.hooks_loader import load_hook
 
 
@@ -44,18 +43,6 @@ def test_canary_or_shadow_rollout_excludes_an_online_experiment() -> None:
         assert not hook.problems(
             base | {"rollout_strategy": rollout, "online_experiment": experiment}
         )
-
-
-def test_incompatible_answers_render_nothing(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="Hook script failed"):
-        render(tmp_path, rollout_strategy="canary", online_experiment="bandit")
-    assert not any(tmp_path.iterdir())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _postgres_bin() -> Path:
@@ -87,7 +74,7 @@ def postgres_server() -> Iterator[str]:
              "-E", "UTF8", "--no-sync"],
             user=user, capture_output=True, check=True, timeout=120,
         )  # fmt: skip
-        port = _free_port()
+        port = free_port()
         log = (root / "postgres.log").open("wb")
         process = subprocess.Popen(
             [str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
