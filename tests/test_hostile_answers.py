@@ -83,3 +83,21 @@ def _strings(node: object) -> list[str]:
     if isinstance(node, list):
         return [s for item in node for s in _strings(item)]
     return []
+
+
+@pytest.mark.parametrize("orchestrator", ["airflow", "kubeflow"])
+def test_no_default_names_leak_into_another_project(tmp_path: Path, orchestrator: str) -> None:
+    """Every file follows the answers: nothing keeps the default project's or org's name."""
+    project = render(
+        tmp_path,
+        project_name="Fraud Scoring",
+        github_org="acme-ml",
+        orchestrator=orchestrator,
+        feature_store="feast",
+        use_gitlab_ci=True,
+    )
+    for path in project.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8").lower()
+            for default in ("churn", "my-org"):
+                assert default not in text, f"{path.relative_to(project)} mentions {default!r}"

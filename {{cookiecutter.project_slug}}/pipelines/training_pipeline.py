@@ -14,12 +14,14 @@ upload it (`kfp pipeline create`) and put its id in monitoring.retrain.kubeflow.
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from kfp import compiler, dsl
 from kfp.dsl import Artifact, Input, Output
 
 PACKAGE = "{{ cookiecutter.package_name }}"
-IMAGE = os.environ.get(f"{PACKAGE.upper()}_IMAGE", "ghcr.io/my-org/churn-model:latest")
+DEFAULT_IMAGE = "ghcr.io/{{ cookiecutter.github_org | lower }}/{{ cookiecutter.project_slug }}:latest"
+IMAGE = os.environ.get(f"{PACKAGE.upper()}_IMAGE", DEFAULT_IMAGE)
 # $0: output workdir, $1: input workdir ("" for the first step), $2: the CLI stage.
 STEP = """set -eu
 work=$(mktemp -d)
@@ -39,48 +41,30 @@ def data(workdir: Output[Artifact]) -> dsl.ContainerSpec:
     )
 
 
-@dsl.container_component
-def validate(previous: Input[Artifact], workdir: Output[Artifact]) -> dsl.ContainerSpec:
-    return dsl.ContainerSpec(
-        image=IMAGE, command=["sh", "-c", STEP], args=[workdir.path, previous.path, "validate"]
-    )
+def _stage_component(stage: str) -> Any:
+    """A step that runs `stage` on the previous step's working directory (one per CLI stage)."""
+
+    def component(previous: Input[Artifact], workdir: Output[Artifact]) -> dsl.ContainerSpec:
+        return dsl.ContainerSpec(
+            image=IMAGE, command=["sh", "-c", STEP], args=[workdir.path, previous.path, stage]
+        )
+
+    component.__name__ = component.__qualname__ = stage  # KFP names the component after it
+    return dsl.container_component(component)
 
 
-@dsl.container_component
-def train(previous: Input[Artifact], workdir: Output[Artifact]) -> dsl.ContainerSpec:
-    return dsl.ContainerSpec(
-        image=IMAGE, command=["sh", "-c", STEP], args=[workdir.path, previous.path, "train"]
-    )
-
-
-@dsl.container_component
-def evaluate(previous: Input[Artifact], workdir: Output[Artifact]) -> dsl.ContainerSpec:
-    return dsl.ContainerSpec(
-        image=IMAGE, command=["sh", "-c", STEP], args=[workdir.path, previous.path, "evaluate"]
-    )
-
-
-@dsl.container_component
-def optimize(previous: Input[Artifact], workdir: Output[Artifact]) -> dsl.ContainerSpec:
-    return dsl.ContainerSpec(
-        image=IMAGE, command=["sh", "-c", STEP], args=[workdir.path, previous.path, "optimize"]
-    )
-
-
-@dsl.container_component
-def register(previous: Input[Artifact], workdir: Output[Artifact]) -> dsl.ContainerSpec:
-    return dsl.ContainerSpec(
-        image=IMAGE, command=["sh", "-c", STEP], args=[workdir.path, previous.path, "register"]
-    )
+STAGES = [
+    _stage_component(stage) for stage in ("validate", "train", "evaluate", "optimize", "register")
+]
 
 
 @dsl.pipeline(
-    name="churn-model-training",
+    name="{{ cookiecutter.project_slug }}-training",
     description="Validate, train, evaluate (gate), optimize and register the model as challenger.",
 )
 def training_pipeline() -> None:
     step = data()
-    for stage in (validate, train, evaluate, optimize, register):
+    for stage in STAGES:
         step = stage(previous=step.outputs["workdir"])
         step.set_caching_options(False)
 

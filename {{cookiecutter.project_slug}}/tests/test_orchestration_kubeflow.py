@@ -25,7 +25,7 @@ def test_pipeline_compiles_with_chained_stages(tmp_path: Path) -> None:
     module = load_pipeline_module()
     path = module.compile_pipeline(tmp_path / "pipeline.yaml")
     spec = yaml.safe_load(path.read_text())
-    assert spec["pipelineInfo"]["name"] == "churn-model-training"
+    assert spec["pipelineInfo"]["name"] == "{{ cookiecutter.project_slug }}-training"
     assert spec["schemaVersion"] == "2.1.0"
     tasks = spec["root"]["dag"]["tasks"]
     assert sorted(tasks) == sorted(STAGES)
