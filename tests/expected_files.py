@@ -156,6 +156,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/serving/bench.py",
         f"{PKG}/serving/metrics.py",
         f"{PKG}/serving/model.py",
+        f"{PKG}/serving/logwriter.py",
         f"{PKG}/serving/predlog.py",
         f"{PKG}/serving/routing.py",
         f"{PKG}/serving/schema.py",

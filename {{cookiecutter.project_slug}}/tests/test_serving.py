@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -22,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 from {{ cookiecutter.package_name }}.data import sample_frame
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.serving.app import create_app
+from {{ cookiecutter.package_name }}.serving.app import RequestIds, create_app
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel, load_bundle
 from {{ cookiecutter.package_name }}.serving.schema import Feature
 from {{ cookiecutter.package_name }}.settings import ServingSettings, Settings, load_settings
@@ -305,6 +306,37 @@ def test_log_back_pressure_is_503(tmp_path: Path, champion: Any) -> None:
     assert statuses[-1].headers["retry-after"] == "1"
 
 
+def test_dead_log_writer_fails_liveness_and_refuses_writes(tmp_path: Path, champion: Any) -> None:
+    model, x = champion
+    app = create_app(make_settings(tmp_path), champion=model)
+    with TestClient(app) as client:
+        predlog = app.state.serving.predlog
+        assert client.get("/health").status_code == 200
+        predlog._process.kill()  # the writer process dies under the server
+        for _ in range(200):  # bounded: the receiver notices the closed pipe at once
+            if predlog.failed:
+                break
+            time.sleep(0.05)
+        health = client.get("/health")
+        answer = client.post("/predict", json={"instances": [row(x, 0, model.feature_names)]})
+        ready = client.get("/ready")
+    assert predlog.failed
+    assert health.status_code == 503 and "restart" in health.json()["detail"]
+    assert answer.status_code == 503 and "writer stopped" in answer.json()["detail"]
+    assert ready.status_code == 503
+
+
+def test_request_ids_are_unique_unguessable_and_time_ordered() -> None:
+    source = RequestIds(per_refill=64)
+    ids = [source.next() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    stamps = [int(i[:12], 16) for i in ids]
+    assert stamps == sorted(stamps)  # the log's primary key grows at its end
+    assert abs(stamps[-1] - time.time_ns() // 1_000_000) < 60_000
+    assert len({i[12:] for i in ids}) == len(ids)  # 80 random bits each
+
+
 def test_shadow_never_changes_the_response(tmp_path: Path, champion: Any) -> None:
     model, x = champion
     release = threading.Event()
@@ -392,6 +424,8 @@ def test_load_bundle_errors_are_one_line(tmp_path: Path) -> None:
         (["--routing", "sideways"], {}, "--routing"),
         (["--port", "70000"], {}, "--port"),
         ([], {"SERVING__CHAMPION_BUNDLE": "no/such/bundle"}, "model_config.yaml not found"),
+        # Port 1 on loopback refuses at once; the password must not be echoed.
+        ([], {"SERVING__DATABASE_URL": "postgresql://u:s3cret@127.0.0.1:1/db"}, "DATABASE_URL"),
     ],
 )
 def test_serve_bad_input_is_one_line(
@@ -411,3 +445,4 @@ def test_serve_bad_input_is_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
+    assert "s3cret" not in result.stderr

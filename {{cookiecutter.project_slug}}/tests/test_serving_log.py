@@ -12,17 +12,21 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select
 
+from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.serving.predlog import (
     LogFullError,
     PredictionBatch,
     PredictionLog,
+    check_database,
     database_url,
     predictions,
 )
@@ -152,3 +156,66 @@ def test_database_url_normalisation(tmp_path: Path) -> None:
     assert database_url("postgresql://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
     assert database_url(None, tmp_path / "x" / "p.db") == f"sqlite:///{tmp_path / 'x' / 'p.db'}"
     assert (tmp_path / "x").is_dir()
+
+
+def test_timestamps_round_trip(url: str) -> None:
+    prefix = uuid.uuid4().hex
+    moments = [
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds: orjson omits them
+        datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+    ]
+    log = PredictionLog(url)
+    log.start()
+    try:
+        for i, moment in enumerate(moments):
+            item = batch([f"{prefix}-{i}"])
+            item.created_at = moment
+            log.submit(item)
+        log.feedback(f"{prefix}-1", 1).result(timeout=30)  # resolves after the commit
+    finally:
+        log.close()
+    reader = PredictionLog(url)
+    try:
+        with reader.engine.connect() as connection:
+            query = (
+                select(predictions.c.created_at)
+                .where(predictions.c.request_id.startswith(prefix))
+                .order_by(predictions.c.request_id)
+            )
+            stored = connection.execute(query).scalars().all()
+            connection.execute(
+                delete(predictions).where(predictions.c.request_id.startswith(prefix))
+            )
+            connection.commit()
+    finally:
+        reader.engine.dispose()
+    naive = [m.astimezone(UTC).replace(tzinfo=None) if m.tzinfo else m for m in stored]
+    assert naive == [m.replace(tzinfo=None) for m in moments]
+
+
+def test_dead_writer_process_is_reported_and_writes_refused(tmp_path: Path) -> None:
+    log = PredictionLog(sqlite_url(tmp_path))
+    log.start()
+    try:
+        assert log.alive and not log.failed
+        log._process.kill()
+        for _ in range(200):  # bounded wait for the receiver to see the closed pipe
+            if log.failed:
+                break
+            time.sleep(0.05)
+        assert log.failed and not log.alive
+        with pytest.raises(LogFullError):
+            log.submit(batch(["late"]))
+        with pytest.raises(LogFullError):
+            log.feedback("late", 1)
+        assert "restart" in log.refusal()
+    finally:
+        log.close()
+
+
+def test_unusable_database_is_one_line_without_the_password() -> None:
+    with pytest.raises(UserError) as raised:
+        check_database("postgresql+psycopg://u:s3cret@127.0.0.1:1/db")
+    message = str(raised.value)
+    assert "\n" not in message and "s3cret" not in message
+    assert "DATABASE_URL" in message and "127.0.0.1:1" in message

@@ -10,8 +10,8 @@ machinery per request (Prometheus metrics cover them; FastAPI's OpenTelemetry do
 Bodies are read as bytes, parsed with orjson and checked against the training schema
 (pydantic-core re-validates anything the fast check does not accept, naming the field), and
 answers are serialised with orjson; every bad input is a 4xx naming the field. Inference runs
-inline (small models answer in microseconds; a thread hop costs more), logging and shadow
-scoring run on background threads.
+inline (small models answer in microseconds; a thread hop costs more); the prediction log is
+written by a separate process (`predlog`) and shadow scoring runs on a background thread.
 """
 
 from __future__ import annotations
@@ -118,14 +118,19 @@ HotHandler = Callable[[str, bytes, str | None], Awaitable[Reply]]
 
 
 class RequestIds:
-    """Random 128-bit request ids (as uuid4: unguessable, so nobody can label others' requests).
+    """Request ids: a 48-bit millisecond timestamp then 80 random bits, as 32 hex digits.
 
-    Drawn from one `os.urandom` call per 1024 ids: a getrandom syscall per request (what
-    `uuid.uuid4()` does) costs more than scoring a row in some sandboxes.
+    Random enough that nobody can guess (and label) others' requests; time-ordered (like
+    UUIDv7) so the prediction log's primary-key index grows at its end instead of at random
+    places, which halves the log writer's CPU. The random bits come from one `os.urandom`
+    call per 1024 ids: a getrandom syscall per request costs more than scoring a row in some
+    sandboxes.
     """
 
+    RANDOM_BYTES = 10
+
     def __init__(self, per_refill: int = 1024) -> None:
-        self._size = 16 * per_refill
+        self._size = self.RANDOM_BYTES * per_refill
         self._pool = b""
         self._at = self._size
         self._lock = threading.Lock()
@@ -135,8 +140,9 @@ class RequestIds:
             if self._at >= self._size:
                 self._pool, self._at = os.urandom(self._size), 0
             at = self._at
-            self._at = at + 16
-        return self._pool[at : at + 16].hex()
+            self._at = at + self.RANDOM_BYTES
+        millis = time.time_ns() // 1_000_000
+        return f"{millis:012x}{self._pool[at : at + self.RANDOM_BYTES].hex()}"
 
 
 class HotRoutes:
@@ -171,6 +177,11 @@ class HotRoutes:
         else:
             try:
                 body, key = await self._read(scope, receive)
+                # Yield once between reading and answering: the loop polls the sockets again
+                # first, so requests that arrived meanwhile join this round instead of
+                # waiting a whole extra one (without it, latency under load is bimodal and
+                # p99 is about twice p50).
+                await asyncio.sleep(0)
                 reply = await self.handle(route, body, key)
             except RequestError as error:
                 reply = _error_reply(error.status, error.message)
@@ -363,6 +374,11 @@ def configured_url(serving: ServingSettings) -> str | None:
     return url or None
 
 
+def prediction_log_url(settings: Settings) -> str:
+    serving = settings.serving
+    return database_url(configured_url(serving), settings.resolve(serving.prediction_log))
+
+
 def check_models(
     serving: ServingSettings, champion: LoadedModel, challenger: LoadedModel | None
 ) -> None:
@@ -408,9 +424,11 @@ def create_app(
         for model in (champion, challenger):
             if model is not None:
                 await asyncio.to_thread(model.warm_up)
-        url = database_url(configured_url(serving), settings.resolve(serving.prediction_log))
-        state.predlog = PredictionLog(url, max_queue=serving.log_queue_size)
-        await asyncio.to_thread(state.predlog.start)
+        state.predlog = PredictionLog(
+            prediction_log_url(settings), max_queue=serving.log_queue_size
+        )
+        # The log's pump runs on this loop: no thread competes with requests for the GIL.
+        await asyncio.to_thread(state.predlog.start, asyncio.get_running_loop())
         if isinstance(state.router, Router) and state.router.strategy == "shadow":
             state.shadow = ShadowScorer(state, serving.shadow_queue_size)
             state.shadow.start()
@@ -466,6 +484,10 @@ def create_app(
     @app.get("/health")
     async def health() -> Response:
         started = time.perf_counter()
+        if state.predlog is not None and state.predlog.failed:
+            # Unrecoverable in-process: fail liveness so the orchestrator restarts us.
+            observe("/health", 503, version(), started)
+            return _error(503, state.predlog.refusal())
         observe("/health", 200, version(), started)
         return _json({"status": "ok"})
 
@@ -504,7 +526,7 @@ def create_app(
         """Route, predict, log, count: (request id, model, role, proba, classes, P(1), ids)."""
         assert state.predlog is not None
         if state.predlog.full():
-            raise RequestError(503, "prediction log is saturated; retry shortly")
+            raise RequestError(503, state.predlog.refusal())
         request_id = request_ids_source.next()
         decision = state.router.route(key or request_id)
         model = state.model(decision.role)
@@ -531,7 +553,7 @@ def create_app(
                 )
             )
         except LogFullError:
-            raise RequestError(503, "prediction log is saturated; retry shortly") from None
+            raise RequestError(503, state.predlog.refusal()) from None
         metrics.child(metrics.routed, model.version, role, state.router.strategy).inc()
         _count_predictions(metrics, model.version, classes, confidence)
         if decision.shadow and state.shadow is not None:
@@ -585,7 +607,7 @@ def create_app(
         try:
             pending = state.predlog.feedback(request_id, label)
         except LogFullError:
-            raise RequestError(503, "prediction log is saturated; retry shortly") from None
+            raise RequestError(503, state.predlog.refusal()) from None
         timeout = serving.feedback_timeout_s
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(pending), timeout)

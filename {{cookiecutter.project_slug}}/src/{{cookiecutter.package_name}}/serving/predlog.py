@@ -1,4 +1,4 @@
-"""The prediction / feedback log, written off the request path.
+"""The prediction / feedback log, written off the request path and out of the server's process.
 
 Schema (shared with monitoring): `predictions(request_id TEXT PK, created_at TIMESTAMP,
 model_version TEXT, role TEXT, features JSON TEXT, predicted_class INT, probability FLOAT,
@@ -6,30 +6,37 @@ label INT NULL, feedback_at TIMESTAMP NULL)`; `probability` is P(class 1).
 
 Embedded SQLite in WAL mode by default; PostgreSQL when `DATABASE_URL` is set (several
 replicas share one log). Request handlers only append to a bounded deque (no lock, no
-wake-up, no serialisation on the request path); one background thread formats the rows and
-writes them in batches (one transaction per batch; on SQLite one multi-row INSERT per
-`SQLITE_ROWS_PER_INSERT` rows, so the writer releases and re-takes the GIL once per chunk
-instead of once per row). When the queue is full, `submit` refuses
+wake-up, no serialisation on the request path). Every `linger_s` (20 ms) a timer on the
+server's event loop drains the deque into one orjson frame and writes it to a non-blocking pipe
+to a writer process (`logwriter`), which commits each frame in one transaction (group commit).
+The database work runs in another interpreter and no thread of this process wakes to shuttle
+data, so logging never holds the GIL while a request waits. When the deque is full, `submit` refuses
 and the server answers 503 with Retry-After (back-pressure) instead of buffering without
-bound. Writes are group-committed: the writer drains the queue every `linger_s` (20 ms)
-into one transaction. Feedback is acknowledged only after the transaction holding it has committed,
-so no acknowledged feedback is lost if the process is killed.
+bound. Feedback is acknowledged only after the writer reports the transaction holding it
+committed, so no acknowledged feedback is lost if the server is killed; the writer commits
+what it has already received and exits when the server's end of the pipe closes.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import fcntl
 import logging
+import os
+import struct
+import subprocess
+import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import orjson
 from sqlalchemy import (
     Column,
     DateTime,
@@ -41,11 +48,11 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    select,
-    update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
+
+from {{ cookiecutter.package_name }}.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +103,47 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
 
 
+INSERT_COLUMNS = (
+    "request_id", "created_at", "model_version", "role", "features", "predicted_class",
+    "probability",
+)  # fmt: skip
+
+FRAME_HEADER = struct.Struct("!I")
+
+
+def write_frame(stream: IO[bytes], payload: bytes) -> None:
+    """One length-prefixed frame (the server <-> writer-process protocol, see `logwriter`)."""
+    stream.write(FRAME_HEADER.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> bytes | None:
+    """The next frame's payload; None at end of input (a torn frame is end of input too)."""
+    header = stream.read(FRAME_HEADER.size)
+    if len(header) < FRAME_HEADER.size:
+        return None
+    (size,) = FRAME_HEADER.unpack(header)
+    payload = stream.read(size)
+    return payload if len(payload) == size else None
+
+
+def check_database(url: str) -> None:
+    """Connect and create the table now: a bad DATABASE_URL is a one-line `UserError` before
+    the server starts, not a traceback from its startup."""
+    engine = make_engine(url)
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except SQLAlchemyError as error:
+        shown = make_url(url).render_as_string(hide_password=True)
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise UserError(
+            f"prediction log database {shown} is not usable: {reason}; "
+            "fix DATABASE_URL (or serving.database_url)"
+        ) from None
+    finally:
+        engine.dispose()
+
+
 @dataclass(frozen=True)
 class FeedbackResult:
     """What the feedback joined to: the logged prediction's model and class."""
@@ -108,7 +156,7 @@ class FeedbackResult:
 
 @dataclass(slots=True)
 class PredictionBatch:
-    """One request's predictions; serialised to rows by the writer, not the request."""
+    """One request's predictions; turned into rows by the writer process, not the request."""
 
     request_ids: Sequence[str]
     model_version: str
@@ -122,34 +170,22 @@ class PredictionBatch:
     # saves re-serialising every feature value.
     features_json: Sequence[str] | None = None
 
-    def records(self, created_at: Any) -> list[tuple[Any, ...]]:
-        """Rows in `INSERT_COLUMNS` order (`created_at` already in the driver's format)."""
-        features = self.features_json or [
-            json.dumps(dict(zip(self.feature_names, row, strict=True))) for row in self.rows
-        ]
+    def wire(self) -> list[Any]:
+        """The writer process's item (`logwriter.LogWriter.handle`): names and rows only
+        when the rows' JSON is not known already."""
+        known = self.features_json is not None
         return [
-            (
-                request_id,
-                created_at,
-                self.model_version,
-                self.role,
-                row_json,
-                int(predicted),
-                float(probability),
-            )
-            for request_id, row_json, predicted, probability in zip(
-                self.request_ids, features, self.predicted_classes, self.probabilities, strict=True
-            )
+            "p",
+            self.request_ids,
+            self.model_version,
+            self.role,
+            None if known else self.feature_names,
+            None if known else self.rows,
+            self.features_json,
+            self.predicted_classes,
+            self.probabilities,
+            self.created_at,
         ]
-
-
-INSERT_COLUMNS = (
-    "request_id", "created_at", "model_version", "role", "features", "predicted_class",
-    "probability",
-)  # fmt: skip
-# Rows per multi-row INSERT on SQLite: 7 columns x 128 rows stays under 999 bound variables,
-# the limit of older SQLite builds.
-SQLITE_ROWS_PER_INSERT = 128
 
 
 @dataclass
@@ -160,175 +196,306 @@ class _Feedback:
 
 
 class LogFullError(Exception):
-    """The write queue is full: the caller should shed load (503 + Retry-After)."""
+    """The log takes no more writes (queue full, or its writer stopped): shed load (503)."""
 
 
-_STOP = object()
+class LogWriteError(Exception):
+    """The writer process could not commit (database refused, or the writer stopped)."""
+
+
+def _plain(value: Any) -> Any:
+    """orjson fallback: numpy scalars (from feature stores) and anything else as text."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
+
+
+def _settle(waiting: Sequence[_Feedback], error: Exception) -> None:
+    for item in waiting:
+        if not item.done.done():
+            with suppress(InvalidStateError):  # settled meanwhile by the other thread
+                item.done.set_exception(error)
+
+
+WIRE_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+PIPE_BYTES = 1 << 20  # a whole group commit fits: one write per frame, no partial writes
+F_SETPIPE_SZ = 1031  # Linux fcntl; elsewhere the default pipe size just means more writes
 
 
 class PredictionLog:
-    """Bounded queue + one background writer thread."""
+    """Bounded in-process queue -> event-loop pump -> writer process -> database.
+
+    The pump (a timer every `linger_s` and a reader of the writer's replies) runs on an
+    asyncio loop: the server's own (`start(loop)`), so no thread ever competes with request
+    handling for the GIL, or a private loop on a daemon thread when used standalone (tests,
+    scripts). Pipes are non-blocking; frames are answered in order.
+    """
 
     def __init__(
         self, url: str, max_queue: int = 10_000, max_batch: int = 1000, linger_s: float = 0.02
     ) -> None:
         self.url = url
         self.linger_s = linger_s
+        # Here for schema creation and readers (tests, monitoring); writes go through the
+        # writer process's own engine.
         self.engine = make_engine(url)
-        self._sqlite = self.engine.dialect.name == "sqlite"
-        marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        # Built from constants only (table and column names, the driver's placeholder).
-        self._insert_sql = (
-            f"INSERT INTO {predictions.name} ({', '.join(INSERT_COLUMNS)}) "  # noqa: S608
-            f"VALUES ({', '.join([marker] * len(INSERT_COLUMNS))})"
-        )
-        self._values_sql = f"({', '.join([marker] * len(INSERT_COLUMNS))})"
-        self._multi_sql: dict[int, str] = {}
         self.max_batch = max_batch
         self.max_queue = max_queue
-        # deque.append/popleft are atomic: producers never take a lock or wake the writer.
+        # deque.append/popleft are atomic: producers (any thread) never take a lock.
         self._queue: deque[Any] = deque()
-        self._thread: threading.Thread | None = None
+        # Feedback waiting for each frame sent, in order (the writer answers frames in order).
+        self._inflight: deque[list[_Feedback]] = deque()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._private_loop = False
+        self._out = bytearray()  # frames not yet accepted by the pipe
+        self._in = bytearray()  # reply bytes not yet a whole frame
+        self._timer: asyncio.TimerHandle | None = None
+        self._closing = False
+        self._stopped = threading.Event()  # set when the writer's output has ended
+        self.failed = False  # the writer stopped without being asked to
         self.written = 0
         self.errors = 0
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self) -> None:
+    def start(
+        self, loop: asyncio.AbstractEventLoop | None = None, startup_timeout_s: float = 60.0
+    ) -> None:
+        """Create the table, start the writer process, wait until it is connected, then
+        pump on `loop` (the caller's running loop; called from another thread) or a private
+        one."""
         try:
             metadata.create_all(self.engine, checkfirst=True)
         except SQLAlchemyError:
             # Another replica may have created the table at the same moment.
             metadata.create_all(self.engine, checkfirst=True)
-        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-        self._thread.start()
+        process = subprocess.Popen(  # our own interpreter and module
+            [sys.executable, "-m", "{{ cookiecutter.package_name }}.serving.logwriter"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        self._process = process
+        write_frame(process.stdin, orjson.dumps({"url": self.url}))
+        hello = self._first_reply(process, startup_timeout_s)
+        if "error" in hello:
+            self._stop_process()
+            raise LogWriteError(f"prediction log writer could not connect: {hello['error']}")
+        for stream in (process.stdin, process.stdout):
+            with suppress(OSError):
+                fcntl.fcntl(stream.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+            os.set_blocking(stream.fileno(), False)
+        if loop is None:
+            loop = asyncio.new_event_loop()
+            self._private_loop = True
+            threading.Thread(target=loop.run_forever, name="prediction-log", daemon=True).start()
+        self._loop = loop
+        loop.call_soon_threadsafe(self._attach)
+
+    def _first_reply(self, process: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
+        stdout = process.stdout
+        assert stdout is not None
+        got: list[bytes | None] = []
+        reader = threading.Thread(target=lambda: got.append(read_frame(stdout)), daemon=True)
+        reader.start()
+        reader.join(timeout_s)
+        if not got or got[0] is None:
+            self._stop_process()
+            why = "did not answer" if not got else f"exited with code {process.returncode}"
+            raise LogWriteError(f"prediction log writer {why}; see the log above")
+        return dict(orjson.loads(got[0]))
 
     def close(self, timeout: float = 10.0) -> None:
-        """Flush what is queued, then stop the writer."""
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.append(_STOP)
-            self._thread.join(timeout)
+        """Send what is queued, let the writer commit it, then stop it (from any thread but
+        the pump's loop)."""
+        loop = self._loop
+        if loop is not None and not self._closing:
+            self._closing = True
+            loop.call_soon_threadsafe(self._tick)  # last frames, then end of input
+            if not self._stopped.wait(timeout):
+                loop.call_soon_threadsafe(self._detach)
+        self._stop_process(timeout)
+        if self._private_loop and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
         self.engine.dispose()
+
+    def _stop_process(self, timeout: float = 10.0) -> None:
+        process = self._process
+        if process is None:
+            return
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with suppress(OSError):
+                    stream.close()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return (
+            self._loop is not None
+            and not self._closing
+            and not self.failed
+            and self._process is not None
+            and self._process.poll() is None
+        )
 
     @property
     def depth(self) -> int:
         return len(self._queue)
 
     def full(self) -> bool:
-        return len(self._queue) >= self.max_queue
+        return self.failed or len(self._queue) >= self.max_queue
+
+    def refusal(self) -> str:
+        """Why writes are refused (the 503's message)."""
+        if self.failed:
+            return "prediction log writer stopped; the server needs a restart"
+        return "prediction log is saturated; retry shortly"
 
     # ---------------------------------------------------------------- producers
     def submit(self, batch: PredictionBatch) -> None:
-        """Queue a batch of predictions (no I/O); `LogFullError` when the queue is full."""
-        if len(self._queue) >= self.max_queue:
+        """Queue a batch of predictions (no I/O); `LogFullError` when no more is taken."""
+        if self.failed or len(self._queue) >= self.max_queue:
             raise LogFullError
         self._queue.append(batch)
 
     def feedback(self, request_id: str, label: int) -> Future[FeedbackResult | None]:
         """Queue a label; the future resolves after commit (None: unknown request_id)."""
-        if len(self._queue) >= self.max_queue:
+        if self.failed or len(self._queue) >= self.max_queue:
             raise LogFullError
         item = _Feedback(request_id, label)
         self._queue.append(item)
         return item.done
 
-    # ---------------------------------------------------------------- writer
-    def _run(self) -> None:
-        # Group commit by polling: drain whatever is queued into one transaction, then sleep
-        # `linger_s`. Producers never wake this thread (a wake-up per request would bounce
-        # the GIL between threads); feedback waits at most `linger_s` plus the commit.
-        stopping = False
-        while not stopping:
-            batch: list[Any] = []
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.popleft()
-                except IndexError:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-            if batch:
-                self._write(batch)
-            if not stopping and len(batch) < self.max_batch:
-                time.sleep(self.linger_s)
+    # ---------------------------------------------------------------- the pump (loop thread)
+    @property
+    def _pump(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "start() first"
+        return self._loop
 
-    def _write(self, batch: list[Any]) -> None:
-        rows = [
-            row
-            for item in batch
-            if isinstance(item, PredictionBatch)
-            for row in item.records(self._timestamp(item.created_at))
-        ]
-        feedback = [item for item in batch if isinstance(item, _Feedback)]
-        try:
-            results = self._commit(rows, feedback)
-        except SQLAlchemyError as error:
-            self.errors += 1
-            log.error("prediction log write failed (%d rows): %s", len(rows), error)
-            for item in feedback:
-                item.done.set_exception(error)
+    def _pipes(self) -> tuple[IO[bytes], IO[bytes]]:
+        process = self._process
+        assert process is not None and process.stdin is not None and process.stdout is not None
+        return process.stdin, process.stdout
+
+    def _attach(self) -> None:
+        self._pump.add_reader(self._pipes()[1].fileno(), self._on_readable)
+        self._timer = self._pump.call_later(self.linger_s, self._tick)
+
+    def _detach(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for stream in self._pipes():
+            if not stream.closed:
+                self._pump.remove_reader(stream.fileno())
+                self._pump.remove_writer(stream.fileno())
+
+    def _tick(self) -> None:
+        # Group commit by polling: one frame with whatever is queued, every `linger_s`.
+        # Producers never wake the pump; feedback waits at most `linger_s` plus the commit.
+        # While the pipe still holds an earlier frame, items stay queued (back-pressure).
+        if self._timer is not None:
+            self._timer.cancel()
+        stdin = self._pipes()[0]
+        if self.failed or stdin.closed:
             return
-        self.written += len(rows)
-        for item, result in zip(feedback, results, strict=True):
-            item.done.set_result(result)
+        if not self._out:
+            self._frame()
+        if self._closing and not self._queue and not self._out:
+            with suppress(OSError):
+                stdin.close()  # end of input: the writer commits what it has and exits
+            return
+        self._timer = self._pump.call_later(self.linger_s, self._tick)
 
-    def _multi_insert(self, count: int) -> str:
-        sql = self._multi_sql.get(count)
-        if sql is None:
-            # Built from constants only (table and column names, the driver's placeholder).
-            head = self._insert_sql.split(" VALUES ")[0]
-            sql = self._multi_sql[count] = f"{head} VALUES {', '.join([self._values_sql] * count)}"
-        return sql
+    def _frame(self) -> None:
+        items: list[Any] = []
+        waiting: list[_Feedback] = []
+        while len(items) < self.max_batch:
+            try:
+                item = self._queue.popleft()
+            except IndexError:
+                break
+            if type(item) is _Feedback:
+                items.append(["f", item.request_id, item.label])
+                waiting.append(item)
+            else:
+                items.append(item.wire())
+        if not items:
+            return
+        try:
+            payload = orjson.dumps(items, default=_plain, option=WIRE_OPTIONS)
+        except TypeError as error:  # a value orjson cannot encode: lose this frame, not the log
+            self.errors += 1
+            log.error("prediction log: could not encode %d items: %s", len(items), error)
+            _settle(waiting, LogWriteError(str(error)))
+            return
+        self._inflight.append(waiting)
+        self._out += FRAME_HEADER.pack(len(payload)) + payload
+        self._flush()
 
-    def _timestamp(self, moment: datetime) -> Any:
-        # SQLite has no timestamp type: store the text SQLAlchemy's DateTime stores and reads.
-        return moment.strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else moment
+    def _flush(self) -> None:
+        fd = self._pipes()[0].fileno()
+        try:
+            sent = os.write(fd, self._out)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # the writer is gone: `_on_readable` sees the end and reports it
+            self._out.clear()
+            return
+        del self._out[:sent]
+        if self._out:
+            self._pump.add_writer(fd, self._on_writable)
 
-    def _commit(
-        self, rows: list[tuple[Any, ...]], feedback: list[_Feedback]
-    ) -> list[FeedbackResult | None]:
-        results: list[FeedbackResult | None] = []
-        with self.engine.begin() as connection:
-            if rows and self._sqlite:
-                # One statement per chunk: sqlite3's executemany steps (and so releases and
-                # re-takes the GIL, waiting on the request thread each time) once per row.
-                for start in range(0, len(rows), SQLITE_ROWS_PER_INSERT):
-                    chunk = rows[start : start + SQLITE_ROWS_PER_INSERT]
-                    connection.exec_driver_sql(
-                        self._multi_insert(len(chunk)), tuple(v for row in chunk for v in row)
-                    )
-            elif rows:
-                # Straight to the driver's executemany: no per-row SQLAlchemy processing
-                # (the writer shares the GIL with the request handlers).
-                connection.exec_driver_sql(self._insert_sql, rows)
-            for item in feedback:
-                found = connection.execute(
-                    select(
-                        predictions.c.model_version,
-                        predictions.c.role,
-                        predictions.c.predicted_class,
-                        predictions.c.label,
-                    ).where(predictions.c.request_id == item.request_id)
-                ).first()
-                if found is None:
-                    results.append(None)
-                    continue
-                connection.execute(
-                    update(predictions)
-                    .where(predictions.c.request_id == item.request_id)
-                    .values(label=item.label, feedback_at=datetime.now(UTC))
-                )
-                results.append(
-                    FeedbackResult(
-                        model_version=found.model_version,
-                        role=found.role,
-                        predicted_class=found.predicted_class,
-                        duplicate=found.label is not None,
-                    )
-                )
-        return results
+    def _on_writable(self) -> None:
+        self._pump.remove_writer(self._pipes()[0].fileno())
+        self._flush()
+
+    def _on_readable(self) -> None:
+        fd = self._pipes()[1].fileno()
+        try:
+            chunk = os.read(fd, PIPE_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._pump.remove_reader(fd)
+            self._writer_ended()
+            return
+        self._in += chunk
+        while len(self._in) >= FRAME_HEADER.size:
+            (size,) = FRAME_HEADER.unpack_from(self._in)
+            end = FRAME_HEADER.size + size
+            if len(self._in) < end:
+                break
+            reply = orjson.loads(bytes(self._in[FRAME_HEADER.size : end]))
+            del self._in[:end]
+            self._settle_frame(reply)
+
+    def _writer_ended(self) -> None:
+        if not self._closing:
+            self.failed = True
+            log.error(
+                "prediction log writer stopped (exit code %s); predictions are no longer "
+                "logged: restart the server",
+                self._process.poll() if self._process is not None else None,
+            )
+        if self._timer is not None:
+            self._timer.cancel()
+        stopped = LogWriteError("the prediction log writer stopped")
+        while self._inflight:
+            _settle(self._inflight.popleft(), stopped)
+        self._stopped.set()
+
+    def _settle_frame(self, reply: dict[str, Any]) -> None:
+        waiting = self._inflight.popleft()
+        if reply["error"] is not None:
+            self.errors += 1
+            _settle(waiting, LogWriteError(reply["error"]))
+            return
+        self.written += reply["written"]
+        for item, found in zip(waiting, reply["feedback"], strict=True):
+            item.done.set_result(None if found is None else FeedbackResult(*found))

@@ -12,7 +12,13 @@ import logging
 
 import uvicorn
 
-from {{ cookiecutter.package_name }}.serving.app import check_models, create_app, resolve_bundles
+from {{ cookiecutter.package_name }}.serving.app import (
+    check_models,
+    create_app,
+    prediction_log_url,
+    resolve_bundles,
+)
+from {{ cookiecutter.package_name }}.serving.predlog import check_database
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
@@ -25,8 +31,9 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    # Load and check the models before uvicorn starts, so a missing or broken bundle is a
-    # one-line error (exit 2) rather than a failed-startup traceback.
+    # Load and check the models and the log's database before uvicorn starts, so a missing
+    # bundle or a bad DATABASE_URL is a one-line error (exit 2), not a startup traceback.
+    check_database(prediction_log_url(settings))
     champion, challenger = resolve_bundles(settings)
     check_models(settings.serving, champion, challenger)
     config = uvicorn.Config(

@@ -1,0 +1,171 @@
+"""The prediction log's writer process: owns the database connection, commits what it is sent.
+
+Started by `PredictionLog.start` as `python -m {{ cookiecutter.package_name }}.serving.logwriter`. Why a process and
+not a thread: formatting rows and driving SQLAlchemy and the database driver hold the GIL,
+and every millisecond the writer holds it is a millisecond the event loop cannot answer; in
+its own process the writer has its own interpreter and the server only serialises batches.
+
+Protocol (length-prefixed orjson frames, `predlog.read_frame` / `write_frame`), over the child's
+stdin and stdout:
+  server -> writer: `{"url": ...}` once (not argv: a password in argv is visible in `ps`),
+                    then one list of items per group commit (`PredictionLog._wire`);
+  writer -> server: `{"ready": true}` or `{"error": ...}` once, then one reply per list,
+                    `{"written": n, "feedback": [...], "error": null | str}`, sent after the
+                    transaction holding the list has committed.
+End of input (the server closed the pipe, or died) means: commit what was read, then exit.
+SIGINT and SIGTERM are ignored: Ctrl-C reaches the whole process group, and the writer
+must outlive the server long enough to commit the server's last batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from {{ cookiecutter.package_name }}.serving.predlog import (
+    INSERT_COLUMNS,
+    make_engine,
+    predictions,
+    read_frame,
+    write_frame,
+)
+
+log = logging.getLogger(__name__)
+
+# Rows per multi-row INSERT on SQLite: 7 columns x 128 rows stays under 999 bound variables,
+# the limit of older SQLite builds.
+SQLITE_ROWS_PER_INSERT = 128
+
+
+def sqlite_timestamp(iso: str) -> str:
+    """orjson's UTC ISO text -> the text SQLAlchemy's DateTime stores and reads on SQLite
+    (SQLite has no timestamp type). Slicing, not strptime/strftime: it runs once per row."""
+    fraction = iso[19:26] if iso[19:20] == "." else ".000000"
+    return f"{iso[:10]} {iso[11:19]}{fraction}"
+
+
+class LogWriter:
+    """Commits lists of wire items (predictions and feedback) in one transaction each."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._values_sql = f"({', '.join([marker] * len(INSERT_COLUMNS))})"
+        # Built from constants only (table and column names, the driver's placeholder).
+        columns = ", ".join(INSERT_COLUMNS)
+        self._insert_head = f"INSERT INTO {predictions.name} ({columns}) VALUES "  # noqa: S608
+        self._multi_sql: dict[int, str] = {}
+
+    def handle(self, items: list[list[Any]]) -> dict[str, Any]:
+        rows: list[tuple[Any, ...]] = []
+        feedback: list[tuple[str, int]] = []
+        for item in items:
+            if item[0] == "p":
+                rows.extend(self._records(item))
+            else:
+                feedback.append((item[1], item[2]))
+        try:
+            results = self._commit(rows, feedback)
+        except SQLAlchemyError as error:
+            message = " ".join(str(error).split())[:500]
+            log.error("prediction log write failed (%d rows): %s", len(rows), message)
+            return {"written": 0, "feedback": None, "error": message}
+        return {"written": len(rows), "feedback": results, "error": None}
+
+    def _records(self, item: list[Any]) -> list[tuple[Any, ...]]:
+        _, request_ids, version, role, names, rows, features_json, classes, probs, created = item
+        if features_json is None:
+            features_json = [json.dumps(dict(zip(names, row, strict=True))) for row in rows]
+        created_at = sqlite_timestamp(created) if self.sqlite else datetime.fromisoformat(created)
+        return [
+            (request_id, created_at, version, role, row_json, int(predicted), float(probability))
+            for request_id, row_json, predicted, probability in zip(
+                request_ids, features_json, classes, probs, strict=True
+            )
+        ]
+
+    def _multi_insert(self, count: int) -> str:
+        sql = self._multi_sql.get(count)
+        if sql is None:
+            sql = self._multi_sql[count] = self._insert_head + ", ".join([self._values_sql] * count)
+        return sql
+
+    def _commit(
+        self, rows: list[tuple[Any, ...]], feedback: list[tuple[str, int]]
+    ) -> list[list[Any] | None]:
+        results: list[list[Any] | None] = []
+        with self.engine.begin() as connection:
+            if rows and self.sqlite:
+                # One statement per chunk: far fewer driver round trips than executemany.
+                for start in range(0, len(rows), SQLITE_ROWS_PER_INSERT):
+                    chunk = rows[start : start + SQLITE_ROWS_PER_INSERT]
+                    connection.exec_driver_sql(
+                        self._multi_insert(len(chunk)), tuple(v for row in chunk for v in row)
+                    )
+            elif rows:
+                connection.exec_driver_sql(self._insert_head + self._values_sql, rows)
+            for request_id, label in feedback:
+                found = connection.execute(
+                    select(
+                        predictions.c.model_version,
+                        predictions.c.role,
+                        predictions.c.predicted_class,
+                        predictions.c.label,
+                    ).where(predictions.c.request_id == request_id)
+                ).first()
+                if found is None:
+                    results.append(None)
+                    continue
+                connection.execute(
+                    update(predictions)
+                    .where(predictions.c.request_id == request_id)
+                    .values(label=label, feedback_at=datetime.now(UTC))
+                )
+                duplicate = found.label is not None
+                results.append([found.model_version, found.role, found.predicted_class, duplicate])
+        return results
+
+
+def serve(source: IO[bytes], sink: IO[bytes]) -> int:
+    """Read the URL, then commit lists until end of input (exit code 2: cannot connect)."""
+    first = read_frame(source)
+    if first is None:
+        return 0
+    try:
+        engine = make_engine(orjson.loads(first)["url"])
+        with engine.connect():
+            pass
+    except (SQLAlchemyError, KeyError, ValueError) as error:
+        write_frame(sink, orjson.dumps({"error": " ".join(str(error).split())[:500]}))
+        return 2
+    writer = LogWriter(engine)
+    write_frame(sink, orjson.dumps({"ready": True}))
+    try:
+        while (payload := read_frame(source)) is not None:
+            write_frame(sink, orjson.dumps(writer.handle(orjson.loads(payload))))
+    except BrokenPipeError:  # the server died after sending: what it sent is committed
+        pass
+    finally:
+        engine.dispose()
+    return 0
+
+
+def main() -> int:
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return serve(sys.stdin.buffer, sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
