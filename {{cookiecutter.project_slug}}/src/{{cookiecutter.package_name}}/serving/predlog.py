@@ -250,6 +250,7 @@ class PredictionLog:
         self._out = bytearray()  # frames not yet accepted by the pipe
         self._in = bytearray()  # reply bytes not yet a whole frame
         self._timer: asyncio.TimerHandle | None = None
+        self._stdin_fd = self._stdout_fd = -1  # the pipes' descriptors, once started
         self._closing = False
         self._stopped = threading.Event()  # set when the writer's output has ended
         self.failed = False  # the writer stopped without being asked to
@@ -280,10 +281,11 @@ class PredictionLog:
         if "error" in hello:
             self._stop_process()
             raise LogWriteError(f"prediction log writer could not connect: {hello['error']}")
-        for stream in (process.stdin, process.stdout):
+        self._stdin_fd, self._stdout_fd = process.stdin.fileno(), process.stdout.fileno()
+        for fd in (self._stdin_fd, self._stdout_fd):
             with suppress(OSError):
-                fcntl.fcntl(stream.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
-            os.set_blocking(stream.fileno(), False)
+                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
+            os.set_blocking(fd, False)
         if loop is None:
             loop = asyncio.new_event_loop()
             self._private_loop = True
@@ -314,8 +316,8 @@ class PredictionLog:
             if not self._stopped.wait(timeout):
                 loop.call_soon_threadsafe(self._detach)
         self._stop_process(timeout)
-        if self._private_loop and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._private_loop and loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
         self.engine.dispose()
 
     def _stop_process(self, timeout: float = 10.0) -> None:
@@ -376,22 +378,16 @@ class PredictionLog:
         assert self._loop is not None, "start() first"
         return self._loop
 
-    def _pipes(self) -> tuple[IO[bytes], IO[bytes]]:
-        process = self._process
-        assert process is not None and process.stdin is not None and process.stdout is not None
-        return process.stdin, process.stdout
-
     def _attach(self) -> None:
-        self._pump.add_reader(self._pipes()[1].fileno(), self._on_readable)
+        self._pump.add_reader(self._stdout_fd, self._on_readable)
         self._timer = self._pump.call_later(self.linger_s, self._tick)
 
     def _detach(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for stream in self._pipes():
-            if not stream.closed:
-                self._pump.remove_reader(stream.fileno())
-                self._pump.remove_writer(stream.fileno())
+        with suppress(OSError, ValueError):  # the pipes may be closed already
+            self._pump.remove_reader(self._stdout_fd)
+            self._pump.remove_writer(self._stdin_fd)
 
     def _tick(self) -> None:
         # Group commit by polling: one frame with whatever is queued, every `linger_s`.
@@ -399,7 +395,9 @@ class PredictionLog:
         # While the pipe still holds an earlier frame, items stay queued (back-pressure).
         if self._timer is not None:
             self._timer.cancel()
-        stdin = self._pipes()[0]
+        process = self._process
+        assert process is not None and process.stdin is not None
+        stdin = process.stdin
         if self.failed or stdin.closed:
             return
         if not self._out:
@@ -437,9 +435,8 @@ class PredictionLog:
         self._flush()
 
     def _flush(self) -> None:
-        fd = self._pipes()[0].fileno()
         try:
-            sent = os.write(fd, self._out)
+            sent = os.write(self._stdin_fd, self._out)
         except BlockingIOError:
             sent = 0
         except OSError:  # the writer is gone: `_on_readable` sees the end and reports it
@@ -447,22 +444,21 @@ class PredictionLog:
             return
         del self._out[:sent]
         if self._out:
-            self._pump.add_writer(fd, self._on_writable)
+            self._pump.add_writer(self._stdin_fd, self._on_writable)
 
     def _on_writable(self) -> None:
-        self._pump.remove_writer(self._pipes()[0].fileno())
+        self._pump.remove_writer(self._stdin_fd)
         self._flush()
 
     def _on_readable(self) -> None:
-        fd = self._pipes()[1].fileno()
         try:
-            chunk = os.read(fd, PIPE_BYTES)
+            chunk = os.read(self._stdout_fd, PIPE_BYTES)
         except BlockingIOError:
             return
         except OSError:
             chunk = b""
         if not chunk:
-            self._pump.remove_reader(fd)
+            self._pump.remove_reader(self._stdout_fd)
             self._writer_ended()
             return
         self._in += chunk
