@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.package_name }}.serving.predlog import PredictionLog
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -18,3 +20,18 @@ def _fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def kill_log_writer() -> Callable[[PredictionLog], None]:
+    """Kill a started prediction log's writer process; wait (bounded) until the log notices."""
+
+    def kill(log: PredictionLog) -> None:
+        assert log._process is not None, "start() the log first"
+        log._process.kill()
+        deadline = time.monotonic() + 10
+        while not log.failed and time.monotonic() < deadline:
+            time.sleep(0.02)  # the pump sees the closed pipe at its next poll
+        assert log.failed, "the log did not notice its writer died within 10 s"
+
+    return kill

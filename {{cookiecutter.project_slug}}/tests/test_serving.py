@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -306,17 +306,15 @@ def test_log_back_pressure_is_503(tmp_path: Path, champion: Any) -> None:
     assert statuses[-1].headers["retry-after"] == "1"
 
 
-def test_dead_log_writer_fails_liveness_and_refuses_writes(tmp_path: Path, champion: Any) -> None:
+def test_dead_log_writer_fails_liveness_and_refuses_writes(
+    tmp_path: Path, champion: Any, kill_log_writer: Callable[[Any], None]
+) -> None:
     model, x = champion
     app = create_app(make_settings(tmp_path), champion=model)
     with TestClient(app) as client:
         predlog = app.state.serving.predlog
         assert client.get("/health").status_code == 200
-        predlog._process.kill()  # the writer process dies under the server
-        for _ in range(200):  # bounded: the receiver notices the closed pipe at once
-            if predlog.failed:
-                break
-            time.sleep(0.05)
+        kill_log_writer(predlog)  # the writer process dies under the server
         health = client.get("/health")
         answer = client.post("/predict", json={"instances": [row(x, 0, model.feature_names)]})
         ready = client.get("/ready")

@@ -8,7 +8,7 @@ its own process the writer has its own interpreter and the server only serialise
 Protocol (length-prefixed orjson frames, `predlog.read_frame` / `write_frame`), over the child's
 stdin and stdout:
   server -> writer: `{"url": ...}` once (not argv: a password in argv is visible in `ps`),
-                    then one list of items per group commit (`PredictionLog._wire`);
+                    then one list of items per group commit (`PredictionBatch.wire`);
   writer -> server: `{"ready": true}` or `{"error": ...}` once, then one reply per list,
                     `{"written": n, "feedback": [...], "error": null | str}`, sent after the
                     transaction holding the list has committed.

@@ -132,7 +132,11 @@ def check_database(url: str) -> None:
     the server starts, not a traceback from its startup."""
     engine = make_engine(url)
     try:
-        metadata.create_all(engine, checkfirst=True)
+        try:
+            metadata.create_all(engine, checkfirst=True)
+        except SQLAlchemyError:
+            # Another replica may have created the table at the same moment.
+            metadata.create_all(engine, checkfirst=True)
     except SQLAlchemyError as error:
         shown = make_url(url).render_as_string(hide_password=True)
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
@@ -263,12 +267,8 @@ class PredictionLog:
     ) -> None:
         """Create the table, start the writer process, wait until it is connected, then
         pump on `loop` (the caller's running loop; called from another thread) or a private
-        one."""
-        try:
-            metadata.create_all(self.engine, checkfirst=True)
-        except SQLAlchemyError:
-            # Another replica may have created the table at the same moment.
-            metadata.create_all(self.engine, checkfirst=True)
+        one. `UserError` when the database is not usable."""
+        check_database(self.url)
         process = subprocess.Popen(  # our own interpreter and module
             [sys.executable, "-m", "{{ cookiecutter.package_name }}.serving.logwriter"],
             stdin=subprocess.PIPE,
