@@ -328,6 +328,9 @@ def test_cruft_update_lifecycle(template_repo: Path, tmp_path: Path) -> None:
     again = cruft("update", "-y", cwd=project)
     assert "Nothing to do" in again.stdout
     assert run("git", "status", "--porcelain", cwd=project).stdout == ""
+    again = make(project, "template-update")
+    assert "template-update: up to date, nothing to apply" in again.stderr, again.stderr
+    assert run("git", "status", "--porcelain", cwd=project).stdout == ""
     assert run("git", "rev-parse", "HEAD", cwd=project).stdout.strip() == head
 
     # Orphans: N+2 stops shipping an untouched file (cruft deletes it) and a file the user
