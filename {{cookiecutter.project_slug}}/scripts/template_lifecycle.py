@@ -238,6 +238,17 @@ def print_report(name: str, report: Report, commit: str) -> int:
     return UP_TO_DATE
 
 
+def keep_recorded_checkout(project: Path, pinned: str, recorded: object) -> None:
+    """cruft records the --checkout it was given; an answer change pinned to the recorded
+    commit keeps the reference the project was following (the field is informational)."""
+    path = project / CRUFT_FILE
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(f'"checkout": {json.dumps(pinned)}', f'"checkout": {json.dumps(recorded)}', 1),
+        encoding="utf-8",
+    )
+
+
 def check(project: Path, cruft: str, ref: str | None) -> int:
     state = read_state(project)
     result = run_cruft(cruft, project, "check", *(["--checkout", ref] if ref else []))
@@ -260,6 +271,7 @@ def update(project: Path, cruft: str, ref: str | None, answers: str | None = Non
     name = "template-answer" if answers is not None else "template-update"
     state = read_state(project)
     args = ["update", "--skip-apply-ask"]
+    pinned = answers is not None and not ref
     if answers is not None:
         args += ["--variables-to-update", json.dumps(parse_answers(answers, state))]
         ref = ref or str(state["commit"])  # change the answer only, not the template version
@@ -269,9 +281,12 @@ def update(project: Path, cruft: str, ref: str | None, answers: str | None = Non
     result = run_cruft(cruft, project, *args)
     if result.returncode != 0:
         raise LifecycleError(cruft_failure(result.stdout + result.stderr, state["template"], ref))
+    if pinned:
+        keep_recorded_checkout(project, str(ref), state.get("checkout"))
     report = inspect(project, result, cruft)
     commit = str(read_state(project)["commit"])
-    if NOTHING_TO_DO in result.stdout and not report.paths():
+    unchanged = NOTHING_TO_DO in result.stdout or not git(project, "status", "--porcelain")
+    if unchanged and not report.paths():
         print(f"{name}: up to date, nothing to apply", file=sys.stderr)
         return UP_TO_DATE
     return print_report(name, report, commit)
