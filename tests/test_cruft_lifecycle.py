@@ -502,6 +502,9 @@ def test_template_targets_report_what_needs_you(template_repo: Path, tmp_path: P
     assert "unmerged (resolve, then `git add`):\n  configs/model_config.yaml\n" in answer.stderr
     assert "template-answer: needs attention: 1 path(s)" in answer.stderr
     assert answers(project)["ml_framework"] == "pytorch"
+    state = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
+    tag_commit = run("git", "rev-parse", "v1.0.0^{commit}", cwd=template_repo).stdout.strip()
+    assert (state["commit"], state["checkout"]) == (tag_commit, "v1.0.0"), "answer only"
     assert CONFLICT_MARKER.search((project / "configs/model_config.yaml").read_text())
     run("git", "reset", "--quiet", "--hard", cwd=project)
     run("git", "clean", "--quiet", "-fd", cwd=project)
