@@ -35,7 +35,7 @@ def core_files(config: dict[str, Any]) -> set[str]:
 
 
 def lifecycle_files(config: dict[str, Any]) -> set[str]:
-    files = {"scripts/template_orphans.py"}
+    files = {"scripts/template_lifecycle.py", "scripts/template_orphans.py"}
     if config.get("use_github_actions", True):
         files.add(".github/workflows/template-update.yml")
     return files

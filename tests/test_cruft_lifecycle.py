@@ -134,11 +134,29 @@ def assert_clean_merge(project: Path) -> None:
         assert not CONFLICT_MARKER.search(text), f"conflict markers in {path}"
 
 
-def make(project: Path, target: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def make(
+    project: Path, target: str, *variables: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return run(
         "make", "--silent", "--no-print-directory", target, f"CRUFT_VENV={CRUFT_VENV}",
-        f"PYTHON={sys.executable}", cwd=project, check=check,
+        f"PYTHON={sys.executable}", *variables, cwd=project, check=check,
     )  # fmt: skip
+
+
+def script_status(result: subprocess.CompletedProcess[str]) -> int:
+    """The lifecycle script's exit status, as make reports it (make itself exits 2)."""
+    if result.returncode == 0:
+        return 0
+    assert result.returncode == 2, result.stdout + result.stderr
+    match = re.search(r"^make: \*\*\* \[.*\] Error (\d+)$", result.stderr, re.MULTILINE)
+    assert match, result.stderr
+    return int(match.group(1))
+
+
+def own_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """What the script printed: every output line but make's own "make: ***" line."""
+    lines = (result.stdout + result.stderr).splitlines()
+    return [line for line in lines if not line.startswith("make: ***")]
 
 
 def model_code_file(project: Path, package: str) -> Path:
@@ -254,12 +272,14 @@ def test_cruft_update_lifecycle(template_repo: Path, tmp_path: Path) -> None:
     check = cruft("check", cwd=project, check=False)
     assert check.returncode == 1, "cruft check must flag the newer template"
     outdated = make(project, "template-check", check=False)
-    assert outdated.returncode != 0
+    assert script_status(outdated) == 1, outdated.stderr
     # .github/workflows/template-update.yml tells "outdated" from a failure by this text.
-    assert "out of date" in outdated.stdout + outdated.stderr
+    assert "template-check: out of date" in outdated.stderr
 
-    # 4. cruft update applies N+1: changes land, no conflicts, user edits kept.
-    cruft("update", "-y", cwd=project)
+    # 4. make template-update (cruft update) applies N+1: changes land, no conflicts, user
+    #    edits kept, nothing to report (exit 0).
+    applied = make(project, "template-update")
+    assert "template-update: applied template commit" in applied.stderr, applied.stderr
     assert_clean_merge(project)
     assert json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["commit"] == n1_commit
     reference = fresh_render(template_repo, tmp_path / "n1", answers(project))
@@ -287,8 +307,7 @@ def test_cruft_update_lifecycle(template_repo: Path, tmp_path: Path) -> None:
     assert shown == user_edited, diff.stdout
 
     # 5. Change an answer: GitHub Actions on. Its files appear; the hook's table is honoured.
-    cruft("update", "-y", "--variables-to-update", json.dumps({"use_github_actions": True}),
-          cwd=project)  # fmt: skip
+    make(project, "template-answer", "SET=" + json.dumps({"use_github_actions": True}))
     assert_clean_merge(project)
     assert answers(project)["use_github_actions"] is True
     hook = load_module(template_repo / "hooks/post_gen_project.py", "lifecycle_hook_n1")
@@ -309,6 +328,9 @@ def test_cruft_update_lifecycle(template_repo: Path, tmp_path: Path) -> None:
     again = cruft("update", "-y", cwd=project)
     assert "Nothing to do" in again.stdout
     assert run("git", "status", "--porcelain", cwd=project).stdout == ""
+    again = make(project, "template-update")
+    assert "template-update: up to date, nothing to apply" in again.stderr, again.stderr
+    assert run("git", "status", "--porcelain", cwd=project).stdout == ""
     assert run("git", "rev-parse", "HEAD", cwd=project).stdout.strip() == head
 
     # Orphans: N+2 stops shipping an untouched file (cruft deletes it) and a file the user
@@ -322,5 +344,187 @@ def test_cruft_update_lifecycle(template_repo: Path, tmp_path: Path) -> None:
     assert (project / "configs/settings.yaml").exists()
     commit_all(project, "update to template v2.0.0")
     orphans = make(project, "template-orphans", check=False)
-    assert orphans.returncode != 0, orphans.stdout + orphans.stderr
+    assert script_status(orphans) == 1, orphans.stdout + orphans.stderr
     assert orphans.stdout.split() == ["configs/settings.yaml"], orphans.stdout + orphans.stderr
+
+
+# ---------------------------------------------------------------- what the targets report
+
+SCRIPTS_DIR = TEMPLATE_DIR / SLUG_DIR / "scripts"
+# Captured from cruft 2.16 when a file the user edited is removed by the template: the
+# three-way merge fails, the `git apply --reject` retry applies the rest and skips this file.
+FALLBACK_STDOUT = (
+    "Failed to apply the update. Retrying again with a different update strategy.\n"
+    "Project directory may have *.rej files reflecting merge conflicts with the update. "
+    "Please resolve those conflicts manually.\n"
+    "Good work! Project's cruft has been updated and is as clean as possible!\n"
+)
+FALLBACK_STDERR = """Applied patch to '.editorconfig' cleanly.
+Falling back to direct application...
+error: patch failed: configs/settings.yaml:1
+error: configs/settings.yaml: patch does not apply
+
+Checking patch .editorconfig...
+Checking patch configs/settings.yaml...
+error: while searching for:
+---
+seed: 42
+
+error: patch failed: configs/settings.yaml:1
+error: removal patch leaves file contents
+error: configs/settings.yaml: patch does not apply
+Applied patch .editorconfig cleanly.
+"""
+# cruft's traceback for an unknown --checkout, as rich wraps it.
+BAD_REF_TRACEBACK = """\u2502    60 \u2502   \u2502   \u2502   )     \u2502
+InvalidCookiecutterRepository: Unable to initialize the cookiecutter using
+/tmp/template! Failed to check out the reference v9.9.9. stderr: 'error:
+pathspec 'v9.9.9' did not match any file(s) known to git'
+"""
+
+
+@pytest.fixture
+def lifecycle(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(SCRIPTS_DIR))
+    return load_module(SCRIPTS_DIR / "template_lifecycle.py", "generated_template_lifecycle")
+
+
+def test_lifecycle_reads_cruft_output(lifecycle: ModuleType) -> None:
+    assert lifecycle.fell_back(FALLBACK_STDOUT)
+    assert not lifecycle.fell_back("Good work! Project's cruft has been updated\n")
+    assert lifecycle.unapplied_paths(FALLBACK_STDERR) == ["configs/settings.yaml"]
+    assert lifecycle.unapplied_paths("Applied patch to 'a.py' with conflicts.\n") == []
+    line = lifecycle.cruft_failure(BAD_REF_TRACEBACK, "/tmp/template", "v9.9.9")
+    assert line == (
+        "template reference 'v9.9.9' not found in /tmp/template; list the valid tags with "
+        "`git ls-remote --tags /tmp/template`"
+    )
+    clone = lifecycle.cruft_failure("... Failed to clone the\nrepo. fatal: ...", "u", None)
+    assert clone.startswith("cannot clone the template u;")
+    other = lifecycle.cruft_failure("Traceback ...\nValueError: boom\n", "u", None)
+    assert other == "cruft failed: ValueError: boom"
+
+
+def test_lifecycle_checks_the_answers(lifecycle: ModuleType) -> None:
+    state = {"context": {"cookiecutter": {"ml_framework": "sklearn", "_template": "x"}}}
+    assert lifecycle.parse_answers('{"ml_framework": "pytorch"}', state) == {
+        "ml_framework": "pytorch"
+    }
+    for text, message in [
+        ("", "non-empty JSON object"),
+        ("[1]", "non-empty JSON object"),
+        ("{}", "non-empty JSON object"),
+        ("{ml_framework: x}", "not valid JSON"),
+        ('{"_template": "y"}', "unknown answer(s) _template; the answers in .cruft.json are: "
+                               "ml_framework"),
+    ]:  # fmt: skip
+        with pytest.raises(lifecycle.LifecycleError, match=re.escape(message)):
+            lifecycle.parse_answers(text, state)
+
+
+def fake_venv(tmp_path: Path, project: Path) -> Path:
+    """A VENV holding only ruff (the template's own), newer than pyproject.toml, so that
+    `make format` runs the real ruff without installing the project's ML stack."""
+    venv = tmp_path / "ruff-venv"
+    (venv / "bin").mkdir(parents=True)
+    ruff = shutil.which("ruff")
+    assert ruff, "ruff is in requirements-dev.txt"
+    (venv / "bin" / "ruff").symlink_to(ruff)
+    (venv / ".installed").touch()
+    assert (venv / ".installed").stat().st_mtime >= (project / "pyproject.toml").stat().st_mtime
+    return venv
+
+
+PARAMETERS = ("first_value", "second_value", "third_value", "fourth_value", "fifth_value")
+SIGNATURE = f"def total({', '.join(f'{name}: int' for name in PARAMETERS)}) -> int:"
+LONG_COMMENT = (
+    "# A comment longer than the line length limit, " + "that no formatter shortens, " * 3 + "ok"
+)
+LONG_LINES = (
+    f"import os\n\n\n{SIGNATURE}\n    return {' + '.join(PARAMETERS)}\n\n\n{LONG_COMMENT}\n"
+)
+
+
+def test_make_format_formats_then_reports_what_it_cannot_fix(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = fresh_render(template_repo, tmp_path / "fmt", {})
+    (package,) = (project / "src").iterdir()
+    module = package / "long_lines.py"
+    assert len(SIGNATURE) > 100 and len(LONG_COMMENT) > 100
+    module.write_text(LONG_LINES, encoding="utf-8")
+    venv = fake_venv(tmp_path, project)
+    result = run("make", "--no-print-directory", "format", f"VENV={venv}", cwd=project)
+    text = module.read_text(encoding="utf-8")
+    assert "import os" not in text, "ruff check --fix did not run"
+    assert "def total(\n" in text, "ruff format did not split the long signature"
+    comment = [n for n, line in enumerate(text.splitlines(), 1) if line == LONG_COMMENT]
+    assert f"long_lines.py:{comment[0]}:" in result.stdout and "E501" in result.stdout
+    assert "format: ruff cannot fix the findings above" in result.stderr
+    run(str(venv / "bin/ruff"), "format", "--check", str(module), cwd=project)
+
+
+@pytest.mark.slow
+def test_template_targets_report_what_needs_you(template_repo: Path, tmp_path: Path) -> None:
+    workspace = tmp_path / "projects"
+    cruft("create", str(template_repo), "--no-input", "--checkout", "v1.0.0",
+          "--output-dir", str(workspace), cwd=tmp_path)  # fmt: skip
+    (project,) = workspace.iterdir()
+    run("git", "init", "--quiet", "--initial-branch", "main", cwd=project)
+    commit_all(project, "generated from the template")
+
+    # A bad reference: one line naming it and how to list the valid ones; status 2, no traceback.
+    for target in ("template-check", "template-update"):
+        bad = make(project, target, "TEMPLATE_REF=v9.9.9", check=False)
+        assert script_status(bad) == 2, bad.stderr
+        assert own_lines(bad) == [
+            f"error: template reference 'v9.9.9' not found in {template_repo}; list the valid "
+            f"tags with `git ls-remote --tags {template_repo}`"
+        ], bad.stdout + bad.stderr
+
+    # An answer change on a dirty tree is refused; so is an unknown answer.
+    edit_config(project / "configs/model_config.yaml")
+    dirty = make(project, "template-answer", 'SET={"ml_framework": "pytorch"}', check=False)
+    assert script_status(dirty) == 2
+    assert own_lines(dirty) == [
+        "error: the git tree has 1 uncommitted change(s) (first: configs/model_config.yaml); "
+        "commit or stash them first"
+    ]
+    commit_all(project, "tune a hyper-parameter")
+    unknown = make(project, "template-answer", 'SET={"framework": "pytorch"}', check=False)
+    assert script_status(unknown) == 2
+    assert len(own_lines(unknown)) == 1 and "unknown answer(s) framework" in unknown.stderr
+
+    # The new framework's config replaces the tuned one: a conflict, named, status 3 (cruft
+    # itself says "Good work!" and exits 0).
+    answer = make(project, "template-answer", 'SET={"ml_framework": "pytorch"}', check=False)
+    assert script_status(answer) == 3, answer.stderr
+    assert "unmerged (resolve, then `git add`):\n  configs/model_config.yaml\n" in answer.stderr
+    assert "template-answer: needs attention: 1 path(s)" in answer.stderr
+    assert answers(project)["ml_framework"] == "pytorch"
+    state = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
+    tag_commit = run("git", "rev-parse", "v1.0.0^{commit}", cwd=template_repo).stdout.strip()
+    assert (state["commit"], state["checkout"]) == (tag_commit, "v1.0.0"), "answer only"
+    assert CONFLICT_MARKER.search((project / "configs/model_config.yaml").read_text())
+    run("git", "reset", "--quiet", "--hard", cwd=project)
+    run("git", "clean", "--quiet", "-fd", cwd=project)
+
+    # The template removes a file the user edited: cruft's three-way merge fails, its
+    # `git apply --reject` retry applies the rest unstaged and skips the file, writing no *.rej.
+    append(project / "configs/settings.yaml", "# the team's note\n")
+    commit_all(project, "user edits settings.yaml")
+    run("git", "rm", "--quiet", f"{SLUG_DIR}/configs/settings.yaml", cwd=template_repo)
+    append(template_repo / SLUG_DIR / ".editorconfig", TEMPLATE_EDITORCONFIG)
+    commit_all(template_repo, "template N+1 drops settings.yaml", tag="v1.1.0")
+    update = make(project, "template-update", check=False)
+    assert script_status(update) == 3, update.stderr
+    assert not list(project.rglob("*.rej"))
+    assert "template-update: cruft fell back to `git apply --reject`" in update.stderr
+    assert "could not apply (apply them by hand; `make template-diff` shows the template's " \
+           "version):\n  configs/settings.yaml\n" in update.stderr  # fmt: skip
+    assert "no longer shipped by the template" in update.stderr
+    assert "template-update: needs attention: 1 path(s)" in update.stderr
+    assert run("git", "diff", "--name-only", cwd=project).stdout.split() == [
+        ".cruft.json",
+        ".editorconfig",
+    ], "the fallback's changes are unstaged"
