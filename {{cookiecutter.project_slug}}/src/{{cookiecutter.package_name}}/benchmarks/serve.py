@@ -226,7 +226,8 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
     print(render(["server", *numbers, *(["note"] if notes else [])], rows, right=numbers))
     print(
         "\ncores used: the server's CPU seconds (main process + children, e.g. the log writer)"
-        " / wall seconds of the measured run; RSS MiB: their resident memory at its end"
+        " / wall seconds of the measured run; RSS MiB: their resident memory at its end."
+        "\nThe Kubernetes pods are sized from this server's cores used: see Sizing in the README."
     )
 
 
