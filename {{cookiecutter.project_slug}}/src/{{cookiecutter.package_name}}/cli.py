@@ -203,13 +203,19 @@ def drift(
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when the dataset drifted.")] = False,
 ) -> None:
     """Compare recent traffic with the training reference (PSI, KS, chi-square)."""
+    from {{ cookiecutter.package_name }} import tables
     from {{ cookiecutter.package_name }}.monitoring.run import run_drift
 
     result = run_drift(get_settings(), current_path=current, window_size=window)
     report = result.report
-    for item in sorted(report.features, key=lambda f: -f.scores["psi"]):
-        mark = "DRIFT" if item.drifted else "ok"
-        typer.echo(f"{item.feature:32} psi={item.scores['psi']:.4f} p={item.p_value:.3g} {mark}")
+    rows = [
+        [item.feature, f"{item.scores['psi']:.4f}", f"{item.p_value:.3g}",
+         "DRIFT" if item.drifted else "ok"]
+        for item in sorted(report.features, key=lambda f: -f.scores["psi"])
+    ]  # fmt: skip
+    typer.echo(
+        tables.render(["feature", "PSI", "p-value", "state"], rows, right=["PSI", "p-value"])
+    )
     state = "DRIFT" if report.prediction_drifted else "ok"
     typer.echo(f"prediction drift: {report.prediction} ({state})")
     verdict = "DRIFT" if report.dataset_drift else "no drift"

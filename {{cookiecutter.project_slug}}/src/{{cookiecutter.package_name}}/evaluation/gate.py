@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from {{ cookiecutter.package_name }} import tables
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.evaluation.metrics import METRICS, compute_metrics
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -100,9 +101,13 @@ def model_card(bundle_config: dict[str, Any], report: dict[str, Any]) -> str:
     """The model card in Markdown: data, lineage, metrics, plots, intended use."""
     lineage = bundle_config["lineage"]
     dataset = bundle_config["dataset"]
-    rows = "\n".join(
-        f"| {name} | {report['metrics'][name]:.4f} | {report['thresholds'].get(name, '-')} |"
-        for name in METRICS
+    rows = tables.render(
+        ["metric", "value", "threshold"],
+        [
+            [name, f"{report['metrics'][name]:.4f}", report["thresholds"].get(name)]
+            for name in METRICS
+        ],
+        right=["value", "threshold"],
     )
     champion = report["champion"]
     versus = (
@@ -141,8 +146,6 @@ def model_card(bundle_config: dict[str, Any], report: dict[str, Any]) -> str:
 - Libraries: {libraries}
 
 ## Metrics (held-out test split)
-| metric | value | threshold |
-| --- | --- | --- |
 {rows}
 
 Gate: {status}. {versus}

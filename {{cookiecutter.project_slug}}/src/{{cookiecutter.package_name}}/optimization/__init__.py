@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from {{ cookiecutter.package_name }} import tables
 from {{ cookiecutter.package_name }}.optimization.base import BENCHMARK_FILE, PARITY_FILE
 {%- if cookiecutter.ml_framework == "scikit-learn" %}
 from {{ cookiecutter.package_name }}.optimization.sklearn_onnx import optimize
@@ -35,19 +36,26 @@ def _size(size: int) -> str:
 
 def render_table(benchmark: dict[str, Any]) -> str:
     """The benchmark report as a Markdown table (native first)."""
-    lines = [
-        "| variant | artifact | size | single-row p50 (ms) | single-row p99 (ms) | batch rows/s "
-        "| accuracy | Δ accuracy (pts) | ROC AUC | Δ ROC AUC (pts) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    headers = [
+        "variant", "artifact", "size", "single-row p50 (ms)", "single-row p99 (ms)",
+        "batch rows/s", "accuracy", "Δ accuracy (pts)", "ROC AUC", "Δ ROC AUC (pts)",
+    ]  # fmt: skip
+    rows = [
+        [
+            row["variant"],
+            row["artifact"],
+            _size(row["size_bytes"]),
+            f"{row['single_row_p50_ms']:.3f}",
+            f"{row['single_row_p99_ms']:.3f}",
+            f"{row['batch_rows_per_s']:,.0f}",
+            f"{row['accuracy']:.4f}",
+            f"{row['accuracy_delta_points']:+.2f}",
+            f"{row['roc_auc']:.4f}",
+            f"{row['roc_auc_delta_points']:+.2f}",
+        ]
+        for row in benchmark["rows"]
     ]
-    for row in benchmark["rows"]:
-        lines.append(
-            f"| {row['variant']} | {row['artifact']} | {_size(row['size_bytes'])} "
-            f"| {row['single_row_p50_ms']:.3f} | {row['single_row_p99_ms']:.3f} "
-            f"| {row['batch_rows_per_s']:,.0f} | {row['accuracy']:.4f} "
-            f"| {row['accuracy_delta_points']:+.2f} | {row['roc_auc']:.4f} "
-            f"| {row['roc_auc_delta_points']:+.2f} |"
-        )
+    lines = [tables.render(headers, rows, right=headers[2:])]
     native = benchmark["rows"][0]
     for row in benchmark["rows"][1:]:
         lines.append("")

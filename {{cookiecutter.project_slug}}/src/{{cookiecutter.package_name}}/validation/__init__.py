@@ -20,6 +20,7 @@ import pandera.pandas as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from {{ cookiecutter.package_name }} import tables
 from {{ cookiecutter.package_name }}.data import read_table
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 
@@ -228,23 +229,26 @@ def check_frame(frame: pd.DataFrame, rules: Rules) -> list[dict[str, Any]]:
 
 
 def render_table(report: dict[str, Any]) -> str:
-    """The report as an aligned text table (one line per failed rule)."""
+    """The report as a header line and a table (one row per failed rule)."""
     header = (
         f"validation of {report['dataset']}: {report['rows']} rows, {report['columns']} columns"
     )
     if report["passed"]:
         return f"{header}: all {report['rules_checked']} rules passed"
-    lines = [header, f"{'RULE':<40} {'COLUMN':<28} {'COUNT':>6}  EXAMPLES"]
-    for failure in report["failures"]:
-        examples = ", ".join(
-            (f"row {e['row']}: {e['value']!r}" if e["row"] is not None else repr(e["value"]))
-            for e in failure["examples"][:3]
-        )
-        lines.append(
-            f"{failure['rule']:<40} {failure['column'] or '-':<28} "
-            f"{failure['count']:>6}  {examples}"
-        )
-    return "\n".join(lines)
+    rows = [
+        [
+            failure["rule"],
+            failure["column"] or None,
+            failure["count"],
+            ", ".join(
+                (f"row {e['row']}: {e['value']!r}" if e["row"] is not None else repr(e["value"]))
+                for e in failure["examples"][:3]
+            ),
+        ]
+        for failure in report["failures"]
+    ]
+    table = tables.render(["rule", "column", "count", "examples"], rows, right=["count"])
+    return f"{header}\n{table}"
 
 
 def validate(data_path: Path, rules_path: Path, report_path: Path) -> dict[str, Any]:

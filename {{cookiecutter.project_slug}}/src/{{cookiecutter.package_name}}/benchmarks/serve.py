@@ -5,7 +5,8 @@ same cores otherwise), and are driven by `wrk` with the same load: a warm-up run
 the measured run (same connections, threads and duration). This server runs exactly as
 `make serve` runs it (validation, metrics and the prediction log all on; the log goes to a
 scratch database so benchmark traffic never reaches monitoring). The lean baseline does no
-validation, metrics or logging. Prints requests/s, p50, p99 and errors side by side.
+validation, metrics or logging. Prints requests/s, cores used, memory, p50, p99 and errors side
+by side (`benchmarks.load` says how cores are counted).
 """
 
 from __future__ import annotations
@@ -14,20 +15,28 @@ import argparse
 import importlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from {{ cookiecutter.package_name }}.benchmarks.load import (
+    Usage,
+    WrkResult,
+    measure,
+    parse_wrk,
+    wrk_run,
+)
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.serving.model import ONNX_FILE, load_bundle
 from {{ cookiecutter.package_name }}.serving.smoke import call, free_port, stop
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
+from {{ cookiecutter.package_name }}.tables import render
 
 LEAN_APP = '''
 """The lean baseline: FastAPI + onnxruntime, no validation, metrics or logging."""
@@ -84,10 +93,8 @@ wrk.body = {body}
 @dataclass
 class Result:
     name: str
-    requests_per_s: float | None = None
-    p50_ms: float | None = None
-    p99_ms: float | None = None
-    errors: int | None = None
+    load: WrkResult | None = None
+    usage: Usage | None = None
     note: str = ""
 
 
@@ -101,47 +108,7 @@ class Target:
     env: dict[str, str]
 
 
-def _ms(value: str, unit: str) -> float:
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def parse_wrk(output: str) -> tuple[float, float, float, int]:
-    """requests/s, p50 ms, p99 ms and errors (socket errors + non-2xx) from `wrk --latency`."""
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    if not (rate and p50 and p99):
-        raise UserError(f"could not read wrk's output: {' '.join(output.split())[:200]}")
-    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors += int(non_2xx.group(1)) if non_2xx else 0
-    return float(rate.group(1)), _ms(*p50.groups()), _ms(*p99.groups()), errors
-
-
-def wrk_run(wrk: str, url: str, script: Path, args: argparse.Namespace, seconds: int) -> str:
-    command = [
-        wrk,
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "--timeout",
-        "5s",
-        "-s",
-        str(script),
-        url,
-    ]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 60, check=False
-    )
-    if done.returncode != 0:
-        raise UserError(f"wrk failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout
-
-
 def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 180.0) -> bool:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -173,11 +140,11 @@ def bench(target: Target, wrk: str, scratch: Path, args: argparse.Namespace) -> 
             return Result(target.name, note=f"HTTP {status}: {body[:120]!r}")
         script = scratch / "post.lua"
         script.write_text(WRK_SCRIPT.format(body=json.dumps(json.dumps(target.payload))))
-        wrk_run(wrk, base + target.path, script, args, args.warmup)
-        rate, p50, p99, errors = parse_wrk(
-            wrk_run(wrk, base + target.path, script, args, args.duration)
-        )
-        return Result(target.name, rate, p50, p99, errors)
+        load = {"threads": args.threads, "connections": args.connections}
+        wrk_run(wrk, base + target.path, script, seconds=args.warmup, **load)
+        with measure(process.pid) as usage:
+            output = wrk_run(wrk, base + target.path, script, seconds=args.duration, **load)
+        return Result(target.name, parse_wrk(output), usage)
     finally:
         stop(process)
         log.close()
@@ -241,25 +208,76 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
         f"\nbench-serve: {args.connections} connections, {args.threads} wrk threads, "
         f"{args.warmup}s warm-up + {args.duration}s measured, one row per request\n"
     )
-    header = f"{'server':28} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}"
-    print(header)
-    print("-" * len(header))
+    notes = any(r.note for r in results)
+    rows = []
     for r in results:
-        if r.requests_per_s is None:
-            print(f"{r.name:28} {'-':>10} {'-':>9} {'-':>9} {'-':>7}  {r.note}")
-        else:
-            print(
-                f"{r.name:28} {r.requests_per_s:>10.0f} {r.p50_ms:>9.2f} {r.p99_ms:>9.2f} "
-                f"{r.errors:>7d}"
+        load, usage = r.load, r.usage
+        rows.append(
+            [r.name]
+            + (
+                [f"{load.requests_per_s:.0f}", f"{usage.cores:.2f}", f"{usage.rss_mib:.0f}",
+                 f"{load.p50_ms:.2f}", f"{load.p99_ms:.2f}", load.errors]
+                if load and usage
+                else [None] * 6
             )
+            + ([r.note] if notes else [])
+        )  # fmt: skip
+    numbers = ("req/s", "cores used", "RSS MiB", "p50 ms", "p99 ms", "errors")
+    print(render(["server", *numbers, *(["note"] if notes else [])], rows, right=numbers))
+    print(
+        "\ncores used: the server's CPU seconds (main process + children, e.g. the log writer)"
+        " / wall seconds of the measured run; RSS MiB: their resident memory at its end."
+        "\nThe Kubernetes pods are sized from this server's cores used: see Sizing in the README."
+    )
+
+
+def server_target(scratch: Path, row: dict[str, float]) -> Target:
+    """This server exactly as `make serve` runs it, logging to a scratch database."""
+    return Target(
+        "this server (make serve)",
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve",
+         "--host", "127.0.0.1", "--port", "{port}"],
+        "/ready",
+        "/predict",
+        {"instances": [row]},
+        {
+            f"{ENV_PREFIX}SERVING__PREDICTION_LOG": str(scratch / "predictions.db"),
+            f"{ENV_PREFIX}SERVING__ROUTING": "single",
+            f"{ENV_PREFIX}LOG_LEVEL": "WARNING",
+        },
+    )  # fmt: skip
+
+
+def lean_target(
+    bundle: Path, scratch: Path, row: dict[str, float], names: list[str]
+) -> Target | str:
+    if not (bundle / ONNX_FILE).is_file():
+        return f"no {ONNX_FILE} in {bundle} (the lean baseline runs ONNX)"
+    (scratch / "lean_app.py").write_text(LEAN_APP)
+    return Target(
+        "lean fastapi+onnxruntime",
+        [sys.executable, "-m", "uvicorn", "--app-dir", str(scratch), "lean_app:app",
+         "--host", "127.0.0.1", "--port", "{port}", "--no-access-log", "--log-level", "warning"],
+        "/health",
+        "/predict",
+        {"instances": [row]},
+        {"LEAN_MODEL": str(bundle / ONNX_FILE), "LEAN_FEATURES": json.dumps(names)},
+    )  # fmt: skip
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--duration", type=int, default=20, help="measured seconds")
-    parser.add_argument("--warmup", type=int, default=5, help="warm-up seconds")
+    parser.add_argument("--connections", type=_positive, default=16)
+    parser.add_argument("--threads", type=_positive, default=2)
+    parser.add_argument("--duration", type=_positive, default=20, help="measured seconds")
+    parser.add_argument("--warmup", type=_positive, default=5, help="warm-up seconds")
     parser.add_argument("--skip", action="append", default=[], choices=["mlflow", "lean"])
     args = parser.parse_args(argv)
     try:
@@ -282,72 +300,22 @@ def run(args: argparse.Namespace) -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         scratch = Path(tmp)
-        targets: list[Target | str] = [
-            Target(
-                "this server (make serve)",
-                [
-                    sys.executable,
-                    "-m",
-                    "{{ cookiecutter.package_name }}",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "{port}",
-                ],
-                "/ready",
-                "/predict",
-                {"instances": [row]},
-                {
-                    f"{ENV_PREFIX}SERVING__PREDICTION_LOG": str(scratch / "predictions.db"),
-                    f"{ENV_PREFIX}SERVING__ROUTING": "single",
-                    f"{ENV_PREFIX}LOG_LEVEL": "WARNING",
-                },
-            )
+        targets: list[tuple[str, Target | str]] = [
+            ("this server (make serve)", server_target(scratch, row))
         ]
         if "mlflow" not in args.skip:
-            targets.append(mlflow_target(bundle, scratch, row))
+            targets.append(("mlflow models serve", mlflow_target(bundle, scratch, row)))
         if "lean" not in args.skip:
-            if (bundle / ONNX_FILE).is_file():
-                (scratch / "lean_app.py").write_text(LEAN_APP)
-                targets.append(
-                    Target(
-                        "lean fastapi+onnxruntime",
-                        [
-                            sys.executable,
-                            "-m",
-                            "uvicorn",
-                            "--app-dir",
-                            str(scratch),
-                            "lean_app:app",
-                            "--host",
-                            "127.0.0.1",
-                            "--port",
-                            "{port}",
-                            "--no-access-log",
-                            "--log-level",
-                            "warning",
-                        ],
-                        "/health",
-                        "/predict",
-                        {"instances": [row]},
-                        {
-                            "LEAN_MODEL": str(bundle / ONNX_FILE),
-                            "LEAN_FEATURES": json.dumps(model.feature_names),
-                        },
-                    )
-                )
-            else:
-                targets.append(f"no {ONNX_FILE} in {bundle} (the lean baseline runs ONNX)")
-        for index, target in enumerate(targets):
+            lean = lean_target(bundle, scratch, row, model.feature_names)
+            targets.append(("lean fastapi+onnxruntime", lean))
+        for index, (name, target) in enumerate(targets):
             if isinstance(target, str):
-                name = "mlflow models serve" if "mlflow" in target else "lean fastapi+onnxruntime"
                 results.append(Result(name, note=target))
                 continue
-            print(f"[{index + 1}/{len(targets)}] {target.name} ...", flush=True)
+            print(f"[{index + 1}/{len(targets)}] {name} ...", flush=True)
             results.append(bench(target, wrk, scratch, args))
     print_table(results, args)
-    return 0 if all(r.errors in (0, None) for r in results) else 1
+    return 0 if all(r.load is None or r.load.errors == 0 for r in results) else 1
 
 
 if __name__ == "__main__":
