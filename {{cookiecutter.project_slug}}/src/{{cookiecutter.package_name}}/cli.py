@@ -202,14 +202,23 @@ def drift(
     ] = None,
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when the dataset drifted.")] = False,
 ) -> None:
-    """Compare recent traffic with the training reference (PSI, KS, chi-square)."""
-    from {{ cookiecutter.package_name }}.monitoring.run import run_drift
+    """Compare the champion's recent traffic (or a file) with the training reference."""
+    from {{ cookiecutter.package_name }}.monitoring.run import NotEnoughTrafficError, run_drift
 
-    result = run_drift(get_settings(), current_path=current, window_size=window)
+    try:
+        result = run_drift(get_settings(), current_path=current, window_size=window)
+    except NotEnoughTrafficError as waiting:  # a state of the log, not bad input
+        typer.echo(f"drift: {waiting}")
+        return
     report = result.report
     for item in sorted(report.features, key=lambda f: -f.scores["psi"]):
         mark = "DRIFT" if item.drifted else "ok"
         typer.echo(f"{item.feature:32} psi={item.scores['psi']:.4f} p={item.p_value:.3g} {mark}")
+    for summary in report.traffic.get("others", []):
+        typer.echo(
+            f"not judged: {summary['role']} {summary['model_version']}: {summary['rows']} rows, "
+            f"online accuracy {summary['online_accuracy']}"
+        )
     state = "DRIFT" if report.prediction_drifted else "ok"
     typer.echo(f"prediction drift: {report.prediction} ({state})")
     verdict = "DRIFT" if report.dataset_drift else "no drift"
