@@ -211,6 +211,7 @@ def drift(
         typer.echo(f"drift: {waiting}")
         return
     report = result.report
+    typer.echo(f"current: {report.current}")
     for item in sorted(report.features, key=lambda f: -f.scores["psi"]):
         mark = "DRIFT" if item.drifted else "ok"
         typer.echo(f"{item.feature:32} psi={item.scores['psi']:.4f} p={item.p_value:.3g} {mark}")
