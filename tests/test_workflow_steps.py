@@ -217,8 +217,10 @@ def mlflow_server_python(version: str) -> Path:
     marker = venv / ".installed"
     if not marker.exists():
         try:
-            subprocess.run([uv(), "venv", "--quiet", "--python", "python3.11", str(venv)],
-                           check=True, timeout=300)  # fmt: skip
+            subprocess.run(
+                [uv(), "venv", "--quiet", "--clear", "--python", "python3.11", str(venv)],
+                check=True, timeout=300,
+            )  # fmt: skip
             subprocess.run(
                 [uv(), "pip", "install", "--quiet", "--python", str(venv / "bin/python"),
                  f"mlflow=={version}"],
