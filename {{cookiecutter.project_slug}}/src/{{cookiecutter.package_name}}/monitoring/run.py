@@ -129,6 +129,19 @@ def champion_probability(
         return None
 
 
+def _read_current(
+    settings: Settings, path: Path
+) -> tuple[pd.DataFrame, npt.NDArray[Any] | None, npt.NDArray[np.float64] | None]:
+    """Features, predicted classes and P(class 1) (when present) of a CSV/Parquet file."""
+    current = read_table(path)
+    classes = current["predicted_class"].to_numpy() if "predicted_class" in current else None
+    probability = (
+        current["probability"].to_numpy(dtype=np.float64) if "probability" in current else None
+    )
+    outputs = (settings.monitoring.target_column, "probability", "predicted_class")
+    return current.drop(columns=[c for c in outputs if c in current]), classes, probability
+
+
 def run_drift(
     settings: Settings,
     current_path: Path | None = None,
@@ -141,20 +154,9 @@ def run_drift(
     limits = thresholds(settings)
     reference, reference_labels, reference_path = load_reference(settings)
     window: LogWindow | None = None
-    current_probability: npt.NDArray[np.float64] | None = None
     if current_path is not None:
-        current = read_table(current_path)
+        current, current_classes, current_probability = _read_current(settings, current_path)
         source = str(current_path)
-        current_classes = (
-            current["predicted_class"].to_numpy() if "predicted_class" in current else None
-        )
-        if "probability" in current:
-            current_probability = current["probability"].to_numpy(dtype=np.float64)
-        current = current.drop(
-            columns=[
-                c for c in (config.target_column, "probability", "predicted_class") if c in current
-            ]
-        )
     else:
         window = champion_window(settings, window_size or config.window_size, limits.min_rows)
         current = window.features
