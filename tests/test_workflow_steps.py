@@ -420,7 +420,7 @@ def test_train_and_retrain_check_jobs_against_a_shared_registry(
     commit(origin, "a worse candidate: two solver iterations, no tolerance")
     second = runner.run_job("train.yml", "train", uses=uses)
     gate = second.step("evaluation gate")
-    assert gate.returncode == 1, second.log()
+    assert gate.returncode != 0, second.log()  # make reports the CLI's exit 1 as 2
     assert "regresses against the champion" in gate.output, gate.output[-2000:]
     assert "make register" not in second.names()
     assert registry_state(mlflow_server) == (1, {"champion": "1", "challenger": "1"})

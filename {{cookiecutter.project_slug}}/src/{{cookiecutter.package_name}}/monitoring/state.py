@@ -1,14 +1,16 @@
 """Monitoring state every run must see: the last drift result and the last retrain trigger.
 
 A CI runner starts from a fresh clone, so nothing here lives in the work tree.
-{%- if cookiecutter.experiment_tracking == "mlflow" %} With the MLflow
-registry (`pipeline.registry_backend: mlflow`) each record is a tag of the experiment
-`<model_id>-monitoring` on the tracking server (`MLFLOW_TRACKING_URI`: the shared registry in
-CI); with the file registry it is a row of the `monitoring_state` table in the prediction-log
-database.
-{%- else %} Each record is a row of the `monitoring_state` table in the prediction-log
-database (`DATABASE_URL` in CI).
-{%- endif %} Records are JSON objects and carry their own timestamps.
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+With the MLflow registry (`pipeline.registry_backend: mlflow`) each record is a tag of the
+experiment `<model_id>-monitoring` on the tracking server (`MLFLOW_TRACKING_URI`: the shared
+registry in CI); with the file registry it is a row of the `monitoring_state` table in the
+prediction-log database.
+{%- else %}
+Each record is a row of the `monitoring_state` table in the prediction-log database
+(`DATABASE_URL` in CI).
+{%- endif %}
+Records are JSON objects and carry their own timestamps.
 
 `last_reset` is the instant signals restart from: the newer of the last retrain trigger and
 the newest registered model version (its lineage's `trained_at`). Drift, accuracy and feedback
