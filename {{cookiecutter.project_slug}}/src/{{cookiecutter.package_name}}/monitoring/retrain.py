@@ -35,7 +35,12 @@ from {{ cookiecutter.package_name }}.monitoring.state import (
     stamp,
 )
 from {{ cookiecutter.package_name }}.monitoring.triggers import TriggerResult, make_trigger, send
-from {{ cookiecutter.package_name }}.monitoring.window import bound, log_url, read_window
+from {{ cookiecutter.package_name }}.monitoring.window import (
+    bound,
+    has_predictions,
+    log_url,
+    read_window,
+)
 from {{ cookiecutter.package_name }}.serving.predlog import make_engine, predictions
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -144,7 +149,7 @@ def gather_signals(settings: Settings, *, now: datetime | None = None) -> Signal
         url: str | None = log_url(settings)
     except UserError:
         url = None  # no traffic logged yet: accuracy and feedback signals are absent
-    if url is not None:
+    if url is not None and has_predictions(url):
         window = read_window(url, settings.monitoring.window_size, since=reset)
         accuracy, labelled = window.online_accuracy(), window.feedback_count
         new_feedback = _count_feedback_since(url, reset)

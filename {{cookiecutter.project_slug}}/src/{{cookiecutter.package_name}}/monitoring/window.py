@@ -80,6 +80,18 @@ def log_url(settings: Settings) -> str:
     return database_url(configured, database_path)
 
 
+def has_predictions(url: str) -> bool:
+    """Whether the log has its table yet (the server creates it on start)."""
+    engine = make_engine(url)
+    try:
+        return bool(inspect(engine).has_table(predictions.name))
+    except SQLAlchemyError as error:
+        detail = " ".join(str(error).split())[:200]
+        raise UserError(f"cannot read the prediction log ({detail}); check DATABASE_URL") from None
+    finally:
+        engine.dispose()
+
+
 def bound(engine: Engine, moment: datetime) -> datetime:
     """`moment` as the log's column compares it: SQLite stores naive UTC timestamps."""
     return moment.replace(tzinfo=None) if engine.dialect.name == "sqlite" else moment
