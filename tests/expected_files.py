@@ -126,6 +126,7 @@ def monitoring_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/monitoring/html.py",
         f"{PKG}/monitoring/retrain.py",
         f"{PKG}/monitoring/run.py",
+        f"{PKG}/monitoring/state.py",
         f"{PKG}/monitoring/triggers.py",
         f"{PKG}/monitoring/window.py",
         "tests/test_drift.py",

@@ -500,3 +500,90 @@ def test_missing_settings_fail_with_one_clear_line(projects: dict[str, Path]) ->
     assert "error: set KUBE_CONFIG_DATA to the kubeconfig of the production cluster" in kube.stderr
     ghcr = make_run(projects["none-gitlab"], "registry-login")
     assert "set REGISTRY_USER and REGISTRY_PASSWORD" in ghcr.stderr
+
+
+# ---------------------------------------------------------------- the shared registry in CI
+CI_MARKERS = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL")
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
+
+def guard_run(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`make shared-registry` with exactly the CI markers and MLflow variables in `env`."""
+    clean = {k: v for k, v in os.environ.items() if k not in CI_MARKERS + MLFLOW_ENV}
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(project), "shared-registry"],
+        capture_output=True, text=True, check=False, timeout=60, env=clean | env,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        {"CI": "true"},
+        {"GITHUB_ACTIONS": "true"},
+        {"GITLAB_CI": "true"},
+        {"JENKINS_URL": "http://j"},
+    ],
+)
+def test_shared_registry_guard_refuses_in_ci_without_the_uri(
+    projects: dict[str, Path], marker: dict[str, str]
+) -> None:
+    project = projects["aws-all"]
+    refused = guard_run(project, **marker)
+    assert refused.returncode != 0
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "MLFLOW_TRACKING_URI is not set" in lines[0], refused.stderr
+    assert "shared registry" in lines[0]
+    allowed = guard_run(project, **marker, MLFLOW_TRACKING_URI="http://127.0.0.1:5000")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "http://127.0.0.1:5000" not in allowed.stdout  # a URI may hold credentials
+
+
+def test_shared_registry_guard_lets_a_laptop_use_the_local_store(
+    projects: dict[str, Path],
+) -> None:
+    local = guard_run(projects["aws-all"])
+    assert local.returncode == 0 and "local mlflow.db" in local.stdout
+    assert guard_run(projects["aws-all"], CI="false").returncode == 0
+
+
+def _first_index(steps: list[str], target: str) -> int:
+    return next(i for i, command in enumerate(steps) if target in make_targets(command))
+
+
+def test_every_ci_system_reads_the_shared_registry(projects: dict[str, Path]) -> None:
+    """Train, deploy and retrain-check jobs get MLFLOW_* from the CI's secrets and call the
+    guard before any step that touches the registry; no job ships a local store around."""
+    project = projects["aws-all"]
+    flows = {path.name: load(path) for path in workflows(project)}
+    jobs = {
+        "train.yml": ("train", "data"),
+        "retrain-check.yml": ("check", "data"),
+        "deploy.yml": ("build", "build"),
+    }
+    for name, (job_name, first_use) in jobs.items():
+        job = flows[name]["jobs"][job_name]
+        assert job["environment"] == "model-registry", name  # secrets scoped to these jobs
+        for variable in MLFLOW_ENV:
+            assert job["env"][variable] == f"${{{{ secrets.{variable} }}}}", (name, variable)
+        steps = [step["run"] for step in job["steps"] if "run" in step]
+        assert _first_index(steps, "shared-registry") < _first_index(steps, first_use), name
+    for flow in flows.values():
+        assert "mlflow.db" not in yaml.safe_dump(flow), "a runner's local store is not shared"
+    jenkins = (project / "Jenkinsfile").read_text()
+    assert "MLFLOW_TRACKING_URI = credentials('mlflow-tracking-uri')" in jenkins
+    install = jenkins[jenkins.index("stage('Install')") : jenkins.index("stage('Lint')")]
+    assert "sh 'make shared-registry'" in install
+    gitlab = load(project / ".gitlab-ci.yml")
+    for job_name in ("train", "evaluate", "optimize", "build", "retrain-check"):
+        assert gitlab[job_name]["script"][0] == "make shared-registry", job_name
+    assert "mlflow.db" not in (project / ".gitlab-ci.yml").read_text()
+
+
+def test_no_registry_guard_without_mlflow(tmp_path: Path) -> None:
+    project = render(tmp_path, experiment_tracking="none", use_gitlab_ci=True)
+    assert "shared-registry" not in makefile_targets(project)
+    texts = [path.read_text() for path in workflows(project)]
+    texts += [(project / name).read_text() for name in ("Jenkinsfile", ".gitlab-ci.yml")]
+    for text in texts:
+        assert "shared-registry" not in text and "MLFLOW_TRACKING_URI" not in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.data import sample_frame, write_sample
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.monitoring.drift import DriftThresholds, compare, psi
-from {{ cookiecutter.package_name }}.monitoring.run import run_drift
+from {{ cookiecutter.package_name }}.monitoring.run import NotEnoughTrafficError, run_drift
+from {{ cookiecutter.package_name }}.monitoring.state import DRIFT, open_state
 from {{ cookiecutter.package_name }}.serving.predlog import metadata, predictions
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings
 
@@ -33,9 +35,13 @@ SHIFTED = (
 )
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Settings:
     write_sample(tmp_path / "data/raw/breast_cancer.csv")
+    shutil.copytree(PROJECT_ROOT / "configs", tmp_path / "configs")
     return load_settings(project_root=tmp_path)
 
 
@@ -119,17 +125,23 @@ def test_reports_and_gauges_from_a_file(project: Settings, tmp_path: Path) -> No
 
 
 def _log(
-    url: str, features: pd.DataFrame, probability: np.ndarray, labels: list[int | None]
+    url: str,
+    features: pd.DataFrame,
+    probability: np.ndarray,
+    labels: list[int | None],
+    *,
+    role: str = "champion",
+    version: str = "1",
+    start: datetime = datetime(2025, 1, 1, tzinfo=UTC),
 ) -> None:
     engine = create_engine(url)
     metadata.create_all(engine)
-    start = datetime(2025, 1, 1, tzinfo=UTC)
     rows = [
         {
-            "request_id": f"r{index}",
+            "request_id": f"{role}-{version}-{start.timestamp():.0f}-{index}",
             "created_at": start + timedelta(seconds=index),
-            "model_version": "1",
-            "role": "champion",
+            "model_version": version,
+            "role": role,
             "features": json.dumps(record),
             "predicted_class": int(probability[index] >= 0.5),
             "probability": float(probability[index]),
@@ -156,6 +168,53 @@ def test_prediction_log_window(project: Settings, frame: pd.DataFrame, expect_dr
     assert result.report.current_rows == 300
     assert result.report.dataset_drift is expect_drift
     assert set(result.report.prediction) >= {"psi", "chi2"}
+
+
+def test_window_judges_the_deployed_champion_only(project: Settings) -> None:
+    """Earlier champions, challenger and shadow copies stay out of drift and accuracy."""
+    url = f"sqlite:///{project.resolve(project.serving.prediction_log)}"
+    project.resolve(project.serving.prediction_log).parent.mkdir(parents=True, exist_ok=True)
+    quiet, drifted = unshifted(300, seed=2), shifted(300, seed=3)
+    target = quiet.pop("target").to_numpy()
+    drifted.pop("target")
+    right = np.where(target == 1, 0.9, 0.1)
+    labels = [int(v) for v in target]
+    day = datetime(2025, 1, 1, tzinfo=UTC)
+    _log(url, drifted, 1 - right, labels, version="1", start=day)  # the previous champion
+    _log(url, quiet, right, labels, version="2", start=day + timedelta(days=1))
+    for role in ("challenger", "shadow"):
+        _log(url, drifted, 1 - right, labels, role=role, version="3", start=day + timedelta(days=1))
+    result = run_drift(project, window_size=1000)
+    window = result.window
+    assert window is not None and window.model_version == "2" and window.size == 300
+    assert window.online_accuracy() == 1.0  # the wrong answers were v1's and v3's
+    assert result.report.dataset_drift is False
+    others = {(item.role, item.model_version): item for item in window.others}
+    assert set(others) == {("challenger", "3"), ("shadow", "3")}  # v1 rows: not reported
+    assert others[("shadow", "3")].rows == 300 and others[("shadow", "3")].online_accuracy == 0.0
+    report = json.loads(result.paths["json"].read_text())
+    assert report["traffic"]["champion"]["model_version"] == "2"
+    assert {item["role"] for item in report["traffic"]["others"]} == {"challenger", "shadow"}
+    recorded = open_state(project).load(DRIFT)
+    assert recorded is not None and recorded["dataset_drift"] is False
+    assert recorded["model_version"] == "2" and recorded["rows"] == 300
+
+
+def test_too_little_champion_traffic_is_no_verdict(
+    project: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{project.resolve(project.serving.prediction_log)}"
+    project.resolve(project.serving.prediction_log).parent.mkdir(parents=True, exist_ok=True)
+    frame = shifted(40)
+    frame.pop("target")
+    _log(url, frame, np.full(40, 0.9), [None] * 40)
+    with pytest.raises(NotEnoughTrafficError, match="40 champion predictions of 1"):
+        run_drift(project)
+    recorded = open_state(project).load(DRIFT)
+    assert recorded is not None and recorded["dataset_drift"] is None and recorded["rows"] == 40
+    monkeypatch.chdir(project.project_root)
+    main(["drift"])  # a state of the log, not bad input: exit 0 with one line
+    assert "no verdict yet" in capsys.readouterr().out
 
 
 def test_cli_drift_errors_are_one_line(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,11 +15,13 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.monitoring import state as state_module
 from {{ cookiecutter.package_name }}.monitoring.retrain import (
     Signals,
     decide,
     retrain_check,
 )
+from {{ cookiecutter.package_name }}.monitoring.state import DRIFT, RETRAIN, open_state, stamp
 from {{ cookiecutter.package_name }}.monitoring.triggers import (
     AirflowTrigger,
     GitHubWorkflowTrigger,
@@ -26,6 +29,7 @@ from {{ cookiecutter.package_name }}.monitoring.triggers import (
     KubeflowTrigger,
     send,
 )
+from {{ cookiecutter.package_name }}.monitoring.window import log_url
 from {{ cookiecutter.package_name }}.settings import (
     AirflowTriggerSettings,
     GitHubTriggerSettings,
@@ -35,6 +39,7 @@ from {{ cookiecutter.package_name }}.settings import (
     load_settings,
 )
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 FRESH = Signals(dataset_drift=False, online_accuracy=0.95, labelled=200, model_age_days=3.0)
 
@@ -183,34 +188,84 @@ def test_refusals_and_bad_config_are_user_errors(
         )
 
 
+def _project(tmp_path: Path, url: str) -> Settings:
+    shutil.copytree(PROJECT_ROOT / "configs", tmp_path / "configs")
+    return load_settings(
+        project_root=tmp_path,
+        monitoring={"retrain": {"trigger": "github", "github": {"api_url": url}}},
+    )
+
+
+def _drift(settings: Settings, *, drifted: bool, since: datetime | None) -> None:
+    """A drift result as `make drift` records it in the shared state."""
+    open_state(settings).save(
+        DRIFT,
+        {"dataset_drift": drifted, "drifted_features": ["mean_area"] if drifted else [],
+         "since": stamp(since), "checked_at": stamp(NOW)},
+    )  # fmt: skip
+
+
 def test_retrain_check_records_the_decision_and_state(
     tmp_path: Path, receiver: tuple[str, type[_Recorder]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, handler = receiver
     monkeypatch.setenv("GITHUB_TOKEN", "x")
-    settings = load_settings(
-        project_root=tmp_path,
-        monitoring={"retrain": {"trigger": "github", "github": {"api_url": url}}},
-    )
-    report = tmp_path / "reports/drift/drift_report.json"
-    report.parent.mkdir(parents=True)
-    report.write_text(json.dumps({"dataset_drift": True, "drifted_features": ["mean_area"]}))
+    settings = _project(tmp_path, url)
+    _drift(settings, drifted=True, since=None)
     decision, result = retrain_check(settings, dry_run=True, now=NOW)
     assert decision.retrain and result is not None and result.dry_run
     assert handler.received == []
     recorded = json.loads((tmp_path / "reports/retrain/decision.json").read_text())
     assert recorded["retrain"] is True and recorded["dry_run"] is True
-    assert not (tmp_path / "reports/retrain/state.json").exists()
+    assert open_state(settings).load(RETRAIN) is None
 
     decision, result = retrain_check(settings, dry_run=False, now=NOW)
     assert result is not None and result.status == 204
     assert len(handler.received) == 1
-    state = json.loads((tmp_path / "reports/retrain/state.json").read_text())
-    assert state["last_triggered_at"] == NOW.isoformat(timespec="seconds")
+    state = open_state(settings).load(RETRAIN)
+    assert state is not None and state["triggered_at"] == stamp(NOW)
 
-    # A day later, without drift: the recorded retrain restarts the schedule.
-    report.write_text(json.dumps({"dataset_drift": False, "drifted_features": []}))
+    # A day later the same drift result (and a stale report file) was already acted on.
+    report = tmp_path / "reports/drift/drift_report.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps({"dataset_drift": True, "drifted_features": ["mean_area"]}))
     later = NOW + timedelta(days=1)
     decision, result = retrain_check(settings, dry_run=False, now=later)
-    assert decision.retrain is False and result is None
+    assert decision.retrain is False and result is None, decision.reasons
     assert decision.signals.model_age_days == pytest.approx(1.0)
+    assert len(handler.received) == 1
+
+    # Drift measured on traffic after the trigger is new evidence: yes once more.
+    _drift(settings, drifted=True, since=NOW)
+    decision, _ = retrain_check(settings, dry_run=True, now=later)
+    assert decision.retrain is True and "data drift" in decision.reasons[0]
+
+
+def test_a_newer_registered_version_resets_the_signals(
+    tmp_path: Path, receiver: tuple[str, type[_Recorder]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _project(tmp_path, receiver[0])
+    _drift(settings, drifted=True, since=NOW - timedelta(days=3))
+    trained = NOW - timedelta(days=2)  # the lineage of the newest version, not a file time
+    monkeypatch.setattr(state_module, "last_registered_at", lambda _settings: trained)
+    decision, _ = retrain_check(settings, dry_run=True, now=NOW)
+    assert decision.retrain is False, decision.reasons
+    assert decision.signals.model_age_days == pytest.approx(2.0)
+    assert decision.signals.last_trained_at == trained.isoformat(timespec="seconds")
+
+
+def test_one_resolver_for_the_log_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Server, drift and retrain-check read the same log: setting, DATABASE_URL, Secret file."""
+    from {{ cookiecutter.package_name }}.serving.app import prediction_log_url
+
+    secret = tmp_path / "secret/database-url"
+    secret.parent.mkdir()
+    secret.write_text("postgresql://log:pw@db:5432/log\n")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = load_settings(project_root=tmp_path, serving={"database_url_file": secret})
+    assert log_url(settings) == prediction_log_url(settings)
+    assert log_url(settings) == "postgresql+psycopg://log:pw@db:5432/log"
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///from-env.db")
+    assert log_url(settings) == prediction_log_url(settings) == "sqlite:///from-env.db"
+    settings = load_settings(project_root=tmp_path, serving={"database_url": "sqlite:///set.db"})
+    assert log_url(settings) == prediction_log_url(settings) == "sqlite:///set.db"

@@ -202,12 +202,17 @@ def drift(
     ] = None,
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when the dataset drifted.")] = False,
 ) -> None:
-    """Compare recent traffic with the training reference (PSI, KS, chi-square)."""
+    """Compare the champion's recent traffic (or a file) with the training reference."""
     from {{ cookiecutter.package_name }} import tables
-    from {{ cookiecutter.package_name }}.monitoring.run import run_drift
+    from {{ cookiecutter.package_name }}.monitoring.run import NotEnoughTrafficError, run_drift
 
-    result = run_drift(get_settings(), current_path=current, window_size=window)
+    try:
+        result = run_drift(get_settings(), current_path=current, window_size=window)
+    except NotEnoughTrafficError as waiting:  # a state of the log, not bad input
+        typer.echo(f"drift: {waiting}")
+        return
     report = result.report
+    typer.echo(f"current: {report.current}")
     rows = [
         [item.feature, f"{item.scores['psi']:.4f}", f"{item.p_value:.3g}",
          "DRIFT" if item.drifted else "ok"]
@@ -216,6 +221,11 @@ def drift(
     typer.echo(
         tables.render(["feature", "PSI", "p-value", "state"], rows, right=["PSI", "p-value"])
     )
+    for summary in report.traffic.get("others", []):
+        typer.echo(
+            f"not judged: {summary['role']} {summary['model_version']}: {summary['rows']} rows, "
+            f"online accuracy {summary['online_accuracy']}"
+        )
     state = "DRIFT" if report.prediction_drifted else "ok"
     typer.echo(f"prediction drift: {report.prediction} ({state})")
     verdict = "DRIFT" if report.dataset_drift else "no drift"

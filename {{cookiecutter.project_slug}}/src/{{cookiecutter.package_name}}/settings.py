@@ -187,6 +187,21 @@ class Settings(BaseSettings):
         """An absolute path: `path` itself if absolute, else relative to the project root."""
         return path if path.is_absolute() else self.project_root / path
 
+    def configured_log_url(self) -> str | None:
+        """The prediction log's configured URL, or None for the SQLite file `prediction_log`.
+
+        The one resolver the server, `drift` and `retrain-check` share: `serving.database_url`,
+        then `DATABASE_URL`, then the file `serving.database_url_file` (a mounted Kubernetes
+        Secret) when it exists.
+        """
+        serving = self.serving
+        url = serving.database_url or os.environ.get("DATABASE_URL")
+        if not url and serving.database_url_file is not None:
+            path = self.resolve(serving.database_url_file)
+            if path.is_file():
+                url = path.read_text(encoding="utf-8").strip()
+        return url or None
+
 
 def settings_file() -> Path:
     """The YAML settings file: `${{ cookiecutter.package_name | upper }}_SETTINGS_FILE` or `configs/settings.yaml`."""

@@ -66,6 +66,8 @@ class DriftReport:
     prediction: dict[str, float] = field(default_factory=dict)
     prediction_p_value: float | None = None
     prediction_drifted: bool = False
+    # Which traffic was judged (the champion's) and the other roles, reported apart.
+    traffic: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -96,6 +98,7 @@ class DriftReport:
             "thresholds": asdict(self.thresholds),
             "features": {item.feature: item.scores for item in self.features},
             "prediction": self.prediction,
+            "traffic": self.traffic,
             "details": [asdict(item) for item in self.features],
         }
 

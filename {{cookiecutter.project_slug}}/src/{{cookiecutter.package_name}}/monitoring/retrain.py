@@ -1,13 +1,15 @@
 """Decide whether to retrain, and start the training pipeline when it is time.
 
-Signals, each optional (a missing one never triggers on its own):
-- drift: the latest `make drift` report says the dataset drifted;
-- online accuracy: measured from feedback labels, below `min_online_accuracy` once at least
-  `min_feedback_for_accuracy` labels arrived;
-- feedback volume: `feedback_volume` new labels since the last triggered retrain;
-- schedule: the last retrain (or the champion bundle) is older than `max_model_age_days`.
-The decision is written to reports/retrain/decision.json; a real trigger also records its
-time in reports/retrain/state.json, which restarts the schedule and the feedback count.
+Signals, each optional (a missing one never triggers on its own), all counted from the last
+reset (`state.last_reset`: the newer of the last trigger and the newest registered version):
+- drift: the last `make drift` result (shared state, not the report file) judged the
+  champion's traffic since the reset and found the dataset drifted;
+- online accuracy: the champion's, from feedback labels, below `min_online_accuracy` once at
+  least `min_feedback_for_accuracy` labels arrived;
+- feedback volume: `feedback_volume` new labels;
+- schedule: the reset is older than `max_model_age_days` (model age from lineage).
+The decision is written to reports/retrain/decision.json; a real trigger is recorded in the
+shared state (`monitoring.state`), so the signals it acted on do not trigger again.
 """
 
 from __future__ import annotations
@@ -18,20 +20,32 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, create_engine, func, inspect, select
+from sqlalchemy import and_, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.monitoring.drift import REPORT_JSON
+from {{ cookiecutter.package_name }}.monitoring.state import (
+    DRIFT,
+    RETRAIN,
+    StateStore,
+    last_reset,
+    open_state,
+    parse_time,
+    stamp,
+)
 from {{ cookiecutter.package_name }}.monitoring.triggers import TriggerResult, make_trigger, send
-from {{ cookiecutter.package_name }}.monitoring.window import log_url, read_window
-from {{ cookiecutter.package_name }}.serving.predlog import predictions
+from {{ cookiecutter.package_name }}.monitoring.window import (
+    bound,
+    has_predictions,
+    log_url,
+    read_window,
+)
+from {{ cookiecutter.package_name }}.serving.predlog import make_engine, predictions
 from {{ cookiecutter.package_name }}.settings import Settings
 
 RETRAIN_DIR = Path("reports/retrain")
 DECISION_FILE = "decision.json"
-STATE_FILE = "state.json"
 
 
 @dataclass(frozen=True)
@@ -94,53 +108,14 @@ def decide(
     return RetrainDecision(bool(reasons), reasons, signals, stamp)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        raise UserError(
-            f"{path} is not valid JSON; delete it or rerun the step that writes it"
-        ) from None
-    if not isinstance(data, dict):
-        raise UserError(
-            f"{path} must hold a JSON object; delete it or rerun the step that writes it"
-        )
-    return data
-
-
-def _champion_trained_at(settings: Settings) -> datetime | None:
-    try:
-        from {{ cookiecutter.package_name }}.registry import resolve_bundle
-
-        bundle = resolve_bundle("champion", settings)
-    except (ImportError, UserError):
-        return None
-    config = bundle / "model_config.yaml"
-    return datetime.fromtimestamp(config.stat().st_mtime, UTC) if config.is_file() else None
-
-
-def _parse_time(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _count_feedback_since(url: str, since: datetime | None) -> int:
-    engine = create_engine(url)
+    engine = make_engine(url)
     try:
         if not inspect(engine).has_table(predictions.name):
             return 0
         condition: ColumnElement[bool] = predictions.c.label.is_not(None)
         if since is not None:
-            # SQLite stores naive UTC timestamps; PostgreSQL compares aware ones.
-            bound = since.replace(tzinfo=None) if engine.dialect.name == "sqlite" else since
-            condition = and_(condition, predictions.c.feedback_at > bound)
+            condition = and_(condition, predictions.c.feedback_at > bound(engine, since))
         with engine.connect() as connection:
             return int(connection.execute(select(func.count()).where(condition)).scalar_one())
     except SQLAlchemyError as error:
@@ -150,36 +125,42 @@ def _count_feedback_since(url: str, since: datetime | None) -> int:
         engine.dispose()
 
 
+def current_drift(store: StateStore, reset: datetime | None) -> dict[str, Any] | None:
+    """The last drift result when it judged traffic after the last reset; None when stale
+    (it was acted on, or a newer model was registered since) or when there is none."""
+    drift = store.load(DRIFT)
+    if drift is None or drift.get("dataset_drift") is None:
+        return None
+    since = parse_time(drift.get("since"))
+    if reset is not None and (since is None or since < reset):
+        return None
+    return drift
+
+
 def gather_signals(settings: Settings, *, now: datetime | None = None) -> Signals:
-    """Read the drift report, the prediction log and the retrain state."""
+    """Read the last drift result and retrain trigger (shared state), the newest registered
+    version's lineage and the champion's traffic in the prediction log since the last reset."""
     now = now or datetime.now(UTC)
-    report = _read_json(settings.resolve(settings.monitoring.report_dir) / REPORT_JSON)
-    state = _read_json(settings.resolve(RETRAIN_DIR) / STATE_FILE) or {}
-    last_trigger = _parse_time(state.get("last_triggered_at"))
-    candidates = [
-        moment for moment in (last_trigger, _champion_trained_at(settings)) if moment is not None
-    ]
-    last_trained = max(candidates) if candidates else None
+    store = open_state(settings)
+    reset = last_reset(settings, store)
+    drift = current_drift(store, reset)
     accuracy, labelled, new_feedback = None, 0, 0
-    serving = settings.serving
     try:
-        url = log_url(serving.database_url, settings.resolve(serving.prediction_log))
+        url: str | None = log_url(settings)
     except UserError:
         url = None  # no traffic logged yet: accuracy and feedback signals are absent
-    if url is not None:
-        window = read_window(url, settings.monitoring.window_size)
+    if url is not None and has_predictions(url):
+        window = read_window(url, settings.monitoring.window_size, since=reset)
         accuracy, labelled = window.online_accuracy(), window.feedback_count
-        new_feedback = _count_feedback_since(url, last_trigger)
+        new_feedback = _count_feedback_since(url, reset)
     return Signals(
-        dataset_drift=bool(report["dataset_drift"])
-        if report and "dataset_drift" in report
-        else None,
-        drifted_features=[str(name) for name in (report or {}).get("drifted_features", [])],
+        dataset_drift=bool(drift["dataset_drift"]) if drift else None,
+        drifted_features=[str(name) for name in (drift or {}).get("drifted_features", [])],
         online_accuracy=accuracy,
         labelled=labelled,
         new_feedback=new_feedback,
-        last_trained_at=last_trained.isoformat(timespec="seconds") if last_trained else None,
-        model_age_days=(now - last_trained) / timedelta(days=1) if last_trained else None,
+        last_trained_at=reset.isoformat(timespec="seconds") if reset else None,
+        model_age_days=(now - reset) / timedelta(days=1) if reset else None,
     )
 
 
@@ -211,10 +192,13 @@ def retrain_check(
     }
     (directory / DECISION_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if result is not None and not result.dry_run:
-        state = {
-            "last_triggered_at": now.isoformat(timespec="seconds"),
-            "system": result.system,
-            "status": result.status,
-        }
-        (directory / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        open_state(settings).save(
+            RETRAIN,
+            {
+                "triggered_at": stamp(now),
+                "system": result.system,
+                "status": result.status,
+                "reasons": decision.reasons,
+            },
+        )
     return decision, result

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from {{ cookiecutter.package_name }}.monitoring.drift import (
     prediction_drift,
     write_reports,
 )
+from {{ cookiecutter.package_name }}.monitoring.state import DRIFT, last_reset, open_state, stamp
 from {{ cookiecutter.package_name }}.monitoring.window import LogWindow, log_url, read_window
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -28,6 +30,61 @@ class DriftResult:
     report: DriftReport
     paths: dict[str, Path]
     window: LogWindow | None
+
+
+class NotEnoughTrafficError(UserError):
+    """Too few champion predictions since the last reset to judge drift: no verdict yet."""
+
+    def __init__(self, window: LogWindow, needed: int) -> None:
+        since = f" since {window.since.isoformat(timespec='seconds')}" if window.since else ""
+        of = f" of {window.model_version}" if window.model_version else ""
+        super().__init__(
+            f"{window.size} champion predictions{of}{since}; drift needs at least {needed}: "
+            "no verdict yet (wait for more traffic or lower monitoring.min_window_size)"
+        )
+
+
+def traffic(window: LogWindow | None) -> dict[str, Any]:
+    """Which traffic was judged, and the challenger / shadow traffic reported apart."""
+    if window is None:
+        return {}
+    return {
+        "champion": {
+            "model_version": window.model_version,
+            "rows": window.size,
+            "labelled": window.feedback_count,
+            "online_accuracy": window.online_accuracy(),
+            "since": stamp(window.since),
+            "newest_at": stamp(window.newest_at),
+        },
+        "others": [asdict(summary) for summary in window.others],
+    }
+
+
+def drift_record(window: LogWindow, report: DriftReport | None) -> dict[str, Any]:
+    """The shared drift result (`monitoring.state`): what `retrain-check` reads."""
+    return {
+        "checked_at": stamp(datetime.now(UTC)),
+        "since": stamp(window.since),
+        "newest_at": stamp(window.newest_at),
+        "model_version": window.model_version,
+        "rows": window.size,
+        "dataset_drift": None if report is None else report.dataset_drift,
+        "drifted_features": [] if report is None else report.drifted_features[:20],
+        "prediction_drifted": None if report is None else report.prediction_drifted,
+    }
+
+
+def champion_window(settings: Settings, size: int, min_rows: int) -> LogWindow:
+    """The champion's latest `size` predictions since the last reset (`state.last_reset`);
+    `NotEnoughTrafficError` (recorded as "no verdict") below `min_rows`."""
+    url = log_url(settings)
+    store = open_state(settings)
+    window = read_window(url, size, since=last_reset(settings, store))
+    if window.size < min_rows:
+        store.save(DRIFT, drift_record(window, None))
+        raise NotEnoughTrafficError(window, min_rows)
+    return window
 
 
 def thresholds(settings: Settings) -> DriftThresholds:
@@ -72,6 +129,19 @@ def champion_probability(
         return None
 
 
+def _read_current(
+    settings: Settings, path: Path
+) -> tuple[pd.DataFrame, npt.NDArray[Any] | None, npt.NDArray[np.float64] | None]:
+    """Features, predicted classes and P(class 1) (when present) of a CSV/Parquet file."""
+    current = read_table(path)
+    classes = current["predicted_class"].to_numpy() if "predicted_class" in current else None
+    probability = (
+        current["probability"].to_numpy(dtype=np.float64) if "probability" in current else None
+    )
+    outputs = (settings.monitoring.target_column, "probability", "predicted_class")
+    return current.drop(columns=[c for c in outputs if c in current]), classes, probability
+
+
 def run_drift(
     settings: Settings,
     current_path: Path | None = None,
@@ -84,26 +154,15 @@ def run_drift(
     limits = thresholds(settings)
     reference, reference_labels, reference_path = load_reference(settings)
     window: LogWindow | None = None
-    current_probability: npt.NDArray[np.float64] | None = None
     if current_path is not None:
-        current = read_table(current_path)
+        current, current_classes, current_probability = _read_current(settings, current_path)
         source = str(current_path)
-        current_classes = (
-            current["predicted_class"].to_numpy() if "predicted_class" in current else None
-        )
-        if "probability" in current:
-            current_probability = current["probability"].to_numpy(dtype=np.float64)
-        current = current.drop(
-            columns=[
-                c for c in (config.target_column, "probability", "predicted_class") if c in current
-            ]
-        )
     else:
-        serving = settings.serving
-        url = log_url(serving.database_url, settings.resolve(serving.prediction_log))
-        window = read_window(url, window_size or config.window_size)
+        window = champion_window(settings, window_size or config.window_size, limits.min_rows)
         current = window.features
-        source = f"prediction log (last {window.size} predictions)"
+        source = (
+            f"prediction log (last {window.size} champion predictions of {window.model_version})"
+        )
         current_classes = window.predicted_class.to_numpy()
         current_probability = window.probability.to_numpy(dtype=np.float64)
     features = compare(reference, current, limits, tuple(config.categorical_features))
@@ -140,6 +199,9 @@ def run_drift(
         prediction=scores,
         prediction_p_value=p_value,
         prediction_drifted=drifted,
+        traffic=traffic(window),
     )
     paths = write_reports(report, output_dir or settings.resolve(config.report_dir))
+    if window is not None:
+        open_state(settings).save(DRIFT, drift_record(window, report))
     return DriftResult(report, paths, window)

@@ -366,17 +366,14 @@ def resolve_bundles(settings: Settings) -> tuple[LoadedModel, LoadedModel | None
     )
 
 
-def configured_url(serving: ServingSettings) -> str | None:
-    """The prediction log's URL: setting, then DATABASE_URL, then the URL file if present."""
-    url = serving.database_url or os.environ.get("DATABASE_URL")
-    if not url and serving.database_url_file is not None and serving.database_url_file.is_file():
-        url = serving.database_url_file.read_text(encoding="utf-8").strip()
-    return url or None
+def configured_url(settings: Settings) -> str | None:
+    """The prediction log's configured URL (`Settings.configured_log_url`, shared with
+    monitoring)."""
+    return settings.configured_log_url()
 
 
 def prediction_log_url(settings: Settings) -> str:
-    serving = settings.serving
-    return database_url(configured_url(serving), settings.resolve(serving.prediction_log))
+    return database_url(configured_url(settings), settings.resolve(settings.serving.prediction_log))
 
 
 def check_models(
