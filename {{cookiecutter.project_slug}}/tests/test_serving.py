@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from {{ cookiecutter.package_name }}.data import sample_frame
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.serving.app import create_app
+from {{ cookiecutter.package_name }}.serving.feedback import unknown_id_error
 from {{ cookiecutter.package_name }}.serving.hotpath import RequestIds
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel, load_bundle
 from {{ cookiecutter.package_name }}.serving.schema import Feature
@@ -139,7 +140,7 @@ def bad_requests(names: list[str], good: dict[str, float]) -> list[tuple[str, An
         ("NaN", nan, 422, first),
         ("infinity", inf, 422, first),
         ("empty batch", {"instances": []}, 422, "instances"),
-        ("batch too large", {"instances": [good] * 51}, 413, "instances"),
+        ("batch too large", {"instances": [good] * 51}, 422, "instances"),
         ("not an object", [good], 422, "instances"),
         ("malformed JSON", '{"instances": [', 400, "JSON"),
         ("bool as number", {"instances": [good | {first: True}]}, 422, first),
@@ -247,12 +248,14 @@ def test_feedback_updates_log_and_accuracy(client: TestClient, champion: Any) ->
     unknown = client.post("/feedback", json={"request_id": "nope", "label": 1})
     assert unknown.status_code == 404
     assert "request_id" in unknown.json()["detail"]
-    # An id of our format issued moments ago but not stored (another replica still holds
-    # it, or it is queued): retryable, never 404.
+    # On a log shared by replicas, an id of our format issued moments ago may still be
+    # held by another replica: retryable, never 404. On this server's own SQLite log its
+    # labels queue behind its predictions, so an unknown id was never acknowledged.
     recent = RequestIds().next()
-    not_yet = client.post("/feedback", json={"request_id": recent, "label": 1})
-    assert not_yet.status_code == 503 and not_yet.headers["retry-after"] == "1"
-    assert "not stored yet" in not_yet.json()["detail"]
+    assert client.post("/feedback", json={"request_id": recent, "label": 1}).status_code == 404
+    shared = unknown_id_error(recent, shared_log=True)
+    assert shared.status == 503 and "not stored yet" in shared.message
+    assert unknown_id_error("0" * 32, shared_log=True).status == 404  # issued in 1970
     bad_label = client.post("/feedback", json={"request_id": body["request_id"], "label": 3})
     assert bad_label.status_code == 422
     assert "label" in bad_label.json()["detail"]
@@ -260,6 +263,13 @@ def test_feedback_updates_log_and_accuracy(client: TestClient, champion: Any) ->
     # Online accuracy as two counters that sum across replicas (the rules take the ratio).
     assert 'model_feedback_correct_total{model_version="v1"} 1.0' in metrics
     assert 'model_feedback_total{model_version="v1"} 1.0' in metrics
+    # A multi-row request's id names no row: the answer says which ids to use.
+    pair = [row(x, 1, model.feature_names), row(x, 2, model.feature_names)]
+    batch = client.post("/predict", json={"instances": pair}).json()
+    whole = client.post("/feedback", json={"request_id": batch["request_id"], "label": 1})
+    assert whole.status_code == 422 and "request_ids" in whole.json()["detail"]
+    each = client.post("/feedback", json={"request_id": batch["request_ids"][1], "label": 1})
+    assert each.status_code == 200
 
 
 def test_metrics_carry_the_contract_names(

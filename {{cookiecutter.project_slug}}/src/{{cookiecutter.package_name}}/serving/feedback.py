@@ -3,9 +3,12 @@
 The label joins the prediction in the log's database. Answers: 200 once the transaction
 holding it committed (`duplicate` when the prediction already had a label); 503 with
 Retry-After when it is not committed in `feedback_timeout_s`, when the log cannot commit, or
-when the prediction is not stored yet (an id this server format issued in the last
-`UNLOGGED_RETRY_WINDOW_S`: another replica may still hold it); 404 only for ids no server
-issued recently. Labels are idempotent, so a retry is always safe.
+when the prediction may not be stored yet; 404 when it cannot be. One server's labels queue
+behind its own predictions, so on a log of its own (SQLite) an unknown id was never
+acknowledged: 404. On a log shared by replicas (PostgreSQL) another replica may still hold
+the prediction (its database was down), so an id of our format issued in the last
+`UNLOGGED_RETRY_WINDOW_S` is a 503 to retry, never a 404. Labels are idempotent, so a retry
+is always safe.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from {{ cookiecutter.package_name }}.serving.hotpath import RequestIds
-from {{ cookiecutter.package_name }}.serving.predlog import LogFullError
+from {{ cookiecutter.package_name }}.serving.predlog import BatchIdError, LogFullError
 from {{ cookiecutter.package_name }}.serving.responses import Reply
 from {{ cookiecutter.package_name }}.serving.schema import RequestError, describe
 
@@ -68,9 +71,11 @@ def parse_feedback(body: bytes) -> tuple[str, int]:
     return item.request_id, item.label
 
 
-def _unknown(request_id: str) -> RequestError:
+def unknown_id_error(request_id: str, shared_log: bool) -> RequestError:
+    """The answer for a label whose prediction is not in the log (see the module doc)."""
     issued = RequestIds.issued_at(request_id)
-    if issued is not None and abs(time.time() - issued) < UNLOGGED_RETRY_WINDOW_S:
+    recent = issued is not None and abs(time.time() - issued) < UNLOGGED_RETRY_WINDOW_S
+    if shared_log and recent:
         return RequestError(
             503, f"request_id: prediction {request_id!r} is not stored yet; retry shortly"
         )
@@ -97,10 +102,16 @@ async def feedback_reply(state: ServingState, body: bytes) -> Reply:
         )
     except TimeoutError:
         raise RequestError(503, "feedback not yet committed; retry (it is idempotent)") from None
+    except BatchIdError:
+        raise RequestError(
+            422,
+            f"request_id: {request_id!r} names a request of several rows; label each row "
+            "with its id from that answer's request_ids",
+        ) from None
     except Exception as error:  # the database refused the write
         raise RequestError(503, f"feedback could not be stored: {error}; retry") from None
     if result is None:
-        raise _unknown(request_id)
+        raise unknown_id_error(request_id, shared_log=not predlog.url.startswith("sqlite"))
     correct = result.predicted_class == label
     if not result.duplicate:
         state.metrics.record_feedback(result.model_version, correct)

@@ -42,6 +42,7 @@ import orjson
 
 from {{ cookiecutter.package_name }}.serving.predlog import (
     FRAME_HEADER,
+    BatchIdError,
     FeedbackResult,
     LogFullError,
     LogWriteError,
@@ -411,7 +412,10 @@ class PredictionLog:
             if item.done.done():  # its request timed out and cancelled it: nobody waits
                 continue
             with suppress(InvalidStateError):
-                item.done.set_result(None if found is None else FeedbackResult(*found))
+                if found == []:
+                    item.done.set_exception(BatchIdError(item.request_id))
+                else:
+                    item.done.set_result(None if found is None else FeedbackResult(*found))
 
     # ---------------------------------------------------------------- writer restarts
     def _writer_ended(self) -> None:

@@ -10,7 +10,8 @@ stdin and stdout:
   server -> writer: `{"url": ...}` once (not argv: a password in argv is visible in `ps`),
                     then one list of items per group commit (`PredictionBatch.wire`);
   writer -> server: `{"ready": true}` or `{"error": ...}` once, then one reply per list,
-                    `{"written": n, "rejected": n, "feedback": [...], "error": null | str}`,
+                    `{"written": n, "rejected": n, "feedback": [...], "error": null | str}`
+                    (per label: the join, null for an unknown id, [] for a batch's id),
                     sent after the transaction holding the list has committed; `error` set
                     means nothing of the list was committed and the server sends it again.
 One bad item never costs its list's other items: an item that cannot be turned into rows, or
@@ -173,7 +174,9 @@ class LogWriter:
                     ).where(predictions.c.request_id == request_id)
                 ).first()
                 if found is None:
-                    results.append(None)
+                    # A multi-row request's id names no row (its rows are `<id>-<i>`): []
+                    # tells the server to say so instead of "unknown".
+                    results.append([] if self._is_batch(connection, request_id) else None)
                     continue
                 connection.execute(
                     update(predictions)
@@ -183,6 +186,17 @@ class LogWriter:
                 duplicate = found.label is not None
                 results.append([found.model_version, found.role, found.predicted_class, duplicate])
         return results
+
+    @staticmethod
+    def _is_batch(connection: Any, request_id: str) -> bool:
+        # An index range scan: ids `<id>-...` sort between `<id>-` and `<id>.`.
+        first = connection.execute(
+            select(predictions.c.request_id)
+            .where(predictions.c.request_id > f"{request_id}-")
+            .where(predictions.c.request_id < f"{request_id}.")
+            .limit(1)
+        ).first()
+        return first is not None
 
 
 def serve(source: IO[bytes], sink: IO[bytes]) -> int:

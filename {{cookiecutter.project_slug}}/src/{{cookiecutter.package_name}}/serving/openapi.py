@@ -9,13 +9,13 @@ the hot path pays nothing for them. They are added at start-up, once the feature
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from {{ cookiecutter.package_name }}.serving.feedback import FeedbackRequest, FeedbackResponse
-from {{ cookiecutter.package_name }}.serving.mlflow_protocol import CSV, PARQUET
 from {{ cookiecutter.package_name }}.serving.schema import FLOAT32_MAX, RequestSchema
 
 
@@ -46,7 +46,7 @@ class InvocationsResponse(BaseModel):
 DESCRIPTIONS = {
     400: "Malformed body (not JSON, CSV or Parquet)",
     404: "No prediction was issued with this request_id",
-    413: "Body or batch too large",
+    413: "Body too large (serving.max_body_bytes)",
     415: "Unsupported content type",
     422: "A field is missing, unknown, of the wrong type or out of range",
     503: "Not ready, or the prediction log cannot commit: retry after Retry-After seconds",
@@ -92,40 +92,54 @@ def request_models(schema: RequestSchema) -> tuple[Any, Any]:
     return predict, invocations
 
 
+def _declare(app: FastAPI, path: str, body: Any, **route: Any) -> None:
+    """Declare `POST path` taking `body` (built at run time, so the signature is set here:
+    with postponed annotations FastAPI could not resolve a local type)."""
+
+    async def not_served(body: Any) -> None:
+        raise AssertionError(NOT_SERVED)
+
+    parameter = inspect.Parameter(
+        "body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[body, Body()]
+    )
+    not_served.__signature__ = inspect.Signature([parameter])  # type: ignore[attr-defined]
+    app.post(path, **route)(not_served)
+
+
 def document_hot_routes(app: FastAPI, schema: RequestSchema) -> None:
     """Declare POST /predict, /invocations and /feedback for the document."""
     predict_request, invocations_request = request_models(schema)
-    tabular = {"schema": {"type": "string", "format": "binary"}}
-
-    @app.post(
+    _declare(
+        app,
         "/predict",
+        predict_request,
+        operation_id="predict",
         summary="Predict the class of one or more rows",
         response_model=PredictResponse,
         response_model_exclude_none=True,
         responses=error_responses(400, 413, 415, 422, 503),
     )
-    async def predict(body: Annotated[predict_request, Body()]) -> PredictResponse:  # type: ignore[valid-type]
-        raise AssertionError(NOT_SERVED)
-
-    @app.post(
+    _declare(
+        app,
         "/invocations",
+        invocations_request,
+        operation_id="invocations",
         summary="MLflow scoring protocol (as `mlflow models serve`)",
+        description=(
+            "JSON as below, or the same rows as `text/csv` (a header row of feature names) "
+            "or `application/vnd.apache.parquet`. Errors use MLflow's body, status 400 for "
+            "a bad payload."
+        ),
         response_model=InvocationsResponse,
         responses=error_responses(400, 413, 415, 503, body=MlflowErrorBody),
-        openapi_extra={"requestBody": {"content": {CSV: tabular, PARQUET: tabular}}},
     )
-    async def invocations(
-        body: Annotated[invocations_request, Body()],  # type: ignore[valid-type]
-    ) -> InvocationsResponse:
-        raise AssertionError(NOT_SERVED)
-
-    @app.post(
+    _declare(
+        app,
         "/feedback",
+        FeedbackRequest,
+        operation_id="feedback",
         summary="Label a prediction (joins the prediction log)",
         response_model=FeedbackResponse,
         responses=error_responses(400, 404, 413, 415, 422, 503),
     )
-    async def feedback(body: FeedbackRequest) -> FeedbackResponse:
-        raise AssertionError(NOT_SERVED)
-
     app.openapi_schema = None  # regenerate with these routes

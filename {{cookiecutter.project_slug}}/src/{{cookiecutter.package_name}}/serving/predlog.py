@@ -241,3 +241,7 @@ class LogFullError(Exception):
 
 class LogWriteError(Exception):
     """The writer process could not commit (database refused, or the writer stopped)."""
+
+
+class BatchIdError(LookupError):
+    """Feedback named a multi-row request's id: its rows have their own ids."""

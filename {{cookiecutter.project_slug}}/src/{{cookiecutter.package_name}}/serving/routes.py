@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,7 +28,9 @@ def add_routes(app: FastAPI, state: ServingState, drift_report: Path) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> Response:
-        return error_response(error.status_code, str(error.detail))
+        response = error_response(error.status_code, str(error.detail))
+        response.headers.update(error.headers or {})  # e.g. Allow on a 405
+        return response
 
     @app.get("/health", summary="Liveness", responses=_errors(503))
     async def health() -> Response:
@@ -58,9 +60,13 @@ def add_routes(app: FastAPI, state: ServingState, drift_report: Path) -> None:
             return probe("/ping", error_response(503, "model not loaded yet"))
         return probe("/ping", json_response({"status": "ok"}))
 
-    @app.get("/version", summary="MLflow version (ScoringServerClient.get_version)")
+    @app.get(
+        "/version",
+        summary="MLflow version (ScoringServerClient.get_version)",
+        response_class=PlainTextResponse,
+    )
     async def version() -> Response:
-        return probe("/version", Response(mlflow_version(), media_type="application/json"))
+        return probe("/version", PlainTextResponse(mlflow_version()))
 
     @app.get("/model", summary="The models served and the routing state", responses=_errors(503))
     async def model_info() -> Response:
@@ -78,7 +84,7 @@ def add_routes(app: FastAPI, state: ServingState, drift_report: Path) -> None:
                 }
         return json_response(body)
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def prometheus_metrics() -> Response:
         if state.predlog is not None:
             metrics.log_queue_depth.set(state.predlog.depth)

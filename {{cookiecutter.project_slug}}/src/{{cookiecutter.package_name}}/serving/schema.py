@@ -170,7 +170,7 @@ class RequestSchema:
             raise RequestError(422, f"{field}: empty batch; send at least one row")
         if count > self.max_batch_size:
             raise RequestError(
-                413,
+                422,
                 f"{field}: batch of {count} rows exceeds the maximum of {self.max_batch_size}; "
                 "split it into smaller requests",
             )
@@ -223,6 +223,8 @@ class RequestSchema:
             raise RequestError(422, f"{unknown[0]}: unknown key; use one of {_formats()}")
         if len(keys) != 1:
             raise RequestError(422, f"body: send exactly one of {_formats()}")
+        if not isinstance(payload.get("params", {}), dict | None):
+            raise RequestError(422, "params: expected an object of parameter values")
         key = keys[0]
         return self.parse_records(self._records(key, payload[key]), key), key
 
