@@ -185,6 +185,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         "k8s/overlays/staging/kustomization.yaml",
         "k8s/overlays/staging/namespace.yaml",
         "tests/test_serving.py",
+        "tests/test_serving_faults.py",
         "tests/test_serving_log.py",
         "tests/test_serving_routing.py",
     }
