@@ -171,6 +171,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/serving/server.py",
         f"{PKG}/serving/smoke.py",
         f"{PKG}/serving/state.py",
+        f"{PKG}/serving/writerprocess.py",
         "k8s/base/configmap.yaml",
         "k8s/base/deployment.yaml",
         "k8s/base/hpa.yaml",

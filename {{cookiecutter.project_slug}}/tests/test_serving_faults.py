@@ -31,7 +31,7 @@ def free_port() -> int:
 
 def serve(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     settings = {f"{PREFIX}SERVING__PORT": str(free_port())}
-    settings |= {key if key.startswith(PREFIX) else PREFIX + key: value for key, value in env.items()}
+    settings |= {(k if k.startswith(PREFIX) else PREFIX + k): v for k, v in env.items()}
     return subprocess.run(
         [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve", *args],
         capture_output=True,
@@ -94,7 +94,7 @@ def test_read_only_sqlite_log_is_refused_at_start_up(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("- serving\n- port\n".encode(), "not a mapping"),
+        (b"- serving\n- port\n", "not a mapping"),
         ("serving:\n  host: caf\u00e9\n".encode("latin-1"), "not UTF-8"),
         (b"serving: [\n", "not valid YAML"),
     ],

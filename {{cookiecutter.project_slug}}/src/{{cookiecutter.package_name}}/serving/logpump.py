@@ -28,7 +28,6 @@ import fcntl
 import logging
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -49,9 +48,8 @@ from {{ cookiecutter.package_name }}.serving.predlog import (
     PendingFeedback,
     PredictionBatch,
     check_database,
-    read_frame,
-    write_frame,
 )
+from {{ cookiecutter.package_name }}.serving.writerprocess import start_writer, stop_writer
 
 log = logging.getLogger(__name__)
 
@@ -153,37 +151,17 @@ class PredictionLog:
         loop.call_soon_threadsafe(self._attach)
 
     def _spawn(self, timeout_s: float) -> None:
-        process = subprocess.Popen(  # our own interpreter and module
-            [sys.executable, "-m", "{{ cookiecutter.package_name }}.serving.logwriter"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        assert process.stdin is not None and process.stdout is not None
-        self._process = process
-        write_frame(process.stdin, orjson.dumps({"url": self.url}))
-        hello = self._first_reply(process, timeout_s)
-        if "error" in hello:
-            self._stop_process()
-            raise LogWriteError(f"prediction log writer could not connect: {hello['error']}")
+        self._process = start_writer(self.url, timeout_s)
+        assert self._process.stdin is not None and self._process.stdout is not None
         self._in.clear()
-        self._stdin_fd, self._stdout_fd = process.stdin.fileno(), process.stdout.fileno()
+        self._stdin_fd, self._stdout_fd = (
+            self._process.stdin.fileno(),
+            self._process.stdout.fileno(),
+        )
         for fd in (self._stdin_fd, self._stdout_fd):
             with suppress(OSError):
                 fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
             os.set_blocking(fd, False)
-
-    def _first_reply(self, process: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
-        stdout = process.stdout
-        assert stdout is not None
-        got: list[bytes | None] = []
-        reader = threading.Thread(target=lambda: got.append(read_frame(stdout)), daemon=True)
-        reader.start()
-        reader.join(timeout_s)
-        if not got or got[0] is None:
-            self._stop_process()
-            why = "did not answer" if not got else f"exited with code {process.returncode}"
-            raise LogWriteError(f"prediction log writer {why}; see the log above")
-        return dict(orjson.loads(got[0]))
 
     def close(self, timeout: float = 10.0) -> None:
         """Send what is queued, let the writer commit it (retrying failed commits until
@@ -214,18 +192,8 @@ class PredictionLog:
             log.error("prediction log: %d acknowledged rows not stored: %s", lost, why)
 
     def _stop_process(self, timeout: float = 10.0) -> None:
-        process = self._process
-        if process is None:
-            return
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                with suppress(OSError):
-                    stream.close()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if self._process is not None:
+            stop_writer(self._process, timeout)
 
     # ---------------------------------------------------------------- state
     @property
