@@ -74,7 +74,7 @@ def answers(port: int, frame: pd.DataFrame) -> dict[str, Any]:
     return found
 
 
-def with_signature(model_dir: Path, frame: pd.DataFrame) -> None:
+def with_signature(model_dir: Path, code: Path, frame: pd.DataFrame) -> None:
     """Save the bench's pyfunc again with a signature: `mlflow models serve` then accepts
     every format for it (the comparison the issue asks for)."""
     import shutil
@@ -88,13 +88,12 @@ def with_signature(model_dir: Path, frame: pd.DataFrame) -> None:
     artifacts = {"bundle": str(Path(model_dir) / "artifacts" / "bundle")}
     keep = Path(tempfile.mkdtemp(prefix="bundle-")) / "bundle"
     shutil.copytree(artifacts["bundle"], keep)
-    code = sorted((Path(model_dir) / "code").glob("*.py"))
     shutil.rmtree(model_dir)
     mlflow.pyfunc.save_model(
         str(model_dir),
         python_model=python_model,
         artifacts={"bundle": str(keep)},
-        code_paths=[str(path) for path in code],
+        code_paths=[str(code)],
         signature=signature,
     )
 
@@ -110,7 +109,7 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="mlflow-compare-"))
     target = bench.mlflow_target(bundle, scratch, frame.iloc[0].to_dict())
     assert not isinstance(target, str), target
-    with_signature(scratch / "mlflow-model", frame)
+    with_signature(scratch / "mlflow-model", scratch / "bench_mlflow_model.py", frame)
     mlflow_port = bench.free_port()
     command = [part.replace("{port}", str(mlflow_port)) for part in target.command]
     log = (scratch / "mlflow.log").open("wb")
