@@ -189,14 +189,11 @@ class LogWriter:
 
     @staticmethod
     def _is_batch(connection: Any, request_id: str) -> bool:
-        # An index range scan: ids `<id>-...` sort between `<id>-` and `<id>.`.
-        first = connection.execute(
-            select(predictions.c.request_id)
-            .where(predictions.c.request_id > f"{request_id}-")
-            .where(predictions.c.request_id < f"{request_id}.")
-            .limit(1)
+        # A multi-row request's rows are `<id>-0`, `<id>-1`, ...: one primary-key lookup.
+        found = connection.execute(
+            select(predictions.c.request_id).where(predictions.c.request_id == f"{request_id}-0")
         ).first()
-        return first is not None
+        return found is not None
 
 
 def serve(source: IO[bytes], sink: IO[bytes]) -> int:
