@@ -187,8 +187,11 @@ def writer_pid(base: str) -> int:
     listening = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True,
                                text=True, check=True).stdout  # fmt: skip
     server_pid = int(listening.split("pid=")[1].split(",")[0])
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    return int(children[0])
+    # The writer is started from a worker thread: look at every thread's children.
+    tasks = Path(f"/proc/{server_pid}/task").glob("*/children")
+    children = [int(pid) for task in tasks for pid in task.read_text().split()]
+    assert len(children) == 1, children
+    return children[0]
 
 
 def stored_sqlite(path: Path) -> set[str]:
@@ -201,8 +204,9 @@ def test_faults_lose_no_acknowledged_prediction(project: Path, tmp_path: Path) -
     if os.geteuid() != 0:
         pytest.skip("mounting a small filesystem needs root (CI runs as root)")
     row = example_row(project)
-    mount = tmp_path / "small"
+    mount, read_only = tmp_path / "small", tmp_path / "read-only"
     mount.mkdir()
+    read_only.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
     try:
         database = mount / "predictions.db"
@@ -229,18 +233,21 @@ def test_faults_lose_no_acknowledged_prediction(project: Path, tmp_path: Path) -
         assert "model_prediction_log_rows_not_stored_total 0.0" in metrics
         lost = set(load.acknowledged) - stored_sqlite(database)
         assert not lost, f"{len(lost)} of {len(load.acknowledged)} acknowledged rows lost"
-        # 3. A read-only database refuses to start, in one line.
-        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        # 3. The same database on a read-only mount refuses to start, in one line.
+        subprocess.run(["mount", "--bind", str(mount), str(read_only)], check=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(read_only)], check=True)
+        on_read_only = str(read_only / database.name)
         refused = subprocess.run(
             [PYTHON, "-m", "churn_model", "serve", "--port", str(free_port())],
-            cwd=project, env=os.environ | {"CHURN_MODEL_SERVING__PREDICTION_LOG": str(database)},
+            cwd=project, env=os.environ | {"CHURN_MODEL_SERVING__PREDICTION_LOG": on_read_only},
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert refused.returncode == 2, refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
         assert "not usable" in refused.stderr
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        for mounted in (read_only, mount):
+            subprocess.run(["umount", "-l", str(mounted)], capture_output=True, check=False)
 
 
 def test_postgresql_outage_loses_no_acknowledged_prediction(project: Path) -> None:

@@ -140,7 +140,7 @@ def _check_sqlite_file(url: str) -> None:
         if target.exists() and not target.stat().st_mode & 0o222:
             raise _refuse(url, f"{target} is read-only")
         if target.exists() and not os.access(target, os.W_OK):
-            raise _refuse(url, f"{target} is not writable by this user")
+            raise _refuse(url, f"{target} is not writable (file permissions or a read-only mount)")
 
 
 def check_database(url: str) -> None:
