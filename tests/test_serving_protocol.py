@@ -218,10 +218,9 @@ def test_faults_lose_no_acknowledged_prediction(project: Path, tmp_path: Path) -
             wait_until(lambda: http(base + "/ready")[0] == 200 and len(load.acknowledged) > 150)
             # 2. The filesystem fills up: commits fail, /predict and /ready refuse, then recover.
             filler = mount / "filler"
-            with filler.open("wb") as handle, pytest.raises(OSError):
+            with filler.open("wb", buffering=0) as handle, pytest.raises(OSError):
                 while True:
                     handle.write(b"\0" * 65536)
-                    handle.flush()
             wait_until(lambda: http(base + "/ready")[0] == 503)
             refused_before = load.refused
             wait_until(lambda: load.refused > refused_before + 5)
