@@ -107,7 +107,7 @@ def test_mlflow_clients_work_unchanged_and_match_mlflow_models_serve(project: Pa
     assert {"error_code", "message"} <= set(theirs["unknown_key"][1])
 
 
-def test_schemathesis_finds_no_5xx_and_no_schema_violation(project: Path) -> None:
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(project: Path, tmp_path: Path) -> None:
     schemathesis = Path(sys.executable).parent / "st"
     assert schemathesis.exists(), "schemathesis is pinned in requirements-dev.txt: make install"
     with server(project) as base:
@@ -117,6 +117,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(project: Path) -> Non
              # is looser than the server, so schema-valid requests may rightly be refused.
              "--exclude-checks", "positive_data_acceptance",
              "--max-examples", "40", "--seed", "1"],
+            cwd=tmp_path,  # its cache directory goes there, not into the template
             capture_output=True, text=True, timeout=900, check=False,
         )  # fmt: skip
         health = http(base + "/health")[0], http(base + "/ready")[0]
