@@ -44,7 +44,7 @@ def test_promtool_accepts_config_and_rules(project: Path) -> None:
         promtool, "check", "rules", "monitoring/prometheus/rules/model_rules.yml", cwd=project
     )
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 17 rules found" in rules.stdout
+    assert "SUCCESS: 20 rules found" in rules.stdout
 
 
 def test_rule_unit_tests_pass_and_can_fail(project: Path, tmp_path: Path) -> None:

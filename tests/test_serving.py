@@ -53,47 +53,64 @@ def _postgres_bin() -> Path:
     return Path(require_tool("postgres", hint)).parent
 
 
-@contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL on 127.0.0.1; yields its URL, stops it by PID afterwards."""
-    bindir = _postgres_bin()
-    # PostgreSQL refuses to run as root: use the package's `postgres` account then.
-    user = "postgres" if os.geteuid() == 0 else None
-    root = Path(tempfile.mkdtemp(prefix="serving-pg-"))
-    root.chmod(0o755)
-    data, sockets = root / "data", root / "run"
-    for directory in (data, sockets):
-        directory.mkdir()
-        if user is not None:
-            account = pwd.getpwnam(user)
-            os.chown(directory, account.pw_uid, account.pw_gid)
-    process: subprocess.Popen[bytes] | None = None
-    try:
-        subprocess.run(
-            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-             "-E", "UTF8", "--no-sync"],
-            user=user, capture_output=True, check=True, timeout=120,
-        )  # fmt: skip
-        port = free_port()
-        log = (root / "postgres.log").open("wb")
-        process = subprocess.Popen(
-            [str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-             "-k", str(sockets), "-c", "fsync=off"],
-            user=user, stdout=log, stderr=subprocess.STDOUT,
+class PostgresServer:
+    """A throwaway PostgreSQL on 127.0.0.1 that can be stopped and started again (outages);
+    `with PostgresServer() as pg:` runs it, stops it by PID and removes its data after."""
+
+    def __init__(self) -> None:
+        self.bindir = _postgres_bin()
+        # PostgreSQL refuses to run as root: use the package's `postgres` account then.
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self.root = Path(tempfile.mkdtemp(prefix="serving-pg-"))
+        self.root.chmod(0o755)
+        self.data, self.sockets = self.root / "data", self.root / "run"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> PostgresServer:
+        try:
+            for directory in (self.data, self.sockets):
+                directory.mkdir()
+                if self.user is not None:
+                    account = pwd.getpwnam(self.user)
+                    os.chown(directory, account.pw_uid, account.pw_gid)
+            subprocess.run(
+                [str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
+                 "--auth=trust", "-E", "UTF8", "--no-sync"],
+                user=self.user, capture_output=True, check=True, timeout=120,
+            )  # fmt: skip
+            self.start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def start(self) -> None:
+        log = (self.root / "postgres.log").open("ab")
+        self.process = subprocess.Popen(
+            [str(self.bindir / "postgres"), "-D", str(self.data), "-h", "127.0.0.1",
+             "-p", str(self.port), "-k", str(self.sockets), "-c", "fsync=off"],
+            user=self.user, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while True:
             ready = subprocess.run(
-                [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
                 capture_output=True, check=False, timeout=10,
             )  # fmt: skip
             if ready.returncode == 0:
-                break
-            assert process.poll() is None, (root / "postgres.log").read_text()
+                return
+            assert self.process.poll() is None, (self.root / "postgres.log").read_text()
             assert time.monotonic() < deadline, "PostgreSQL did not start within 60 s"
             time.sleep(0.25)
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
+
+    def stop(self) -> None:
+        process = self.process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)  # fast shutdown
             try:
@@ -101,7 +118,23 @@ def postgres_server() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
-        shutil.rmtree(root, ignore_errors=True)
+        self.process = None
+
+    def query(self, sql: str) -> list[str]:
+        """The first column of `sql`'s rows (psql, unaligned)."""
+        done = subprocess.run(
+            [str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+             "-At", "-c", sql],
+            capture_output=True, text=True, check=True, timeout=120,
+        )  # fmt: skip
+        return done.stdout.split()
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL on 127.0.0.1; yields its URL, stops it by PID afterwards."""
+    with PostgresServer() as server:
+        yield server.url
 
 
 @pytest.mark.slow

@@ -137,7 +137,8 @@ import sys
 import numpy as np
 from churn_model.data import sample_frame
 from churn_model.serving.app import prediction_log_url, resolve_bundles
-from churn_model.serving.predlog import PredictionBatch, PredictionLog
+from churn_model.serving.logpump import PredictionLog
+from churn_model.serving.predlog import PredictionBatch
 from churn_model.settings import load_settings
 
 rows, scale, seed, prefix = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]

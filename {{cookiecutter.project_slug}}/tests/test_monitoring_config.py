@@ -37,6 +37,8 @@ ALERTS = {
     "ModelFeatureDrift",
     "ModelOnlineAccuracyLow",
     "ModelNoTraffic",
+    "ModelPredictionLogFailing",
+    "ModelPredictionsNotStored",
 }
 # The metrics the model server exports (serving/metrics.py).
 SERVER_METRICS = {
@@ -47,7 +49,11 @@ SERVER_METRICS = {
     "model_predictions_total",
     "model_routed_requests_total",
     "model_feedback_total",
-    "model_online_accuracy",
+    "model_feedback_correct_total",
+    "model_probe_requests_total",
+    "model_prediction_log_rows_stored_total",
+    "model_prediction_log_rows_not_stored_total",
+    "model_prediction_log_healthy",
     "model_feature_drift_score",
     "model_prediction_drift_score",
     "up",
@@ -64,9 +70,7 @@ def rules() -> list[dict[str, Any]]:
 
 def names_in(expr: str) -> set[str]:
     without_strings = re.sub(r'"[^"]*"', "", expr)
-    without_labels = re.sub(
-        r"\{[^}]*\}|\bby\s*\([^)]*\)|\bignoring\s*\([^)]*\)", "", without_strings
-    )
+    without_labels = re.sub(r"\{[^}]*\}|\b(?:by|on|ignoring)\s*\([^)]*\)", "", without_strings)
     return {
         token
         for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", without_labels)
@@ -118,9 +122,22 @@ def test_rules_and_dashboard_use_only_exported_or_recorded_metrics() -> None:
 
 def test_grafana_provisioning_points_at_the_dashboard_and_datasource() -> None:
     datasource = load(MONITORING / "grafana/provisioning/datasources/prometheus.yml")
-    uid = datasource["datasources"][0]["uid"]
+    assert datasource["datasources"][0]["type"] == "prometheus"
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    assert {panel["datasource"]["uid"] for panel in dashboard["panels"]} == {uid}
+    # No hard-coded datasource uid: every panel and query uses the `datasource` variable,
+    # and a `model_version` variable filters the model series.
+    variables = {item["name"]: item for item in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert "label_values(model_requests_total, model_version)" in json.dumps(
+        variables["model_version"]["query"]
+    )
+    targets = [target for panel in dashboard["panels"] for target in panel["targets"]]
+    uids = {panel["datasource"]["uid"] for panel in dashboard["panels"]}
+    assert uids | {target["datasource"]["uid"] for target in targets} == {"${datasource}"}
+    for target in targets:
+        if "model_version" in target["expr"] or "model_request" in target["expr"]:
+            assert 'model_version=~"$model_version"' in target["expr"], target["expr"]
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     provider = load(MONITORING / "grafana/provisioning/dashboards/dashboards.yml")
@@ -140,6 +157,21 @@ def test_prometheus_operator_rule_mirrors_the_rule_file() -> None:
     assert operator_rule["spec"] == load(RULES)
     monitor = load(ROOT / "k8s/monitoring/servicemonitor.yaml")
     assert monitor["spec"]["endpoints"][0]["interval"] == "15s"
+
+
+def test_service_monitor_sets_the_job_the_rules_select() -> None:
+    """prometheus-operator names the job after the Service unless relabelled: the rules'
+    `job="model-server"` must be the job the ServiceMonitor's targets get."""
+    jobs = set(re.findall(r'job="([^"]+)"', RULES.read_text(encoding="utf-8")))
+    assert jobs == {"model-server"}
+    monitor = load(ROOT / "k8s/monitoring/servicemonitor.yaml")
+    for endpoint in monitor["spec"]["endpoints"]:
+        relabel = [item for item in endpoint["relabelings"] if item["targetLabel"] == "job"]
+        assert relabel == [
+            {"action": "replace", "targetLabel": "job", "replacement": "model-server"}
+        ]
+    scrape = load(MONITORING / "prometheus/prometheus.yml")["scrape_configs"]
+    assert "model-server" in {job["job_name"] for job in scrape}
 
 
 def _tool(name: str) -> str:

@@ -8,10 +8,12 @@ start a throwaway server and set it); they are skipped otherwise.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -21,12 +23,13 @@ import pytest
 from sqlalchemy import delete, select
 
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.serving.logpump import PredictionLog
 from {{ cookiecutter.package_name }}.serving.predlog import (
     LogFullError,
     PredictionBatch,
-    PredictionLog,
     check_database,
     database_url,
+    make_engine,
     predictions,
 )
 
@@ -70,9 +73,9 @@ def test_predictions_and_feedback_round_trip(url: str) -> None:
     assert result is not None and result.predicted_class == 1 and not result.duplicate
     assert missing is None
     assert again is not None and again.duplicate
-    reader = PredictionLog(url)
+    reader = make_engine(url)
     try:
-        with reader.engine.connect() as connection:
+        with reader.connect() as connection:
             rows = connection.execute(
                 select(predictions.c.request_id, predictions.c.label).where(
                     predictions.c.request_id.startswith(prefix)
@@ -83,7 +86,7 @@ def test_predictions_and_feedback_round_trip(url: str) -> None:
             )
             connection.commit()
     finally:
-        reader.engine.dispose()
+        reader.dispose()
     assert len(rows) == 300
     assert dict(rows)[ids[5]] == 1
     assert sum(label is not None for _, label in rows) == 1
@@ -101,7 +104,8 @@ def test_full_queue_refuses_instead_of_growing(tmp_path: Path) -> None:
 
 KILLED_WRITER = """
 import os, signal, sys
-from {{ cookiecutter.package_name }}.serving.predlog import PredictionBatch, PredictionLog
+from {{ cookiecutter.package_name }}.serving.logpump import PredictionLog
+from {{ cookiecutter.package_name }}.serving.predlog import PredictionBatch
 log = PredictionLog(sys.argv[1])
 log.start()
 prefix = sys.argv[2]
@@ -135,9 +139,9 @@ def test_acknowledged_feedback_survives_kill(tmp_path: Path, backend: str) -> No
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert "acknowledged" in done.stdout
-    reader = PredictionLog(url)
+    reader = make_engine(url)
     try:
-        with reader.engine.connect() as connection:
+        with reader.connect() as connection:
             label = connection.execute(
                 select(predictions.c.label).where(predictions.c.request_id == prefix)
             ).scalar_one()
@@ -146,7 +150,7 @@ def test_acknowledged_feedback_survives_kill(tmp_path: Path, backend: str) -> No
             )
             connection.commit()
     finally:
-        reader.engine.dispose()
+        reader.dispose()
     assert label == 0
 
 
@@ -173,9 +177,9 @@ def test_timestamps_round_trip(url: str) -> None:
         log.feedback(f"{prefix}-1", 1).result(timeout=30)  # resolves after the commit
     finally:
         log.close()
-    reader = PredictionLog(url)
+    reader = make_engine(url)
     try:
-        with reader.engine.connect() as connection:
+        with reader.connect() as connection:
             query = (
                 select(predictions.c.created_at)
                 .where(predictions.c.request_id.startswith(prefix))
@@ -187,20 +191,23 @@ def test_timestamps_round_trip(url: str) -> None:
             )
             connection.commit()
     finally:
-        reader.engine.dispose()
+        reader.dispose()
     naive = [m.astimezone(UTC).replace(tzinfo=None) if m.tzinfo else m for m in stored]
     assert naive == [m.replace(tzinfo=None) for m in moments]
 
 
-def test_dead_writer_process_is_reported_and_writes_refused(
+def test_writer_dying_too_often_is_fatal_and_writes_refused(
     tmp_path: Path, kill_log_writer: Callable[[PredictionLog], None]
 ) -> None:
-    log = PredictionLog(sqlite_url(tmp_path))
+    fatal: list[str] = []
+    log = PredictionLog(sqlite_url(tmp_path), max_restarts=1, on_fatal=fatal.append)
     log.start()
     try:
         assert log.alive and not log.failed
-        kill_log_writer(log)
-        assert log.failed and not log.alive
+        kill_log_writer(log)  # restarted once ...
+        assert log.alive and log.restarted == 1
+        kill_log_writer(log)  # ... but not twice within the window
+        assert log.failed and not log.alive and len(fatal) == 1
         with pytest.raises(LogFullError):
             log.submit(batch(["late"]))
         with pytest.raises(LogFullError):
@@ -208,6 +215,91 @@ def test_dead_writer_process_is_reported_and_writes_refused(
         assert "restart" in log.refusal()
     finally:
         log.close()
+
+
+def stored_ids(url: str, prefix: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(
+                select(predictions.c.request_id).where(predictions.c.request_id.startswith(prefix))
+            ).scalars()
+            return set(found)
+    finally:
+        engine.dispose()
+
+
+def test_timed_out_feedback_does_not_break_its_frame(tmp_path: Path) -> None:
+    """A request that stops waiting cancels its future; the others in the same frame must
+    still resolve (the pump once raised InvalidStateError and left them hanging)."""
+    url = sqlite_url(tmp_path)
+    log = PredictionLog(url, linger_s=0.3)  # a long linger: the three labels share a frame
+    log.start()
+    try:
+        log.submit(batch(["a", "b", "c"]))
+        assert log.feedback("a", 1).result(timeout=30) is not None
+        timed_out = log.feedback("a", 0)
+        others = [log.feedback("b", 1), log.feedback("c", 0)]
+        assert timed_out.cancel()  # what asyncio.wait_for does on timeout
+        results = [future.result(timeout=30) for future in others]
+    finally:
+        log.close()
+    assert [result is not None and not result.duplicate for result in results] == [True] * 2
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        query = select(predictions.c.request_id, predictions.c.label)
+        labels = dict(connection.execute(query).all())
+    engine.dispose()
+    assert labels == {"a": 0, "b": 1, "c": 0}  # the timed-out label was committed too
+
+
+def test_one_bad_item_never_costs_its_frame(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    log = PredictionLog(url, linger_s=0.3)
+    log.start()
+    try:
+        log.submit(batch(["good-1"]))
+        bad = batch(["bad"])
+        bad.probabilities = [None]  # type: ignore[list-item]
+        log.submit(bad)
+        log.submit(batch(["good-2"]))
+        assert log.feedback("good-2", 1).result(timeout=30) is not None
+        assert log.alive
+    finally:
+        log.close()
+    assert stored_ids(url, "") == {"good-1", "good-2"}
+    assert log.not_stored == 1 and log.written == 2
+
+
+def test_failed_commits_refuse_writes_retry_and_lose_nothing(tmp_path: Path) -> None:
+    """While the database cannot commit (here: the writer may not grow any file, as on a
+    full disk), writes are refused, the held frame is retried, and it commits afterwards."""
+    url = sqlite_url(tmp_path)
+    log = PredictionLog(url, retry_s=0.05)
+    log.start()
+    try:
+        log.submit(batch(["before"]))
+        assert log.feedback("before", 1).result(timeout=30) is not None
+        assert log._process is not None
+        pid = log._process.pid
+        unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+        log.submit(batch([f"held-{i}" for i in range(50)]))
+        deadline = time.monotonic() + 30
+        while log.failing is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert log.failing is not None and not log.alive
+        with pytest.raises(LogFullError):
+            log.submit(batch(["refused"]))
+        assert "cannot commit" in log.refusal()
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, unlimited)
+        while log.failing is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert log.alive and log.commit_failures >= 1
+    finally:
+        log.close()
+    assert stored_ids(url, "held-") == {f"held-{i}" for i in range(50)}
+    assert log.not_stored == 0
 
 
 def test_unusable_database_is_one_line_without_the_password() -> None:

@@ -173,6 +173,7 @@ def serve(
     """Serve the registered model over HTTP (FastAPI + uvicorn) until interrupted."""
     from pydantic import ValidationError
 
+    from {{ cookiecutter.package_name }}.serving.server import ServerStoppedError
     from {{ cookiecutter.package_name }}.serving.server import serve as run_server
     from {{ cookiecutter.package_name }}.settings import ServingSettings
 
@@ -187,7 +188,11 @@ def serve(
     except ValidationError as error:
         first = error.errors()[0]
         raise UserError(f"--{first['loc'][0]}: {first['msg']}") from None
-    run_server(settings.model_copy(update={"serving": serving}))
+    try:
+        run_server(settings.model_copy(update={"serving": serving}))
+    except ServerStoppedError as error:  # a runtime failure, not bad input: exit 1
+        typer.echo(f"error: {_one_line(str(error))}", err=True)
+        raise typer.Exit(1) from None
 
 
 # ---- monitoring

@@ -215,9 +215,41 @@ def _describe(error: ValidationError) -> str:
     return f"invalid setting '{where}': {first['msg']}{more}"
 
 
+def check_settings_file(source: Path) -> None:
+    """A settings file named explicitly must exist; any settings file must be UTF-8 YAML
+    holding a mapping of sections (`UserError` otherwise)."""
+    if not source.is_file():
+        if SETTINGS_FILE_ENV in os.environ:
+            raise UserError(
+                f"{SETTINGS_FILE_ENV}={source} does not exist; point it at a settings file "
+                "or unset it to use configs/settings.yaml"
+            )
+        return
+    try:
+        text = source.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"{source} is not UTF-8 text (byte {error.start}); save it as UTF-8"
+        ) from None
+    except OSError as error:
+        raise UserError(f"{source} cannot be read: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{source}{line} is not valid YAML: fix the syntax") from None
+    if data is not None and not isinstance(data, dict):
+        raise UserError(
+            f"{source} holds a YAML {type(data).__name__}, not a mapping of settings "
+            "sections (e.g. `serving:` with `port: 8080` under it)"
+        )
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build settings, turning validation and YAML errors into a one-line `UserError`."""
     source = settings_file()
+    check_settings_file(source)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:

@@ -10,8 +10,14 @@ stdin and stdout:
   server -> writer: `{"url": ...}` once (not argv: a password in argv is visible in `ps`),
                     then one list of items per group commit (`PredictionBatch.wire`);
   writer -> server: `{"ready": true}` or `{"error": ...}` once, then one reply per list,
-                    `{"written": n, "feedback": [...], "error": null | str}`, sent after the
-                    transaction holding the list has committed.
+                    `{"written": n, "rejected": n, "feedback": [...], "error": null | str}`
+                    (per label: the join, null for an unknown id, [] for a batch's id),
+                    sent after the transaction holding the list has committed; `error` set
+                    means nothing of the list was committed and the server sends it again.
+One bad item never costs its list's other items: an item that cannot be turned into rows, or
+that the database refuses on its own (a data error, not an outage), is left out and counted
+in `rejected`; the rest commit. Inserts skip request ids already stored, so a list sent again
+after a lost reply commits once.
 End of input (the server closed the pipe, or died) means: commit what was read, then exit.
 SIGINT and SIGTERM are ignored: Ctrl-C reaches the whole process group, and the writer
 must outlive the server long enough to commit the server's last batch.
@@ -29,7 +35,7 @@ from typing import IO, Any
 import orjson
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from {{ cookiecutter.package_name }}.serving.predlog import (
     INSERT_COLUMNS,
@@ -44,6 +50,16 @@ log = logging.getLogger(__name__)
 # Rows per multi-row INSERT on SQLite: 7 columns x 128 rows stays under 999 bound variables,
 # the limit of older SQLite builds.
 SQLITE_ROWS_PER_INSERT = 128
+# Idempotent inserts (SQLite >= 3.24 and PostgreSQL): a list sent again commits once.
+ON_CONFLICT = " ON CONFLICT (request_id) DO NOTHING"
+
+
+def _is_outage(error: SQLAlchemyError) -> bool:
+    """The database cannot commit anything now (down, disk full, read-only, locked), as
+    opposed to refusing one row: the server keeps the list and sends it again."""
+    if isinstance(error, OperationalError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def sqlite_timestamp(iso: str) -> str:
@@ -69,18 +85,50 @@ class LogWriter:
     def handle(self, items: list[list[Any]]) -> dict[str, Any]:
         rows: list[tuple[Any, ...]] = []
         feedback: list[tuple[str, int]] = []
+        rejected = 0
         for item in items:
-            if item[0] == "p":
-                rows.extend(self._records(item))
-            else:
+            if item[0] != "p":
                 feedback.append((item[1], item[2]))
+                continue
+            try:
+                rows.extend(self._records(item))
+            except (TypeError, ValueError, IndexError) as error:
+                rejected += len(item[1]) if isinstance(item[1], list) else 1
+                log.error("prediction log: a malformed batch was not stored: %s", error)
         try:
             results = self._commit(rows, feedback)
         except SQLAlchemyError as error:
-            message = " ".join(str(error).split())[:500]
-            log.error("prediction log write failed (%d rows): %s", len(rows), message)
-            return {"written": 0, "feedback": None, "error": message}
-        return {"written": len(rows), "feedback": results, "error": None}
+            if _is_outage(error):
+                return self._failed(error, len(rows))
+            # A data error: commit item by item so only the refused ones are left out.
+            return self._one_by_one(items, rejected)
+        return {"written": len(rows), "rejected": rejected, "feedback": results, "error": None}
+
+    def _failed(self, error: SQLAlchemyError, count: int) -> dict[str, Any]:
+        message = " ".join(str(getattr(error, "orig", None) or error).split())[:500]
+        log.error("prediction log write failed (%d rows, will be retried): %s", count, message)
+        return {"written": 0, "rejected": 0, "feedback": None, "error": message}
+
+    def _one_by_one(self, items: list[list[Any]], rejected: int) -> dict[str, Any]:
+        written = 0
+        results: list[list[Any] | None] = []
+        for item in items:
+            feedback = [] if item[0] == "p" else [(item[1], item[2])]
+            try:
+                rows = self._records(item) if item[0] == "p" else []
+            except (TypeError, ValueError, IndexError):
+                continue  # counted as rejected by `handle` already
+            try:
+                found = self._commit(rows, feedback)
+            except SQLAlchemyError as error:
+                if _is_outage(error):
+                    return self._failed(error, len(rows))
+                log.error("prediction log refused an item, not stored: %s", error)
+                rejected += len(rows)
+                found = [None] * len(feedback)
+            written += len(rows) if found is not None else 0
+            results.extend(found)
+        return {"written": written, "rejected": rejected, "feedback": results, "error": None}
 
     def _records(self, item: list[Any]) -> list[tuple[Any, ...]]:
         _, request_ids, version, role, names, rows, features_json, classes, probs, created = item
@@ -97,7 +145,8 @@ class LogWriter:
     def _multi_insert(self, count: int) -> str:
         sql = self._multi_sql.get(count)
         if sql is None:
-            sql = self._multi_sql[count] = self._insert_head + ", ".join([self._values_sql] * count)
+            values = ", ".join([self._values_sql] * count)
+            sql = self._multi_sql[count] = self._insert_head + values + ON_CONFLICT
         return sql
 
     def _commit(
@@ -113,7 +162,8 @@ class LogWriter:
                         self._multi_insert(len(chunk)), tuple(v for row in chunk for v in row)
                     )
             elif rows:
-                connection.exec_driver_sql(self._insert_head + self._values_sql, rows)
+                sql = self._insert_head + self._values_sql + ON_CONFLICT
+                connection.exec_driver_sql(sql, rows)
             for request_id, label in feedback:
                 found = connection.execute(
                     select(
@@ -124,7 +174,9 @@ class LogWriter:
                     ).where(predictions.c.request_id == request_id)
                 ).first()
                 if found is None:
-                    results.append(None)
+                    # A multi-row request's id names no row (its rows are `<id>-<i>`): []
+                    # tells the server to say so instead of "unknown".
+                    results.append([] if self._is_batch(connection, request_id) else None)
                     continue
                 connection.execute(
                     update(predictions)
@@ -134,6 +186,14 @@ class LogWriter:
                 duplicate = found.label is not None
                 results.append([found.model_version, found.role, found.predicted_class, duplicate])
         return results
+
+    @staticmethod
+    def _is_batch(connection: Any, request_id: str) -> bool:
+        # A multi-row request's rows are `<id>-0`, `<id>-1`, ...: one primary-key lookup.
+        found = connection.execute(
+            select(predictions.c.request_id).where(predictions.c.request_id == f"{request_id}-0")
+        ).first()
+        return found is not None
 
 
 def serve(source: IO[bytes], sink: IO[bytes]) -> int:

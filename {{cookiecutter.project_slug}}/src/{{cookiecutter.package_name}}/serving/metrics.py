@@ -1,14 +1,20 @@
 """Prometheus metrics of the model server (names shared with the monitoring rules/dashboards).
 
-Every series carries `model_version`. Each app gets its own registry, so tests can build
-several apps in one process.
+Every model series carries `model_version`. Each app gets its own registry, so tests can
+build several apps in one process. Probe and scrape traffic (/health, /ready, /ping,
+/metrics, the OpenAPI pages) is counted apart in `model_probe_requests_total`, so
+`model_requests_total` is client traffic only (ModelNoTraffic can fire, probes do not
+dilute the error ratio or the latency percentiles). Online accuracy is two counters,
+`model_feedback_total` and `model_feedback_correct_total`, that sum across replicas; the
+recording rules compute the ratio. The prediction log's own counters are read from it at
+scrape time (`PredictionLogCollector`).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,8 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -68,10 +76,16 @@ class ServingMetrics:
         self.feedback = Counter(
             "model_feedback", "Labels received on /feedback.", ["model_version"], registry=r
         )
-        self.online_accuracy = Gauge(
-            "model_online_accuracy",
-            "Accuracy of logged predictions that received a label since start.",
+        self.feedback_correct = Counter(
+            "model_feedback_correct",
+            "Labels on /feedback that matched the logged prediction (accuracy numerator).",
             ["model_version"],
+            registry=r,
+        )
+        self.probes = Counter(
+            "model_probe_requests",
+            "Probe and scrape requests (/health, /ready, /ping, /metrics, docs) by status.",
+            ["route", "status"],
             registry=r,
         )
         self.up = Gauge(
@@ -100,8 +114,6 @@ class ServingMetrics:
             ["model_version"],
             registry=r,
         )
-        self._lock = threading.Lock()
-        self._labelled: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self._drift_mtime = 0.0
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
@@ -114,12 +126,13 @@ class ServingMetrics:
         return found
 
     def record_feedback(self, model_version: str, correct: bool) -> None:
-        self.feedback.labels(model_version).inc()
-        with self._lock:
-            counts = self._labelled[model_version]
-            counts[0] += int(correct)
-            counts[1] += 1
-            self.online_accuracy.labels(model_version).set(counts[0] / counts[1])
+        self.child(self.feedback, model_version).inc()
+        correct_count = self.child(self.feedback_correct, model_version)
+        correct_count.inc(int(correct))  # 0 still creates the series: the ratio is defined
+
+    def watch_log(self, read: Callable[[], LogCounts | None]) -> None:
+        """Export the prediction log's counters (read at each scrape)."""
+        self.registry.register(PredictionLogCollector(read))
 
     def refresh_drift(self, path: Path) -> None:
         """Export the latest drift report's scores (re-read when the file changes).
@@ -143,3 +156,44 @@ class ServingMetrics:
                 self.prediction_drift.labels(method).set(float(score))
         except (ValueError, TypeError, AttributeError, OSError):
             return
+
+
+@dataclass(frozen=True)
+class LogCounts:
+    stored: int
+    not_stored: int
+    commit_failures: int
+    restarts: int
+    healthy: bool
+
+
+class PredictionLogCollector(Collector):
+    """The prediction log's counters, exported as counters at scrape time."""
+
+    def __init__(self, read: Callable[[], LogCounts | None]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Any]:
+        counts = self.read()
+        if counts is None:
+            return
+        for name, text, value in (
+            ("model_prediction_log_rows_stored", "Prediction rows committed.", counts.stored),
+            (
+                "model_prediction_log_rows_not_stored",
+                "Acknowledged prediction rows that could not be stored (refused or lost).",
+                counts.not_stored,
+            ),
+            (
+                "model_prediction_log_commit_failures",
+                "Group commits that failed and were retried.",
+                counts.commit_failures,
+            ),
+            ("model_prediction_log_writer_restarts", "Writer process restarts.", counts.restarts),
+        ):
+            yield CounterMetricFamily(name, text, value=value)
+        yield GaugeMetricFamily(
+            "model_prediction_log_healthy",
+            "1 while the prediction log commits (0: /predict answers 503 and /ready fails).",
+            value=int(counts.healthy),
+        )

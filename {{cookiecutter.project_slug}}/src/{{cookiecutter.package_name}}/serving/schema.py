@@ -28,7 +28,11 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_mod
 NUMERIC_DTYPE_PREFIXES = ("float", "int", "uint", "double", "number", "bool")
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+# The non-finite policy: NaN, infinity and numbers beyond float32's range (which ONNX and
+# TFLite models compute in, where they become infinity) are refused with a 422 naming the
+# field; a model output that is not finite is refused too (`scoring`), never logged.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
 Text = Annotated[str, Field(strict=True, max_length=1024)]
 
 
@@ -93,6 +97,11 @@ def describe(error: ValidationError, prefix: str = "") -> str:
         message = f"{_where(loc, prefix)}: missing feature; every row needs every feature"
     elif kind == "finite_number":
         message = f"{_where(loc, prefix)}: NaN and infinity are not allowed; send a finite number"
+    elif kind in {"less_than_equal", "greater_than_equal"}:
+        message = (
+            f"{_where(loc, prefix)}: {first['input']!r} is outside the range the model computes "
+            f"in (|x| <= {FLOAT32_MAX:.4g}); send a smaller number"
+        )
     elif kind in {"float_type", "float_parsing"}:
         message = f"{_where(loc, prefix)}: expected a number, got {type(first['input']).__name__}"
     else:
@@ -150,17 +159,18 @@ class RequestSchema:
         if not set(map(type, itertools.chain.from_iterable(rows))) <= _NUMBER_TYPES:
             return None  # bool, str, None, nested values: pydantic names the field
         try:
-            finite = bool(np.isfinite(np.asarray(rows, dtype=np.float64)).all())
+            # NaN compares false: one test refuses NaN, infinity and float32 overflow.
+            in_range = bool((np.abs(np.asarray(rows, dtype=np.float64)) <= FLOAT32_MAX).all())
         except OverflowError:
             return None
-        return rows if finite else None
+        return rows if in_range else None
 
     def _check_size(self, count: int, field: str) -> None:
         if count == 0:
             raise RequestError(422, f"{field}: empty batch; send at least one row")
         if count > self.max_batch_size:
             raise RequestError(
-                413,
+                422,
                 f"{field}: batch of {count} rows exceeds the maximum of {self.max_batch_size}; "
                 "split it into smaller requests",
             )
@@ -195,8 +205,9 @@ class RequestSchema:
         self._check_size(len(rows), "instances")
         return self._values(rows)
 
-    def parse_invocations(self, body: bytes) -> list[tuple[Any, ...]]:
-        """MLflow scoring payloads: dataframe_split, dataframe_records, instances, inputs."""
+    def parse_invocations(self, body: bytes) -> tuple[list[tuple[Any, ...]], str]:
+        """MLflow's JSON payloads (dataframe_split, dataframe_records, instances, inputs)
+        -> (rows, the payload's key)."""
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -212,16 +223,21 @@ class RequestSchema:
             raise RequestError(422, f"{unknown[0]}: unknown key; use one of {_formats()}")
         if len(keys) != 1:
             raise RequestError(422, f"body: send exactly one of {_formats()}")
+        if not isinstance(payload.get("params", {}), dict | None):
+            raise RequestError(422, "params: expected an object of parameter values")
         key = keys[0]
-        records = self._records(key, payload[key])
-        self._check_size(len(records), key)
+        return self.parse_records(self._records(key, payload[key]), key), key
+
+    def parse_records(self, records: list[Any], field: str) -> list[tuple[Any, ...]]:
+        """`[{feature: value, ...}, ...]` -> rows; `RequestError` naming `field[i].feature`."""
+        self._check_size(len(records), field)
         fast = self._fast_rows(records)
         if fast is not None:
             return fast
         try:
             rows = self._rows.validate_python(records)
         except ValidationError as error:
-            raise RequestError(422, describe(error, prefix=key)) from None
+            raise RequestError(422, describe(error, prefix=field)) from None
         return self._values(rows)
 
     def _records(self, key: str, data: Any) -> list[Any]:
@@ -237,12 +253,12 @@ class RequestSchema:
                 self._zip(columns, row, f"dataframe_split.data[{i}]")
                 for i, row in enumerate(data["data"])
             ]
-        if key == "inputs" and isinstance(data, dict):
+        if key in ("inputs", "instances") and isinstance(data, dict):  # {feature: [values]}
             columns = list(data)
             lengths = {len(v) if isinstance(v, list) else -1 for v in data.values()}
             if len(lengths) != 1 or -1 in lengths:
                 raise RequestError(
-                    422, "inputs: expected {feature: [values]} with equal-length lists"
+                    422, key + ": expected {feature: [values]} with equal-length lists"
                 )
             return [
                 dict(zip(columns, values, strict=True))
