@@ -46,7 +46,10 @@ def require_tool(name: str, hint: str) -> str:
     return path
 
 
-VENV_CACHE = TEMPLATE_DIR / ".cache" / "venvs"
+# Outside the repository, so fresh clones on the same machine (CI runs in one) reuse the
+# virtualenvs, the Docker base image and the mlflow server venv; MLOPS_TEMPLATE_CACHE moves it.
+CACHE_ROOT = Path(os.environ.get("MLOPS_TEMPLATE_CACHE", Path.home() / ".cache" / "mlops-template"))
+VENV_CACHE = CACHE_ROOT / "venvs"
 CHECKOV_VERSION = "3.3.30"
 
 

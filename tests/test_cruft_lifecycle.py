@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from cookiecutter.main import cookiecutter
 
+from tests.conftest import VENV_CACHE
 from tests.options import TEMPLATE_DIR
 
 SLUG_DIR = "{{cookiecutter.project_slug}}"
@@ -30,7 +31,7 @@ COPY_IGNORE = shutil.ignore_patterns(
     ".ruff_cache", ".mypy_cache", "node_modules",
 )  # fmt: skip
 # The Makefile builds cruft's own virtualenv; keep it between runs.
-CRUFT_VENV = TEMPLATE_DIR / ".cache" / "venvs" / "cruft"
+CRUFT_VENV = VENV_CACHE / "cruft"
 CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>)( |$)", re.MULTILINE)
 
 # What the user changes (step 2) and what the template changes for N+1 (step 3).

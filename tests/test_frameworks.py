@@ -1,7 +1,7 @@
 """Bake tests for the deep-learning frameworks: PyTorch and TensorFlow.
 
 Each renders the template with `ml_framework` set, installs the project into a cached
-virtualenv (`.cache/venvs/<framework>-<hash of the generated dependencies>`, reused between
+virtualenv (`<cache>/venvs/<framework>-<hash of the generated dependencies>`, reused between
 runs, rebuilt when the dependencies change), runs the generated `make pipeline`, checks the
 artifacts (native model, optimized models, parity and benchmark reports), then runs the
 generated `make lint test`. The PyTorch venv gets `torch==2.13.0` first: that pin resolves to
@@ -25,10 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import render, require_tool, run_checked
-from tests.options import TEMPLATE_DIR
+from tests.conftest import VENV_CACHE, render, require_tool, run_checked
 
-VENVS = TEMPLATE_DIR / ".cache" / "venvs"
+VENVS = VENV_CACHE
 PYTHON = "3.11"  # the local CPU torch wheel is built for CPython 3.11
 
 # Installed before the project so that pip keeps them (they satisfy the project's ranges).

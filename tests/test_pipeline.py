@@ -2,7 +2,7 @@
 
 Two renders cover the tracking/versioning options cheaply: MLflow + DVC (the defaults) and
 none + none (file registry, no DVC). Both share one cached virtualenv keyed by the MLflow + DVC
-project's dependencies (a superset of the other's), under .cache/venvs/pipeline-sklearn-<hash>.
+project's dependencies (a superset of the other's), under <cache>/venvs/pipeline-sklearn-<hash>.
 The defaults' own `make test` runs in test_bake.py, so here the MLflow + DVC bake runs
 `make lint` (with the pipeline's artifacts present) and `dvc repro`; none + none runs both.
 """
