@@ -28,7 +28,7 @@ from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.optimization.base import Variant, finish
 from {{ cookiecutter.package_name }}.runtime import tflite_predictor
 from {{ cookiecutter.package_name }}.training.base import OptimizationSpec, TrainedModel
-from {{ cookiecutter.package_name }}.training.keras_model import KerasModel, as_array, as_proba
+from {{ cookiecutter.package_name }}.training.keras_model import KerasModel
 
 FLOAT16_FILE = "model.tflite"
 INT8_FILE = "model_int8.tflite"
@@ -79,25 +79,14 @@ def optimize(
         raise UserError(f"the TensorFlow optimizer got a {model.framework} model; retrain it")
     options = _options(config.options)
     out_dir.mkdir(parents=True, exist_ok=True)
+    names, threads = model.feature_names, options.num_threads
     float16_path = out_dir / FLOAT16_FILE
     float16_path.write_bytes(convert(model, float16=True))
-    variants = [
-        Variant(
-            "tflite_float16",
-            float16_path,
-            tflite_predictor(float16_path, model.feature_names, options.num_threads).predict_frame,
-        )
-    ]
+    served = tflite_predictor(float16_path, names, threads).predict_frame  # what serving runs
+    variants = [Variant("tflite_float16", float16_path, served)]
     if options.int8:
         int8_path = out_dir / INT8_FILE
         int8_path.write_bytes(convert(model, float16=False))
-        variants.append(
-            Variant(
-                "tflite_dynamic_int8",
-                int8_path,
-                tflite_predictor(
-                    int8_path, model.feature_names, options.num_threads
-                ).predict_frame,
-            )
-        )
+        int8 = tflite_predictor(int8_path, names, threads).predict_frame
+        variants.append(Variant("tflite_dynamic_int8", int8_path, int8))
     return finish(model, variants, X_test, y_test, out_dir, config)
