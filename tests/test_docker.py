@@ -84,8 +84,8 @@ def test_image_serves_the_champion_read_only(tmp_path: Path) -> None:
         )  # fmt: skip
         build_s = time.monotonic() - started
         size = int(_docker(env, "image", "inspect", "--format", "{{.Size}}", IMAGE))
-        labels = json.loads(_docker(env, "image", "inspect", "--format", "{{json .Config.Labels}}",
-                                    IMAGE))  # fmt: skip
+        labels_format = "{{json .Config.Labels}}"
+        labels = json.loads(_docker(env, "image", "inspect", "--format", labels_format, IMAGE))
         assert labels["churn_model.champion"] == "churn-model-v1"
         print(f"image {IMAGE}: {size / 1e6:.0f} MB, make build {build_s:.0f} s")
 
@@ -113,8 +113,8 @@ def test_image_serves_the_champion_read_only(tmp_path: Path) -> None:
             request_id = body["request_id"]
             assert _call(f"{base_url}/feedback", {"request_id": request_id, "label": 1})[0] == 200
 
-            healthcheck = json.loads(_docker(env, "inspect", "--format",
-                                             "{{json .Config.Healthcheck.Test}}", container))  # fmt: skip
+            test_format = "{{json .Config.Healthcheck.Test}}"
+            healthcheck = json.loads(_docker(env, "inspect", "--format", test_format, container))
             assert healthcheck[0] == "CMD"
             _docker(env, "exec", container, *healthcheck[1:])
             refused = subprocess.run(
