@@ -133,3 +133,6 @@ def test_image_serves_the_champion_read_only(tmp_path: Path) -> None:
         finally:
             subprocess.run([docker_cli(), "rm", "-f", container], env=env, capture_output=True,
                            check=False, timeout=60)  # fmt: skip
+            # Keep the cached data root bounded: earlier builds' untagged images go.
+            subprocess.run([docker_cli(), "image", "prune", "--force"], env=env,
+                           capture_output=True, check=False, timeout=300)  # fmt: skip

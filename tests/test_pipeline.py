@@ -152,7 +152,8 @@ def check_mlflow_tools(project: Path, venv: Path, bundle: Path) -> None:
     output = run_checked([str(venv / "bin" / "python"), "-c", MLFLOW_CHECK, uri, str(example)],
                          project, env=env, timeout=900)  # fmt: skip
     scored = json.loads(next(line for line in output.splitlines() if line.startswith('{"pyfunc"')))
-    assert scored["spark"] == pytest.approx(scored["pyfunc"])
+    # float32 ONNX Runtime: a batch of 3 and a single row may differ in the last bits
+    assert scored["spark"] == pytest.approx(scored["pyfunc"], abs=1e-6)
     port = free_port()
     server = subprocess.Popen(
         [str(venv / "bin" / "python"), "-m", "mlflow", "models", "serve",
@@ -174,7 +175,8 @@ def check_mlflow_tools(project: Path, venv: Path, bundle: Path) -> None:
             except OSError:
                 time.sleep(1)
         assert answer is not None, "mlflow models serve did not answer within 180 s"
-        assert answer["predictions"][0]["probability"] == pytest.approx(scored["pyfunc"][0])
+        served = answer["predictions"][0]["probability"]
+        assert served == pytest.approx(scored["pyfunc"][0], abs=1e-6)
     finally:
         server.terminate()
         server.wait(timeout=30)

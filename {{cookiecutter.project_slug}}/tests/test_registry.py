@@ -108,8 +108,7 @@ def test_registry_outage_is_an_error_never_no_champion(
 ) -> None:
     import socket
 
-    shutil.copytree(PROJECT_ROOT / "configs", tmp_path / "configs")
-    settings = load_settings(project_root=tmp_path)
+    settings = _evaluated(tmp_path, "mlflow")  # a candidate the gate could compare
     with socket.socket() as probe:  # a port nothing listens on: connection refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -119,6 +118,8 @@ def test_registry_outage_is_an_error_never_no_champion(
     with pytest.raises(UserError, match="failed to read the 'champion' alias") as caught:
         resolve_bundle("champion", settings)
     assert "no model has" not in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(UserError, match="failed to read the 'champion' alias"):
+        gate.run(settings)  # an outage never lets a candidate pass as "the first model"
 
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"this is not an SQLite database" * 100)

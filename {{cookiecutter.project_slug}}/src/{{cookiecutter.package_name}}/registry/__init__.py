@@ -15,6 +15,7 @@ a candidate whose optimized artifact failed its parity check is never registered
 
 from {{ cookiecutter.package_name }}.registry.core import (
     ALIASES,
+    AliasNotSetError,
     Registry,
     export_bundle,
     open_registry,
@@ -25,6 +26,7 @@ from {{ cookiecutter.package_name }}.registry.core import (
 
 __all__ = [
     "ALIASES",
+    "AliasNotSetError",
     "Registry",
     "export_bundle",
     "open_registry",

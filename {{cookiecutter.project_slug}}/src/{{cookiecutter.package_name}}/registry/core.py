@@ -21,6 +21,10 @@ REGISTRY_VERSION_FILE = "REGISTRY_VERSION"
 EVALUATION_FILES = (METRICS_REPORT, "model_card.md", "confusion_matrix.png", "roc_curve.png")
 
 
+class AliasNotSetError(UserError):
+    """The registry answered: no version has this alias (an outage is a plain `UserError`)."""
+
+
 class Registry(Protocol):
     """What a backend provides; versions are 1, 2, 3, ..."""
 
@@ -60,7 +64,7 @@ def resolve_bundle(alias: str, settings: Settings) -> Path:
     registry = open_registry(settings)
     version = registry.get_alias(alias)
     if version is None:
-        raise UserError(
+        raise AliasNotSetError(
             f"no model has the '{alias}' alias yet; run `make pipeline` or `make register`"
         )
     return registry.bundle_path(version)
@@ -76,7 +80,7 @@ def export_bundle(alias: str, settings: Settings, into: Path) -> str:
     registry = open_registry(settings)
     version = registry.get_alias(alias)
     if version is None:
-        raise UserError(
+        raise AliasNotSetError(
             f"no model has the '{alias}' alias yet; run `make pipeline` or `make register`"
         )
     source = registry.bundle_path(version)
