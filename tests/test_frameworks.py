@@ -4,7 +4,8 @@ Each renders the template with `ml_framework` set, installs the project into a c
 virtualenv (`.cache/venvs/<framework>-<hash of the generated dependencies>`, reused between
 runs, rebuilt when the dependencies change), runs the generated `make pipeline`, checks the
 artifacts (native model, optimized models, parity and benchmark reports), then runs the
-generated `make lint test`. The PyTorch venv gets `torch==2.13.0` first: that pin resolves to
+generated `make lint test`; MLflow's own tools (pyfunc, spark_udf, `mlflow models serve`) load the
+registered version. The PyTorch venv gets `torch==2.13.0` first: that pin resolves to
 the machine's local CPU wheel, any other spec would download the CUDA build.
 """
 
@@ -26,6 +27,7 @@ import pytest
 import yaml
 
 from tests.conftest import render, require_tool, run_checked
+from tests.mlflow_tools import check_mlflow_tools
 from tests.options import TEMPLATE_DIR
 
 VENVS = TEMPLATE_DIR / ".cache" / "venvs"
@@ -170,4 +172,5 @@ def test_framework_bake(framework: str, tmp_path: Path) -> None:
     runtime, probability = line.split()
     assert runtime == ("onnx" if framework == "pytorch" else "tflite")
     assert 0.0 <= float(probability) <= 1.0
+    check_mlflow_tools(venv, project, str(registered), registered)  # the file registry's layout
     run_checked([*make, "lint", "test"], cwd=project, env=env)

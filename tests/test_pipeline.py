@@ -17,26 +17,15 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import (
-    VENV_CACHE,
-    free_port,
-    make,
-    python_for,
-    render,
-    require_tool,
-    run_checked,
-    uv,
-)
+from tests.conftest import VENV_CACHE, make, python_for, render, require_tool, run_checked, uv
+from tests.mlflow_tools import check_mlflow_tools
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("venv-pipeline-sklearn")]
 
@@ -95,93 +84,6 @@ def check_artifacts(project: Path, output: str, bundle: Path) -> None:
     assert "single-row p50 (ms)" in (reports / "benchmark.md").read_text()
 
 
-MLFLOW_CHECK = """
-import json, sys
-import mlflow, pandas as pd
-from pyspark.sql import SparkSession
-
-uri, example_file = sys.argv[1:3]
-mlflow.set_tracking_uri(uri)
-mlflow.set_registry_uri(uri)
-model_uri = "models:/churn-model@champion"
-example = json.loads(open(example_file).read())
-frame = pd.DataFrame(example["data"] * 3, columns=example["columns"])
-pyfunc = mlflow.pyfunc.load_model(model_uri).predict(frame)["probability"].tolist()
-spark = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false").getOrCreate()
-udf = mlflow.pyfunc.spark_udf(spark, model_uri, env_manager="local")
-rows = spark.createDataFrame(frame).select(udf(*frame.columns)).collect()
-spark.stop()
-print(json.dumps({"pyfunc": pyfunc, "spark": [row[0][0] for row in rows]}))
-"""
-
-
-def mlflow_tools(venv: Path) -> Path:
-    """Full `mlflow` (the project's mlflow-skinny version) and pyspark in their own directory.
-
-    Installed with `--target` beside the cached venv, pinned to the venv's own versions, and
-    put on PYTHONPATH only for these checks: with pyspark importable, pandera warns on every
-    CLI call, which the project's own tests would see.
-    """
-    target = venv.with_name(venv.name + "-mlflow-tools")
-    if (target / ".complete").exists():
-        return target
-    python = str(venv / "bin" / "python")
-    frozen = run([uv(), "pip", "freeze", "--python", python], venv, venv)
-    pins = "\n".join(line for line in frozen.splitlines() if "==" in line)
-    skinny = next(line for line in pins.splitlines() if line.startswith("mlflow-skinny=="))
-    constraints = venv / "mlflow-tools-constraints.txt"
-    constraints.write_text(pins + "\n", encoding="utf-8")
-    run([uv(), "pip", "install", "--quiet", "--python", python, "--target", str(target),
-         "--constraint", str(constraints), skinny.replace("-skinny", ""), "pyspark>=3.5,<5"],
-        venv, venv)  # fmt: skip
-    (target / ".complete").touch()
-    return target
-
-
-def check_mlflow_tools(project: Path, venv: Path, bundle: Path) -> None:
-    """MLflow's own tools on the registered champion: pyfunc, spark_udf, `mlflow models serve`."""
-    tools = mlflow_tools(venv)
-    uri = f"sqlite:///{project / 'mlflow.db'}"
-    example = bundle / "input_example.json"
-    env = os.environ | {
-        "PYTHONPATH": str(tools),
-        "PYSPARK_PYTHON": str(venv / "bin" / "python"),
-        "MLFLOW_TRACKING_URI": uri,
-        "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",  # mlflow starts `uvicorn` by name
-    }
-    output = run_checked([str(venv / "bin" / "python"), "-c", MLFLOW_CHECK, uri, str(example)],
-                         project, env=env, timeout=900)  # fmt: skip
-    scored = json.loads(next(line for line in output.splitlines() if line.startswith('{"pyfunc"')))
-    # float32 ONNX Runtime: a batch of 3 and a single row may differ in the last bits
-    assert scored["spark"] == pytest.approx(scored["pyfunc"], abs=1e-6)
-    port = free_port()
-    server = subprocess.Popen(
-        [str(venv / "bin" / "python"), "-m", "mlflow", "models", "serve",
-         "-m", "models:/churn-model@champion", "--env-manager", "local",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        payload = (bundle / "serving_input_example.json").read_bytes()
-        deadline, answer = time.monotonic() + 180, None
-        while answer is None and time.monotonic() < deadline and server.poll() is None:
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/invocations", data=payload,
-                    headers={"content-type": "application/json"},
-                )  # fmt: skip
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    answer = json.loads(response.read())
-            except OSError:
-                time.sleep(1)
-        assert answer is not None, "mlflow models serve did not answer within 180 s"
-        served = answer["predictions"][0]["probability"]
-        assert served == pytest.approx(scored["pyfunc"][0], abs=1e-6)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 def test_mlflow_and_dvc(tmp_path: Path) -> None:
     project = render(tmp_path, experiment_tracking="mlflow", data_versioning="dvc")
     venv = venv_for(project)
@@ -194,7 +96,8 @@ def test_mlflow_and_dvc(tmp_path: Path) -> None:
     check_artifacts(project, output, bundle)
     resolved = run([str(venv / "bin" / "churn_model"), "resolve", "champion"], project, venv)
     assert resolved.strip() == str(bundle)
-    check_mlflow_tools(project, venv, bundle)
+    check_mlflow_tools(venv, project, "models:/churn-model@champion", bundle,
+                       tracking_uri=f"sqlite:///{project / 'mlflow.db'}")  # fmt: skip
     make(project, "lint", venv=venv)
 
     # DVC, offline: a git work tree with one commit, reproduce every stage, push to the remote.
