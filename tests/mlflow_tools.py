@@ -46,8 +46,11 @@ def mlflow_tools(venv: Path) -> Path:
     python = str(venv / "bin" / "python")
     frozen = run_checked([uv(), "pip", "freeze", "--python", python], venv)
     pins = "\n".join(line for line in frozen.splitlines() if "==" in line)
+    # The project's mlflow-skinny version; projects without MLflow get a current release (an
+    # unbounded spec lets the resolver fall back to MLflow 1.x under the venv's protobuf pin).
     skinny = next(
-        (line for line in pins.splitlines() if line.startswith("mlflow-skinny==")), "mlflow-skinny"
+        (line for line in pins.splitlines() if line.startswith("mlflow-skinny==")),
+        "mlflow-skinny>=3.0,<4",
     )
     constraints = venv / "mlflow-tools-constraints.txt"
     constraints.write_text(pins + "\n", encoding="utf-8")
