@@ -3,9 +3,9 @@
 `mlflow.pyfunc.load_model`, `mlflow.pyfunc.spark_udf` (pyspark, `local[1]`) and `mlflow models
 serve --env-manager local` load the version and must agree. Full `mlflow` (the project's
 mlflow-skinny version, or the newest for projects without MLflow) and pyspark are installed once
-with `--target` beside the cached venv (numpy, pandas, scikit-learn, onnxruntime pinned to the
-venv's versions), and put on PYTHONPATH only for these checks: with pyspark importable,
-pandera warns on every CLI call, which the project's own tests would see.
+with `--target` beside the cached venv (numpy, pandas, scikit-learn, onnxruntime and protobuf
+pinned to the venv's versions), and put on PYTHONPATH only for these checks: with pyspark
+importable, pandera warns on every CLI call, which the project's own tests would see.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def mlflow_tools(venv: Path) -> Path:
     frozen = run_checked([uv(), "pip", "freeze", "--python", python], venv)
     # Pin what decides the model's answers to the venv's versions; MLflow's server-side
     # dependencies (pyarrow, flask, ...) resolve freely.
-    shared = ("numpy==", "pandas==", "scikit-learn==", "onnxruntime==", "mlflow-skinny==")
+    shared = ("numpy==", "pandas==", "scikit-learn==", "onnxruntime==", "protobuf==")
+    shared += ("mlflow-skinny==",)
     pins = "\n".join(line for line in frozen.splitlines() if line.lower().startswith(shared))
     # The project's mlflow-skinny version; projects without MLflow get a current release (an
     # unbounded spec lets the resolver fall back to MLflow 1.x under the venv's protobuf pin).
