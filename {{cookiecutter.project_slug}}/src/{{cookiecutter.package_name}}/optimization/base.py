@@ -50,6 +50,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from {{ cookiecutter.package_name }}.errors import GateFailedError
 from {{ cookiecutter.package_name }}.runtime import PARITY_FILE as PARITY_FILE
+from {{ cookiecutter.package_name }}.runtime import file_sha256
 from {{ cookiecutter.package_name }}.training.base import BenchmarkSpec, OptimizationSpec, TrainedModel
 
 BENCHMARK_FILE = "benchmark.json"
@@ -184,6 +185,7 @@ def finish(
     for variant in variants:
         checks[variant.name] = {
             "artifact": variant.artifact.name,
+            "sha256": file_sha256(variant.artifact),  # serving loads only this exact file
             **parity(native_proba, variant.predict_proba(X_test), y, config),
         }
         rows.append(

@@ -10,6 +10,7 @@ the native model. A truncated, empty or foreign artifact is a one-line `UserErro
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -180,6 +181,25 @@ def native_predictor(bundle: Path) -> Predictor:
     return Predictor("native", bundle / NATIVE_DIR, names, np.float64, run)
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a file (a directory artifact: of nothing, "")."""
+    if not path.is_file():
+        return ""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _checked_digest(bundle: Path, artifact: Path) -> str | None:
+    try:
+        report = json.loads((bundle / OPTIMIZED_DIR / PARITY_FILE).read_text(encoding="utf-8"))
+        return next(
+            str(check.get("sha256"))
+            for check in report["variants"].values()
+            if check.get("artifact") == artifact.name
+        )
+    except (OSError, json.JSONDecodeError, KeyError, AttributeError, StopIteration):
+        return None
+
+
 def parity_failure(bundle: Path) -> str | None:
     """Why the bundle's optimized artifact may not be served (None: its parity check passed)."""
     path = bundle / OPTIMIZED_DIR / PARITY_FILE
@@ -212,6 +232,12 @@ def load_bundle_predictor(
             f"refusing to serve {artifact}: {failure}; re-run `make optimize`, or set "
             "serving.prefer_optimized: false to serve the native model instead"
         )
+    _check_file(artifact, artifact.suffix.lstrip(".").upper())
+    # Only the exact file the parity check passed: a truncated or replaced artifact is refused
+    # before a runtime parses it (the TFLite interpreter does not verify its input).
+    if file_sha256(artifact) != _checked_digest(bundle, artifact):
+        raise _unusable(artifact, artifact.suffix.lstrip(".").upper(),
+                        "it is not the file its parity check passed")  # fmt: skip
     return optimized_predictor(artifact, feature_names)
 
 
@@ -222,6 +248,7 @@ __all__ = [
     "PARITY_FILE",
     "TFLITE_FILE",
     "Predictor",
+    "file_sha256",
     "load_bundle_predictor",
     "native_predictor",
     "optimized_predictor",
