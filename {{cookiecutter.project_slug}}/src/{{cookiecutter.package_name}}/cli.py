@@ -145,11 +145,20 @@ def promote() -> None:
 
 
 @app.command()
-def resolve(alias: Annotated[str, typer.Argument(help="champion or challenger")]) -> None:
-    """Print the local bundle directory of a registry alias."""
-    from {{ cookiecutter.package_name }}.registry import resolve_bundle
+def resolve(
+    alias: Annotated[str, typer.Argument(help="champion or challenger")],
+    into: Annotated[
+        Path | None, typer.Option(help="Copy the model directory here (the image build context).")
+    ] = None,
+) -> None:
+    """Print the local bundle directory of a registry alias (or copy it with --into)."""
+    from {{ cookiecutter.package_name }}.registry import export_bundle, resolve_bundle
 
-    typer.echo(str(resolve_bundle(alias, get_settings())))
+    if into is None:
+        typer.echo(str(resolve_bundle(alias, get_settings())))
+        return
+    version = export_bundle(alias, get_settings(), into)
+    typer.echo(f"{alias}: {version} -> {into}")
 
 
 @app.command()

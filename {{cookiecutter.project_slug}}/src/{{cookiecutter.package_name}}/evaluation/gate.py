@@ -62,11 +62,11 @@ def champion_comparison(
 
 
 def _champion(settings: Settings, candidate_id: str) -> tuple[str, Any] | None:
-    from {{ cookiecutter.package_name }}.registry import resolve_bundle
+    from {{ cookiecutter.package_name }}.registry import AliasNotSetError, resolve_bundle
 
     try:
         bundle = resolve_bundle("champion", settings)
-    except UserError:
+    except AliasNotSetError:  # a registry outage fails the gate; it never reads as "no champion"
         return None
     bundle_id = str(read_bundle_config(bundle)["lineage"]["bundle_id"])
     if bundle_id == candidate_id:

@@ -22,11 +22,11 @@ from {{ cookiecutter.package_name }}.optimization.torch_quant import optimize
 {%- elif cookiecutter.ml_framework == "tensorflow" %}
 from {{ cookiecutter.package_name }}.optimization.tflite import optimize
 {%- endif %}
+from {{ cookiecutter.package_name }}.runtime import OPTIMIZED_DIR
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import load_model, load_model_config
 from {{ cookiecutter.package_name }}.training.stage import TEST_FILE, read_split
 
-OPTIMIZED_DIR = "optimized"
 BENCHMARK_TABLE = "benchmark.md"
 
 

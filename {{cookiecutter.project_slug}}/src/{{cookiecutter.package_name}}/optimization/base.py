@@ -1,5 +1,8 @@
 """What every optimization module produces, and the shared parity and benchmark code.
 
+Every variant's `predict_proba` is a `runtime` predictor's `predict_frame` (torch's int8
+variant excepted: it is measured, never served), so parity is checked on the code that serves.
+
 Each framework module (`sklearn_onnx`, `torch_quant`, `tflite`) exposes
 
     def optimize(model: TrainedModel, X_test: pd.DataFrame, y_test: np.ndarray,
@@ -46,9 +49,10 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from {{ cookiecutter.package_name }}.errors import GateFailedError
+from {{ cookiecutter.package_name }}.runtime import PARITY_FILE as PARITY_FILE
+from {{ cookiecutter.package_name }}.runtime import file_sha256
 from {{ cookiecutter.package_name }}.training.base import BenchmarkSpec, OptimizationSpec, TrainedModel
 
-PARITY_FILE = "parity.json"
 BENCHMARK_FILE = "benchmark.json"
 
 Predict = Callable[[pd.DataFrame], np.ndarray]
@@ -181,6 +185,7 @@ def finish(
     for variant in variants:
         checks[variant.name] = {
             "artifact": variant.artifact.name,
+            "sha256": file_sha256(variant.artifact),  # serving loads only this exact file
             **parity(native_proba, variant.predict_proba(X_test), y, config),
         }
         rows.append(

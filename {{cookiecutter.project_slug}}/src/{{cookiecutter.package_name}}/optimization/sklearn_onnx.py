@@ -10,7 +10,8 @@ What gets smaller and faster, measured with `make bench` on the sample data (see
   style default-domain ops; on this graph it refuses to run ("Failed to find proper ai.onnx
   domain"). So no int8 variant is produced.
 
-`config.options`: `target_opset` (int, default 17) for the ONNX default domain.
+`config.options`: `target_opset` (int, default 17) for the ONNX default domain. The parity
+check runs the artifact through `runtime.onnx_predictor`, the predictor the server uses.
 """
 
 from __future__ import annotations
@@ -23,33 +24,12 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.optimization.base import Variant, finish
+from {{ cookiecutter.package_name }}.runtime import onnx_predictor
 from {{ cookiecutter.package_name }}.training.base import OptimizationSpec, TrainedModel
 
 ARTIFACT = "model.onnx"
 INPUT_NAME = "features"
 DEFAULT_OPSET = 17
-
-
-class OnnxPredictor:
-    """(n, 2) probabilities from an ONNX file via onnxruntime (single thread, CPU)."""
-
-    def __init__(self, path: Path, feature_names: list[str]) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        self.feature_names = feature_names
-        self.output = self.session.get_outputs()[1].name
-
-    def __call__(self, features: pd.DataFrame) -> np.ndarray:
-        ordered = features.columns.tolist() == self.feature_names
-        matrix = (features if ordered else features[self.feature_names]).to_numpy(np.float32)
-        proba = self.session.run([self.output], {INPUT_NAME: matrix})[0]
-        return np.asarray(proba, dtype=np.float64)
 
 
 def convert(model: TrainedModel, path: Path, opset: int) -> None:
@@ -81,5 +61,5 @@ def optimize(
     opset = int(config.options.get("target_opset", DEFAULT_OPSET))
     artifact = out_dir / ARTIFACT
     convert(model, artifact, opset)
-    predictor = OnnxPredictor(artifact, model.feature_names)
+    predictor = onnx_predictor(artifact, model.feature_names).predict_frame
     return finish(model, [Variant("onnx", artifact, predictor)], X_test, y_test, out_dir, config)

@@ -16,8 +16,6 @@ default 1).
 from __future__ import annotations
 
 import tempfile
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.optimization.base import Variant, finish
+from {{ cookiecutter.package_name }}.runtime import tflite_predictor
 from {{ cookiecutter.package_name }}.training.base import OptimizationSpec, TrainedModel
-from {{ cookiecutter.package_name }}.training.keras_model import KerasModel, as_array, as_proba
+from {{ cookiecutter.package_name }}.training.keras_model import KerasModel
 
 FLOAT16_FILE = "model.tflite"
 INT8_FILE = "model_int8.tflite"
@@ -68,32 +67,6 @@ def convert(model: KerasModel, *, float16: bool) -> bytes:
         return bytes(converter.convert())
 
 
-def tflite_predictor(
-    path: Path, feature_names: list[str], num_threads: int
-) -> Callable[[pd.DataFrame], np.ndarray]:
-    """A `predict_proba(DataFrame)` running `path` in one TFLite interpreter."""
-    with warnings.catch_warnings():
-        # tf.lite.Interpreter still ships with (and is tested on) the pinned TensorFlow range;
-        # its successor, ai-edge-litert, would be one more heavy dependency.
-        warnings.filterwarnings("ignore", message=".*Interpreter is deprecated.*")
-        interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
-    input_index = interpreter.get_input_details()[0]["index"]
-    output_index = interpreter.get_output_details()[0]["index"]
-    shape: list[tuple[int, ...]] = [()]
-
-    def predict_proba(features: pd.DataFrame) -> np.ndarray:
-        inputs = as_array(features, feature_names)
-        if inputs.shape != shape[0]:  # resizing re-plans the graph: only when the shape changes
-            interpreter.resize_tensor_input(input_index, list(inputs.shape))
-            interpreter.allocate_tensors()
-            shape[0] = inputs.shape
-        interpreter.set_tensor(input_index, inputs)
-        interpreter.invoke()
-        return as_proba(interpreter.get_tensor(output_index))
-
-    return predict_proba
-
-
 def optimize(
     model: TrainedModel,
     X_test: pd.DataFrame,  # noqa: N803 - the usual ML name
@@ -106,23 +79,14 @@ def optimize(
         raise UserError(f"the TensorFlow optimizer got a {model.framework} model; retrain it")
     options = _options(config.options)
     out_dir.mkdir(parents=True, exist_ok=True)
+    names, threads = model.feature_names, options.num_threads
     float16_path = out_dir / FLOAT16_FILE
     float16_path.write_bytes(convert(model, float16=True))
-    variants = [
-        Variant(
-            "tflite_float16",
-            float16_path,
-            tflite_predictor(float16_path, model.feature_names, options.num_threads),
-        )
-    ]
+    served = tflite_predictor(float16_path, names, threads).predict_frame  # what serving runs
+    variants = [Variant("tflite_float16", float16_path, served)]
     if options.int8:
         int8_path = out_dir / INT8_FILE
         int8_path.write_bytes(convert(model, float16=False))
-        variants.append(
-            Variant(
-                "tflite_dynamic_int8",
-                int8_path,
-                tflite_predictor(int8_path, model.feature_names, options.num_threads),
-            )
-        )
+        int8 = tflite_predictor(int8_path, names, threads).predict_frame
+        variants.append(Variant("tflite_dynamic_int8", int8_path, int8))
     return finish(model, variants, X_test, y_test, out_dir, config)

@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pandas as pd
 import torch
 from onnx import TensorProto, helper, numpy_helper
@@ -44,6 +43,7 @@ from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.optimization.base import Variant, finish
+from {{ cookiecutter.package_name }}.runtime import onnx_predictor
 from {{ cookiecutter.package_name }}.training.base import OptimizationSpec, TrainedModel
 from {{ cookiecutter.package_name }}.training.torch_model import (
     TabularMLP,
@@ -166,26 +166,6 @@ def export_onnx(
         store_float16(path)
 
 
-def onnx_predictor(path: Path, feature_names: list[str]) -> Callable[[pd.DataFrame], np.ndarray]:
-    """A `predict_proba(DataFrame)` backed by an onnxruntime session on one thread."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    columns, outputs_wanted = pd.Index(feature_names), [OUTPUT_NAME]
-    # Reused: with none, every run() builds a default RunOptions (~0.8 us of a ~7 us call).
-    run_options = ort.RunOptions()
-
-    def predict_proba(features: pd.DataFrame) -> np.ndarray:
-        feed = {INPUT_NAME: as_array(features, columns)}
-        outputs = session.run(outputs_wanted, feed, run_options)
-        return as_proba(np.asarray(outputs[0]))
-
-    return predict_proba
-
-
 def _quantized_copy(network: nn.Module, input_layer: bool) -> nn.Module:
     """Dynamic int8 on the `nn.Linear` layers (all, or all but the first)."""
     linears = [name for name, module in network.named_modules() if isinstance(module, nn.Linear)]
@@ -245,7 +225,8 @@ def optimize(
         options.onnx_opset,
         float16=options.onnx_float16,
     )
-    variants = [Variant("onnx", onnx_path, onnx_predictor(onnx_path, model.feature_names))]
+    served = onnx_predictor(onnx_path, model.feature_names).predict_frame  # what serving runs
+    variants = [Variant("onnx", onnx_path, served)]
     if options.int8:
         int8_path = out_dir / INT8_FILE
         save_int8(model, int8_path, options.int8_input_layer)

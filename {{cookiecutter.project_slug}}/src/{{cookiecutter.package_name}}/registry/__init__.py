@@ -6,16 +6,31 @@ a file registry (`registry_backend: file`; `models/registry.json` + `models/<mod
 
 `register` adds the evaluated candidate as a new version and points `challenger` at it (and
 `champion` too when there is none yet, or with `promote=True`); `promote` moves `champion` to
-the current challenger. `resolve_bundle(alias, settings)` gives a local bundle directory.
+the current challenger. `resolve_bundle(alias, settings)` gives a local bundle directory;
+`export_bundle(alias, settings, into)` copies it (the image's build context, `make build`).
+Every version is an MLflow model directory (`runtime.mlflow_model`): `MLmodel` with the pyfunc
+flavor, signature and input example, next to `native/`, `optimized/` and `model_config.yaml`;
+a candidate whose optimized artifact failed its parity check is never registered.
 """
 
 from {{ cookiecutter.package_name }}.registry.core import (
     ALIASES,
+    AliasNotSetError,
     Registry,
+    export_bundle,
     open_registry,
     promote,
     register,
     resolve_bundle,
 )
 
-__all__ = ["ALIASES", "Registry", "open_registry", "promote", "register", "resolve_bundle"]
+__all__ = [
+    "ALIASES",
+    "AliasNotSetError",
+    "Registry",
+    "export_bundle",
+    "open_registry",
+    "promote",
+    "register",
+    "resolve_bundle",
+]

@@ -9,13 +9,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
+from {{ cookiecutter.package_name }}.runtime import OPTIMIZED_FILE, parity_failure
+from {{ cookiecutter.package_name }}.runtime.mlflow_model import write_mlflow_model
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training import load_model_config
+from {{ cookiecutter.package_name }}.training import FRAMEWORK, load_model_config
 from {{ cookiecutter.package_name }}.training.stage import read_bundle_config, write_bundle_config
 
 ALIASES = ("champion", "challenger")
 METRICS_REPORT = "metrics.json"
+REGISTRY_VERSION_FILE = "REGISTRY_VERSION"
 EVALUATION_FILES = (METRICS_REPORT, "model_card.md", "confusion_matrix.png", "roc_curve.png")
+
+
+class AliasNotSetError(UserError):
+    """The registry answered: no version has this alias (an outage is a plain `UserError`)."""
 
 
 class Registry(Protocol):
@@ -57,10 +64,35 @@ def resolve_bundle(alias: str, settings: Settings) -> Path:
     registry = open_registry(settings)
     version = registry.get_alias(alias)
     if version is None:
-        raise UserError(
+        raise AliasNotSetError(
             f"no model has the '{alias}' alias yet; run `make pipeline` or `make register`"
         )
     return registry.bundle_path(version)
+
+
+def export_bundle(alias: str, settings: Settings, into: Path) -> str:
+    """Copy the aliased version into `into` (e.g. the image's build context); its version.
+
+    The copy records where it came from: `REGISTRY_VERSION` (`<model_id>-v<N>`, the image
+    label) and `version` in its model_config.yaml (the server's `model_version` label).
+    """
+    _check_alias(alias)
+    registry = open_registry(settings)
+    version = registry.get_alias(alias)
+    if version is None:
+        raise AliasNotSetError(
+            f"no model has the '{alias}' alias yet; run `make pipeline` or `make register`"
+        )
+    source = registry.bundle_path(version)
+    label = f"{_model_id(settings)}-v{version}"
+    if into.exists():
+        shutil.rmtree(into)
+    shutil.copytree(source, into, ignore=shutil.ignore_patterns("__pycache__"))
+    config = read_bundle_config(into)
+    config["version"] = label
+    write_bundle_config(into, config)
+    (into / REGISTRY_VERSION_FILE).write_text(label + "\n", encoding="utf-8")
+    return label
 
 
 def _evaluation_report(settings: Settings, bundle: Path) -> dict[str, Any]:
@@ -80,11 +112,29 @@ def _evaluation_report(settings: Settings, bundle: Path) -> dict[str, Any]:
             f"({'; '.join(report.get('failures', []))}); "
             "it cannot be registered"
         )
+    if (bundle / OPTIMIZED_FILE).exists():
+        failure = parity_failure(bundle)
+        if failure is not None:
+            raise GateFailedError(
+                f"the candidate's {OPTIMIZED_FILE}: {failure}; it cannot be registered: "
+                "fix the optimization and run `make optimize` again"
+            )
     return report
 
 
+def _project_requirement() -> str:
+    """This project as a pip requirement: the pyfunc loader module lives in its package."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{{ cookiecutter.project_slug }}=={version('{{ cookiecutter.project_slug }}')}"
+    except PackageNotFoundError:
+        return "{{ cookiecutter.project_slug }}"
+
+
 def _assemble(candidate: Path, report: dict[str, Any], reports: Path, staging: Path) -> Path:
-    """The bundle to register: the candidate plus its evaluation (metrics, card, plots)."""
+    """The bundle to register: the candidate plus its evaluation (metrics, card, plots),
+    written as an MLflow model directory (`MLmodel`, signature, input example)."""
     bundle = staging / "bundle"
     shutil.copytree(candidate, bundle)
     config = read_bundle_config(bundle)
@@ -92,6 +142,13 @@ def _assemble(candidate: Path, report: dict[str, Any], reports: Path, staging: P
     keys = ("thresholds", "primary_metric", "champion_tolerance", "champion", "passed", "test_rows")
     config["evaluation"] = {key: report[key] for key in keys}
     write_bundle_config(bundle, config)
+    try:
+        features, example = config["features"], config["input_example"]
+    except KeyError as missing:
+        raise UserError(
+            f"{candidate} has no {missing} in its model_config.yaml; retrain with `make train`"
+        ) from None
+    write_mlflow_model(bundle, features, example, FRAMEWORK, _project_requirement())
     for name in EVALUATION_FILES:
         if (reports / name).is_file():
             shutil.copy2(reports / name, bundle / name)

@@ -2,14 +2,18 @@
 registered as a model version and aliased `champion` / `challenger`.
 
 The store is `MLFLOW_TRACKING_URI` when set, else SQLite (`mlflow.db`) with artifacts in
-`mlruns/` under the project, so nothing needs a server.
+`mlruns/` under the project, so nothing needs a server. A URI with an unsupported scheme and
+any registry failure (network, auth, a broken store) is a one-line `UserError`: only "this
+alias is not set" reads as "no champion", never an outage.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlparse
 
 from {{ cookiecutter.package_name }}.errors import UserError
@@ -17,13 +21,26 @@ from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training.stage import read_bundle_config
 
 REPORT_FILES = ("metrics.json", "confusion_matrix.png", "roc_curve.png", "model_card.md")
+# Stores MLflow's client opens (`postgresql+psycopg://` etc. count as their base scheme).
+SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks")
+NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST",)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def tracking_uri(settings: Settings) -> str:
-    """`MLFLOW_TRACKING_URI`, or the project's SQLite store."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or (
+    """`MLFLOW_TRACKING_URI`, or the project's SQLite store; UserError for another scheme."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or (
         f"sqlite:///{settings.resolve(settings.pipeline.mlflow_db)}"
     )
+    scheme = urlparse(uri).scheme.split("+", 1)[0].lower()
+    if scheme and scheme not in SCHEMES:
+        raise UserError(
+            f"MLFLOW_TRACKING_URI={uri!r} has the unsupported scheme '{scheme}'; use "
+            "http(s)://<tracking server>, sqlite:///<file>, postgresql://..., mysql://... or "
+            "file:///<dir>, or unset it for the project's sqlite:///mlflow.db"
+        )
+    return uri
 
 
 def _flatten(prefix: str, value: Any) -> dict[str, str]:
@@ -33,6 +50,33 @@ def _flatten(prefix: str, value: Any) -> dict[str, str]:
             flat |= _flatten(f"{prefix}.{key}" if prefix else str(key), item)
         return flat
     return {prefix: str(value)}
+
+
+def _alias_missing(error: Exception, alias: str) -> bool:
+    """MLflow reports an unset alias as INVALID_PARAMETER_VALUE '... alias <a> not found'."""
+    message = str(error)
+    return (
+        getattr(error, "error_code", "") == "INVALID_PARAMETER_VALUE"
+        and f"alias {alias} not found" in message.lower()
+    )
+
+
+def _fails_in_one_line(what: str) -> Callable[[F], F]:
+    """Turn an MLflow or network failure inside a registry method into `_failure(what)`."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def wrapper(self: MlflowRegistry, *args: Any, **kwargs: Any) -> Any:
+            from mlflow.exceptions import MlflowException
+
+            try:
+                return method(self, *args, **kwargs)
+            except (MlflowException, OSError) as error:
+                raise self._failure(what, error) from None
+
+        return cast(F, wrapper)
+
+    return decorate
 
 
 class MlflowRegistry:
@@ -48,7 +92,17 @@ class MlflowRegistry:
         self.settings = settings
         self.model_id = model_id
         self.uri = tracking_uri(settings)
-        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        try:
+            self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        except Exception as error:  # MLflow raises plain exceptions for unknown stores
+            raise self._failure("open the store", error) from None
+
+    def _failure(self, what: str, error: Exception) -> UserError:
+        cause = " ".join(str(error).split())[:200] or type(error).__name__
+        return UserError(
+            f"the MLflow registry at {self.uri} failed to {what} ({cause}); "
+            "check MLFLOW_TRACKING_URI, the server and its credentials, then retry"
+        )
 
     def _experiment_id(self) -> str:
         experiment = self.client.get_experiment_by_name(self.model_id)
@@ -59,6 +113,7 @@ class MlflowRegistry:
             location = self.settings.resolve(self.settings.pipeline.mlflow_artifacts).as_uri()
         return str(self.client.create_experiment(self.model_id, artifact_location=location))
 
+    @_fails_in_one_line("register the version")
     def add_version(self, bundle: Path, report: dict[str, Any]) -> int:
         from mlflow.exceptions import MlflowException
 
@@ -86,24 +141,33 @@ class MlflowRegistry:
         self.client.set_terminated(run_id)
         try:
             self.client.get_registered_model(self.model_id)
-        except MlflowException:
+        except MlflowException as error:
+            if error.error_code not in NOT_FOUND:
+                raise
             self.client.create_registered_model(self.model_id)
         version = self.client.create_model_version(
             self.model_id, source=f"{run.info.artifact_uri}/bundle", run_id=run_id
         )
         return int(version.version)
 
+    @_fails_in_one_line("set the alias")
     def set_alias(self, alias: str, version: int) -> None:
         self.client.set_registered_model_alias(self.model_id, alias, str(version))
 
     def get_alias(self, alias: str) -> int | None:
+        """The aliased version; None only when the model or the alias does not exist."""
         from mlflow.exceptions import MlflowException
 
         try:
             return int(self.client.get_model_version_by_alias(self.model_id, alias).version)
-        except MlflowException:
-            return None
+        except MlflowException as error:
+            if error.error_code in NOT_FOUND or _alias_missing(error, alias):
+                return None
+            raise self._failure(f"read the '{alias}' alias", error) from None
+        except OSError as error:
+            raise self._failure(f"read the '{alias}' alias", error) from None
 
+    @_fails_in_one_line("fetch the version")
     def bundle_path(self, version: int) -> Path:
         source = self.client.get_model_version(self.model_id, str(version)).source
         parsed = urlparse(source)
@@ -123,6 +187,7 @@ class MlflowRegistry:
             raise UserError(f"bundle {path} of version {version} is missing from the MLflow store")
         return path
 
+    @_fails_in_one_line("list the versions")
     def versions(self) -> list[dict[str, Any]]:
         found = self.client.search_model_versions(f"name='{self.model_id}'")
         aliases = self.client.get_registered_model(self.model_id).aliases

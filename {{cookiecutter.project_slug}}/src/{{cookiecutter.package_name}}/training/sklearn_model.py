@@ -1,17 +1,18 @@
-"""scikit-learn: a preprocessing + logistic-regression pipeline, saved with joblib.
+"""scikit-learn: a preprocessing + logistic-regression pipeline, saved as a plain pickle.
 
 Hyper-parameters (`hyperparameters:` in configs/model_config.yaml) are checked by
 `SklearnHyperparameters`. The pipeline is `SimpleImputer(median) -> StandardScaler ->
-LogisticRegression`; fitting shows a progress bar over its stages. joblib files are pickles:
-load only bundles your own pipeline produced.
+LogisticRegression`; fitting shows a progress bar over its stages. `native/model.pkl` is a
+plain pickle so MLflow's own `sklearn` flavor loads the same file (`runtime.mlflow_model`);
+pickles run code when loaded: load only bundles your own pipeline produced.
 """
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any, Literal
 
-import joblib
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +31,7 @@ from {{ cookiecutter.package_name }}.training.base import (
 )
 
 FRAMEWORK = "scikit-learn"
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.pkl"
 
 
 class SklearnHyperparameters(BaseModel):
@@ -67,7 +68,8 @@ class SklearnModel:
 
     def save(self, directory: Path) -> None:
         write_native_meta(directory, FRAMEWORK, self.feature_names)
-        joblib.dump(self.pipeline, directory / MODEL_FILE)
+        with (directory / MODEL_FILE).open("wb") as handle:
+            pickle.dump(self.pipeline, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def build_pipeline(params: SklearnHyperparameters, seed: int) -> Pipeline:
@@ -112,7 +114,14 @@ def train(
 def load(directory: Path) -> SklearnModel:
     """Load what `SklearnModel.save` wrote."""
     names = read_native_meta(directory, FRAMEWORK)
-    pipeline = joblib.load(directory / MODEL_FILE)
+    path = directory / MODEL_FILE
+    if not path.is_file():
+        raise UserError(f"{directory} has no {MODEL_FILE}; retrain it with `make train`")
+    try:
+        with path.open("rb") as handle:
+            pipeline = pickle.load(handle)  # noqa: S301 - our own pipeline's bundle
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
+        raise UserError(f"{path} is truncated or not a pickle; retrain with `make train`") from None
     if not isinstance(pipeline, Pipeline):
         raise UserError(f"{directory / MODEL_FILE} is not a scikit-learn pipeline")
     return SklearnModel(pipeline, names)

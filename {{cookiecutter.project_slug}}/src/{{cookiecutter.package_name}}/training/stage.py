@@ -2,7 +2,9 @@
 
 The candidate bundle (`models/candidate/`, see `settings.pipeline.candidate_dir`) holds
 `model_config.yaml` (the seed's fields with the dataset hash filled in, plus `lineage`,
-`features` and `metrics`) and `native/` (the framework's saved model). The split goes to
+`features`, `input_example` (the first test row) and `metrics`) and `native/` (the
+framework's saved model); `make optimize` adds `optimized/`, and `register` makes the version
+an MLflow model directory (`runtime.mlflow_model`). The split goes to
 `data/processed/{train,test}.csv` so evaluation and optimization use the same held-out rows.
 """
 
@@ -162,6 +164,8 @@ def run(settings: Settings) -> Path:
     run_suffix = uuid.uuid4().hex[:8]  # two trainings in one second still differ
     seed_fields = config.model_dump(mode="json")
     seed_fields["dataset"]["sha256"] = digest
+    features = [{"name": name, "dtype": str(x_train[name].dtype)} for name in model.feature_names]
+    example = {name: x_test[name].iloc[0].item() for name in model.feature_names}
     write_bundle_config(
         bundle,
         {
@@ -194,9 +198,8 @@ def run(settings: Settings) -> Path:
                 ),
 {%- endif %}
             },
-            "features": [
-                {"name": name, "dtype": str(x_train[name].dtype)} for name in model.feature_names
-            ],
+            "features": features,
+            "input_example": example,
             "metrics": metrics,
         },
     )

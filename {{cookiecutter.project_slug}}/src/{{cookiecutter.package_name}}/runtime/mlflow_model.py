@@ -1,0 +1,151 @@
+"""Every model bundle is an MLflow model directory, whichever registry holds it.
+
+`write_mlflow_model(bundle, ...)` (called by the train stage) writes `MLmodel` next to
+`model_config.yaml`, `native/` and (after `make optimize`) `optimized/`, plus the input
+example and the environment files, so the directory the registry stores is the directory
+both MLflow (`mlflow models serve -m models:/<name>@champion --env-manager local`,
+`mlflow.pyfunc.load_model`, `mlflow.pyfunc.spark_udf`) and this project's server load.
+
+Flavors: `python_function` with this module as its loader (it serves what our server serves:
+the optimized artifact whose parity check passed, else the native model), and for
+scikit-learn also MLflow's native `sklearn` flavor (`native/model.pkl`, a plain pickle).
+PyTorch and Keras get no native MLflow flavor: MLflow's `pytorch` flavor pickles the whole
+module (loading runs arbitrary code and ties the file to this package's class layout) and its
+`keras` flavor wants its own `data/` layout; `native/` keeps the framework's safe formats
+(a `state_dict` with `weights_only` loading, a `.keras` file in safe mode) instead.
+
+The file is written by hand (the MLmodel format is plain YAML) so projects without MLflow
+(`experiment_tracking: none`) get the same layout; the template's tests load it with MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import uuid
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from {{ cookiecutter.package_name }}.errors import UserError
+
+MLMODEL_FILE = "MLmodel"
+INPUT_EXAMPLE_FILE = "input_example.json"
+SERVING_INPUT_FILE = "serving_input_example.json"
+PYTHON_ENV_FILE = "python_env.yaml"
+REQUIREMENTS_FILE = "requirements.txt"
+CONFIG_FILE = "model_config.yaml"
+OUTPUT_COLUMNS = ("probability", "prediction")  # P(class 1) first: spark_udf's default column
+REQUIREMENTS = (
+    "numpy",
+    "pandas",
+    "pyyaml",
+    "scikit-learn",
+    "onnxruntime",
+    "torch",
+    "tensorflow-cpu",
+    "keras",
+)
+_SCHEMA_TYPES = {"float64": "double", "float32": "float", "int64": "long", "int32": "integer"}
+
+
+def _installed(names: tuple[str, ...]) -> list[str]:
+    pinned = []
+    for name in names:
+        try:
+            pinned.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return pinned
+
+
+def _signature(features: list[dict[str, str]]) -> dict[str, str | None]:
+    inputs = [
+        {"type": _SCHEMA_TYPES.get(item["dtype"], "double"), "name": item["name"], "required": True}
+        for item in features
+    ]
+    outputs = [
+        {"type": "double", "name": OUTPUT_COLUMNS[0], "required": True},
+        {"type": "long", "name": OUTPUT_COLUMNS[1], "required": True},
+    ]
+    return {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs), "params": None}
+
+
+def write_mlflow_model(
+    bundle: Path,
+    features: list[dict[str, str]],
+    example: dict[str, Any],
+    framework: str,
+    project: str,
+) -> None:
+    """Write `MLmodel`, the input example and the environment files into `bundle`."""
+    columns = [item["name"] for item in features]
+    split = {"columns": columns, "data": [[example[name] for name in columns]]}
+    (bundle / INPUT_EXAMPLE_FILE).write_text(json.dumps(split) + "\n", encoding="utf-8")
+    serving = {"dataframe_split": split}
+    (bundle / SERVING_INPUT_FILE).write_text(json.dumps(serving) + "\n", encoding="utf-8")
+    requirements = [*_installed(REQUIREMENTS), project]
+    (bundle / REQUIREMENTS_FILE).write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    python_env = {
+        "python": platform.python_version(),
+        "build_dependencies": ["pip"],
+        "dependencies": [f"-r {REQUIREMENTS_FILE}"],
+    }
+    (bundle / PYTHON_ENV_FILE).write_text(yaml.safe_dump(python_env), encoding="utf-8")
+    flavors: dict[str, Any] = {
+        "python_function": {
+            "loader_module": __name__,
+            "python_version": platform.python_version(),
+            "env": {"virtualenv": PYTHON_ENV_FILE},
+        }
+    }
+    if framework == "scikit-learn":
+        flavors["sklearn"] = {
+            "pickled_model": "native/model.pkl",
+            "serialization_format": "pickle",
+            "sklearn_version": version("scikit-learn"),
+            "code": None,
+        }
+    mlmodel = {
+        "flavors": flavors,
+        "model_uuid": uuid.uuid4().hex,
+        "utc_time_created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "signature": _signature(features),
+        "saved_input_example_info": {
+            "artifact_path": INPUT_EXAMPLE_FILE,
+            "type": "dataframe",
+            "pandas_orient": "split",
+            "serving_input_path": SERVING_INPUT_FILE,
+        },
+    }
+    (bundle / MLMODEL_FILE).write_text(yaml.safe_dump(mlmodel, sort_keys=False), encoding="utf-8")
+
+
+class BundleModel:
+    """What `mlflow.pyfunc.load_model` returns the `predict` of: probability and label."""
+
+    def __init__(self, bundle: Path) -> None:
+        from {{ cookiecutter.package_name }}.runtime import load_bundle_predictor
+
+        config_path = bundle / CONFIG_FILE
+        if not config_path.is_file():
+            raise UserError(f"{bundle} is not a model bundle ({CONFIG_FILE} missing)")
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        names = [str(item["name"]) for item in config.get("features", [])]
+        self.predictor = load_bundle_predictor(bundle, names)
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        positive = self.predictor.predict_frame(frame)[:, 1]
+        labels = (positive >= 0.5).astype(np.int64)
+        return pd.DataFrame({OUTPUT_COLUMNS[0]: positive, OUTPUT_COLUMNS[1]: labels})
+
+
+def _load_pyfunc(path: str) -> BundleModel:
+    """MLflow's entry point for the `python_function` flavor (path: the model directory)."""
+    return BundleModel(Path(path))
