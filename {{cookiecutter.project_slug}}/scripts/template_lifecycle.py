@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from template_orphans import CRUFT_FILE, OrphanError, find_orphans
+from template_orphans import CRUFT_FILE, OrphanError, find_orphans, is_git_checkout
 
 UP_TO_DATE, OUT_OF_DATE, ERROR, NEEDS_YOU = 0, 1, 2, 3
 FALLBACK_MARKERS = ("Retrying again with a different update strategy", "may have *.rej files")
@@ -80,14 +80,7 @@ def read_state(project: Path) -> dict[str, Any]:
 
 def require_clean_checkout(project: Path) -> None:
     """cruft merges through git: the update must be the only change in the tree."""
-    probe = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.stdout.strip() != "true":
+    if not is_git_checkout(project):
         raise LifecycleError("not a git checkout; run `git init && git add -A && git commit` first")
     dirty = git(project, "status", "--porcelain")
     if dirty:

@@ -62,8 +62,7 @@ def load_state(text: str, where: str) -> dict[str, Any]:
         ) from error
 
 
-def earlier_states(project: Path, current: dict[str, Any]) -> list[dict[str, Any]]:
-    """Distinct template states from the committed history of .cruft.json, oldest first."""
+def is_git_checkout(project: Path) -> bool:
     probe = subprocess.run(
         ["git", "rev-parse", "--is-inside-work-tree"],
         cwd=project,
@@ -71,7 +70,12 @@ def earlier_states(project: Path, current: dict[str, Any]) -> list[dict[str, Any
         text=True,
         check=False,
     )
-    if probe.stdout.strip() != "true":  # not a git checkout: no history to compare with
+    return probe.stdout.strip() == "true"
+
+
+def earlier_states(project: Path, current: dict[str, Any]) -> list[dict[str, Any]]:
+    """Distinct template states from the committed history of .cruft.json, oldest first."""
+    if not is_git_checkout(project):  # no history to compare with
         return []
     revisions = git(project, "log", "--format=%H", "--", CRUFT_FILE).split()
     states: list[dict[str, Any]] = []

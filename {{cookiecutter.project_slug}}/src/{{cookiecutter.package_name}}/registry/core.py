@@ -58,8 +58,8 @@ def _check_alias(alias: str) -> None:
         raise UserError(f"unknown alias '{alias}'; use one of: {', '.join(ALIASES)}")
 
 
-def resolve_bundle(alias: str, settings: Settings) -> Path:
-    """The local bundle directory the alias points at (UserError when it is not set)."""
+def _aliased_version(alias: str, settings: Settings) -> tuple[Registry, int]:
+    """The registry and the version `alias` points at (AliasNotSetError when it is not set)."""
     _check_alias(alias)
     registry = open_registry(settings)
     version = registry.get_alias(alias)
@@ -67,6 +67,12 @@ def resolve_bundle(alias: str, settings: Settings) -> Path:
         raise AliasNotSetError(
             f"no model has the '{alias}' alias yet; run `make pipeline` or `make register`"
         )
+    return registry, version
+
+
+def resolve_bundle(alias: str, settings: Settings) -> Path:
+    """The local bundle directory the alias points at (UserError when it is not set)."""
+    registry, version = _aliased_version(alias, settings)
     return registry.bundle_path(version)
 
 
@@ -76,13 +82,7 @@ def export_bundle(alias: str, settings: Settings, into: Path) -> str:
     The copy records where it came from: `REGISTRY_VERSION` (`<model_id>-v<N>`, the image
     label) and `version` in its model_config.yaml (the server's `model_version` label).
     """
-    _check_alias(alias)
-    registry = open_registry(settings)
-    version = registry.get_alias(alias)
-    if version is None:
-        raise AliasNotSetError(
-            f"no model has the '{alias}' alias yet; run `make pipeline` or `make register`"
-        )
+    registry, version = _aliased_version(alias, settings)
     source = registry.bundle_path(version)
     label = f"{_model_id(settings)}-v{version}"
     if into.exists():
