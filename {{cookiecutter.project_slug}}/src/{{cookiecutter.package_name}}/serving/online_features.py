@@ -141,7 +141,7 @@ def add_entity_route(
                 status = 400 if error.errors()[0]["type"] == "json_invalid" else 422
                 raise RequestError(status, describe(error)) from None
             if len(ids) > limit:
-                raise RequestError(413, f"entity_ids: {len(ids)} ids exceed the maximum of {limit}")
+                raise RequestError(422, f"entity_ids: {len(ids)} ids exceed the maximum of {limit}")
             names = state.champion.feature_names
             rows = await asyncio.to_thread(reader.rows, ids, names)
             key = request.headers.get(serving.routing_key_header)
