@@ -149,7 +149,8 @@ def script_status(result: subprocess.CompletedProcess[str]) -> int:
     if result.returncode == 0:
         return 0
     assert result.returncode == 2, result.stdout + result.stderr
-    match = re.search(r"^make: \*\*\* \[.*\] Error (\d+)$", result.stderr, re.MULTILINE)
+    # `make[1]:` when the suite itself runs under make (MAKELEVEL is inherited).
+    match = re.search(r"^make(?:\[\d+\])?: \*\*\* \[.*\] Error (\d+)$", result.stderr, re.MULTILINE)
     assert match, result.stderr
     return int(match.group(1))
 
