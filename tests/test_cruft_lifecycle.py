@@ -158,7 +158,7 @@ def script_status(result: subprocess.CompletedProcess[str]) -> int:
 def own_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     """What the script printed: every output line but make's own "make: ***" line."""
     lines = (result.stdout + result.stderr).splitlines()
-    return [line for line in lines if not line.startswith("make: ***")]
+    return [line for line in lines if not re.match(r"make(\[\d+\])?: \*\*\*", line)]
 
 
 def model_code_file(project: Path, package: str) -> Path:

@@ -153,7 +153,8 @@ def test_predict_entities_logs_the_online_features(
         ({"entity_ids": []}, 422, "entity_ids"),
         ({"entity_ids": ["x"]}, 422, "entity_ids"),
         ({"ids": [1]}, 422, "ids"),
-        ({"entity_ids": list(range(2000))}, 422, "exceed the maximum"),  # > max_batch_size
+        ({"entity_ids": list(range(1, 2001))}, 422, "exceed the maximum"),  # > max_batch_size
+        ({"entity_ids": [0]}, 422, "greater than or equal to 1"),
     ],
 )
 def test_predict_entities_bad_input_is_one_line_4xx(

@@ -83,6 +83,12 @@ def _where(loc: Sequence[int | str], prefix: str) -> str:
     return text or "body"
 
 
+def _float32_bound(error: Any) -> bool:
+    """The failed bound is the feature range (±FLOAT32_MAX), not another field's limit."""
+    bounds = (error.get("ctx") or {}).values()
+    return any(isinstance(bound, float) and abs(bound) == FLOAT32_MAX for bound in bounds)
+
+
 def describe(error: ValidationError, prefix: str = "") -> str:
     """One line naming the first bad field (`instances[3].age: ...`), plus a count of others."""
     first = error.errors(include_url=False)[0]
@@ -97,7 +103,7 @@ def describe(error: ValidationError, prefix: str = "") -> str:
         message = f"{_where(loc, prefix)}: missing feature; every row needs every feature"
     elif kind == "finite_number":
         message = f"{_where(loc, prefix)}: NaN and infinity are not allowed; send a finite number"
-    elif kind in {"less_than_equal", "greater_than_equal"}:
+    elif kind in {"less_than_equal", "greater_than_equal"} and _float32_bound(first):
         message = (
             f"{_where(loc, prefix)}: {first['input']!r} is outside the range the model computes "
             f"in (|x| <= {FLOAT32_MAX:.4g}); send a smaller number"
