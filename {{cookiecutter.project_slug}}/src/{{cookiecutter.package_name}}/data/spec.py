@@ -1,0 +1,91 @@
+"""The dataset contract: the one place that says what the data is and what the model predicts.
+
+`configs/model_config.yaml` holds it under `dataset:` (written by `init-data`, reviewed by
+you). Everything downstream reads it from there: training (features, task, labels),
+validation, the server's request schema, monitoring (reference, categoricals), Feast, DVC,
+the model card and the tests. This module is the lowest layer: it imports nothing of ours
+but `errors`.
+
+- `task`: `binary`, `multiclass` or `regression`.
+- `classes`: classification only, every label in model-output order (sorted as the data
+  sorts them); labels keep their type (numbers stay numbers, strings stay strings).
+- `positive_class`: binary only, the class whose probability `/predict` reports.
+- `features`: `{column: numeric | categorical}` in model-input order; every other column
+  except `target` and `id_columns` is ignored by the model.
+- `unknown_category`: what serving does with a category training never saw: `ignore`
+  (encoded as "none of the known ones") or `reject` (422 naming the column and value).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+
+Task = Literal["binary", "multiclass", "regression"]
+FeatureKind = Literal["numeric", "categorical"]
+# A class label as YAML and JSON carry it; bool before int: True is not the class 1.
+Label = StrictBool | StrictInt | StrictStr
+TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
+
+
+class DatasetSpec(BaseModel):
+    """`dataset:` in configs/model_config.yaml; `sha256` pins the file (null: record it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    name: str
+    version: str
+    path: Path
+    target: str
+    task: Task = "binary"
+    classes: list[Label] = []
+    positive_class: Label | None = None
+    features: dict[str, FeatureKind] = Field(min_length=1)
+    id_columns: list[str] = []
+    unknown_category: Literal["ignore", "reject"] = "ignore"
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetSpec:
+        if self.task == "regression":
+            if self.classes or self.positive_class is not None:
+                raise ValueError("a regression dataset has no classes or positive_class")
+        else:
+            wanted = "exactly 2" if self.task == "binary" else "at least 3"
+            count = len(self.classes)
+            if (count != 2) if self.task == "binary" else (count < 3):
+                raise ValueError(f"a {self.task} dataset needs {wanted} classes, got {count}")
+            if len(set(map(repr, self.classes))) != count:
+                raise ValueError("classes lists a label twice")
+            if self.task == "binary" and self.positive_class not in self.classes:
+                raise ValueError("positive_class must be one of classes")
+            if self.task == "multiclass" and self.positive_class is not None:
+                raise ValueError("positive_class is for binary datasets only")
+        clash = {self.target, *self.id_columns} & set(self.features)
+        if clash:
+            raise ValueError(f"{', '.join(sorted(clash))} cannot be both a feature and the target/id")
+        return self
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [name for name, kind in self.features.items() if kind == "numeric"]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [name for name, kind in self.features.items() if kind == "categorical"]
+
+    @property
+    def positive_index(self) -> int:
+        """Binary: the probability column of `positive_class`."""
+        return self.classes.index(self.positive_class)  # type: ignore[arg-type]
