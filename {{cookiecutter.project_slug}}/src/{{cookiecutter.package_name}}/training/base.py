@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 
 NATIVE_META_FILE = "meta.json"
@@ -49,17 +50,6 @@ class TrainedModel(Protocol):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-
-class DatasetSpec(_Strict):
-    """Which data the model is trained on; `sha256` pins it (null: record, do not check)."""
-
-    name: str
-    version: str
-    path: Path
-    target: str
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
 
 
 class EnvironmentSpec(_Strict):
