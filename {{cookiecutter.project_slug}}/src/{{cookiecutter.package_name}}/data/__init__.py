@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 
 SAMPLE_DATASET = Path("data/raw/breast_cancer.csv")
@@ -78,25 +80,89 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def split_features(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """Features (every column but the target) and the 0/1 labels."""
+def _label_key(value: Any) -> tuple[str, Any]:
+    """A label compared by meaning: 1, 1.0 and np.int64(1) match; True is not 1; "1" is not 1."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", float(value))
+    return ("text", str(value))
+
+
+def encode_labels(values: pd.Series, spec: DatasetSpec) -> np.ndarray:
+    """Class indices into `spec.classes` (int64), or float64 values for regression."""
+    target = spec.target
+    missing = int(values.isna().sum())
+    if missing:
+        raise UserError(
+            f"target column '{target}' has {missing} missing value(s); drop those rows "
+            f"(`init-data ... --drop-missing-target`) or fill them in"
+        )
+    if not spec.is_classification:
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values[numbers.isna()]
+        if len(bad):
+            raise UserError(
+                f"target column '{target}' is a regression target but holds {len(bad)} "
+                f"non-numeric value(s) such as {bad.iloc[0]!r}; fix the data or dataset.task"
+            )
+        return np.asarray(numbers.to_numpy(dtype=np.float64))
+    lookup = {_label_key(label): index for index, label in enumerate(spec.classes)}
+    indices = np.asarray(values.map(lambda value: lookup.get(_label_key(value), -1)), np.int64)
+    unknown = values[indices < 0]
+    if len(unknown):
+        seen = ", ".join(repr(v) for v in pd.unique(unknown)[:3])
+        raise UserError(
+            f"target column '{target}' has {len(unknown)} row(s) with label(s) {seen} not in "
+            f"dataset.classes {spec.classes}; add them there (or re-run init-data) or drop them"
+        )
+    return indices
+
+
+def decode_labels(indices: np.ndarray, spec: DatasetSpec) -> list[Any]:
+    """Class labels (their configured types) of class indices."""
+    return [spec.classes[int(index)] for index in np.asarray(indices).reshape(-1)]
+
+
+def split_features(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, np.ndarray]:
+    """Raw features (`spec.feature_names`, in order) and the encoded target (`encode_labels`)."""
+    target = spec.target
     if target not in frame.columns:
         raise UserError(
             f"target column '{target}' is not in the data (columns: {', '.join(frame.columns[:5])}"
             f"{', ...' if len(frame.columns) > 5 else ''}); fix dataset.target"
         )
-    labels = frame[target].to_numpy()
-    if set(np.unique(labels)) - {0, 1}:
-        raise UserError(f"target column '{target}' must hold only 0 and 1 (binary labels)")
+    missing = [name for name in spec.feature_names if name not in frame.columns]
+    if missing:
+        raise UserError(
+            f"feature column(s) {', '.join(missing[:5])} of dataset.features are not in the data; "
+            "fix dataset.features (or re-run init-data)"
+        )
     # copy() consolidates the columns into one block: a row's to_numpy() is then ~30x faster.
-    return frame.drop(columns=[target]).copy(), labels.astype(np.int64)
+    return frame[spec.feature_names].copy(), encode_labels(frame[target], spec)
 
 
 def train_test(
-    frame: pd.DataFrame, target: str, test_size: float, seed: int
+    frame: pd.DataFrame, spec: DatasetSpec, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Deterministic stratified split into train and test frames (target included)."""
-    train, test = train_test_split(
-        frame, test_size=test_size, random_state=seed, stratify=frame[target]
-    )
+    """Deterministic split into train and test frames (target included); stratified by class
+    for classification (a label that is not a class is refused first)."""
+    if spec.target not in frame.columns:
+        split_features(frame, spec)  # raises the one-line message
+    labels = encode_labels(frame[spec.target], spec)
+    try:
+        train, test = train_test_split(
+            frame,
+            test_size=spec.test_size,
+            random_state=seed,
+            stratify=labels if spec.is_classification else None,
+        )
+    except ValueError as error:  # too few rows, or a class with a single row
+        detail = " ".join(str(error).split())
+        raise UserError(
+            f"cannot split {len(frame)} rows with test_size {spec.test_size} ({detail}); "
+            "add rows (every class needs at least 2) or change dataset.test_size"
+        ) from None
     return train.reset_index(drop=True), test.reset_index(drop=True)

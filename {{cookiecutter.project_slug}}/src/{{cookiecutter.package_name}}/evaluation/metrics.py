@@ -1,22 +1,130 @@
-"""The five binary-classification metrics every stage reports."""
+"""Held-out metrics per task, their direction, and the per-class report.
+
+`compute_metrics(spec, y_true, output)` takes the encoded target (`data.split_features`)
+and a model's `predict` output ((n, k) probabilities or (n, 1) values):
+
+- binary: accuracy, precision, recall, f1 (the positive class = `spec.positive_class`,
+  decided at probability 0.5), roc_auc, log_loss;
+- multiclass: accuracy, f1_macro, f1_weighted, log_loss (arg-max decisions);
+- regression: rmse, mae, r2.
+
+`higher_is_better(name)` says which way a metric improves (log_loss, rmse and mae: lower).
+`class_report` gives the per-class precision/recall/F1 and the confusion matrix that
+evaluation writes as report files (they are not gate metrics).
+"""
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+from typing import Any
 
-METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_recall_fscore_support,
+    precision_score,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec, Task
+
+TASK_METRICS: dict[Task, tuple[str, ...]] = {
+    "binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
+    "multiclass": ("accuracy", "f1_macro", "f1_weighted", "log_loss"),
+    "regression": ("rmse", "mae", "r2"),
+}
+METRICS = TASK_METRICS["binary"]  # the binary names, as before
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+METRIC_DIRECTIONS: dict[str, str] = {
+    name: "lower" if name in LOWER_IS_BETTER else "higher"
+    for names in TASK_METRICS.values()
+    for name in names
+}
 DECISION_THRESHOLD = 0.5
 
 
-def compute_metrics(y_true: np.ndarray, positive_proba: np.ndarray) -> dict[str, float]:
-    """Accuracy, precision, recall, F1 (at 0.5) and ROC AUC, rounded to 6 decimals."""
-    predicted = (np.asarray(positive_proba) >= DECISION_THRESHOLD).astype(int)
-    values = {
-        "accuracy": accuracy_score(y_true, predicted),
-        "precision": precision_score(y_true, predicted, zero_division=0),
-        "recall": recall_score(y_true, predicted, zero_division=0),
-        "f1": f1_score(y_true, predicted, zero_division=0),
-        "roc_auc": roc_auc_score(y_true, positive_proba),
+def higher_is_better(name: str) -> bool:
+    """True when a larger value of metric `name` is better (unknown names: higher)."""
+    return name not in LOWER_IS_BETTER
+
+
+def predicted_indices(spec: DatasetSpec, output: np.ndarray) -> np.ndarray:
+    """Class index decisions: P(positive) >= 0.5 for binary, the arg-max otherwise."""
+    proba = np.asarray(output, dtype=np.float64)
+    if spec.task == "binary":
+        positive = spec.positive_index
+        chosen = proba[:, positive] >= DECISION_THRESHOLD
+        return np.where(chosen, positive, 1 - positive).astype(np.int64)
+    return np.asarray(proba.argmax(axis=1), dtype=np.int64)
+
+
+def compute_metrics(spec: DatasetSpec, y_true: np.ndarray, output: np.ndarray) -> dict[str, float]:
+    """The task's metrics (see the module docstring), rounded to 6 decimals."""
+    y = np.asarray(y_true)
+    values: dict[str, Any]
+    if spec.task == "regression":
+        predicted = np.asarray(output, dtype=np.float64).reshape(-1)
+        values = {
+            "rmse": np.sqrt(mean_squared_error(y, predicted)),
+            "mae": mean_absolute_error(y, predicted),
+            "r2": r2_score(y, predicted),
+        }
+    else:
+        proba = np.clip(np.asarray(output, dtype=np.float64), 0.0, 1.0)
+        proba = proba / proba.sum(axis=1, keepdims=True)  # float32 softmax rows: sum exactly 1
+        labels = list(range(len(spec.classes)))
+        predicted = predicted_indices(spec, proba)
+        values = {"accuracy": accuracy_score(y, predicted)}
+        if spec.task == "binary":
+            positive = spec.positive_index
+            truth = (y == positive).astype(int)
+            decided = (predicted == positive).astype(int)
+            values |= {
+                "precision": precision_score(truth, decided, zero_division=0),
+                "recall": recall_score(truth, decided, zero_division=0),
+                "f1": f1_score(truth, decided, zero_division=0),
+                "roc_auc": roc_auc_score(truth, proba[:, positive]),
+            }
+        else:
+            for average in ("macro", "weighted"):
+                values[f"f1_{average}"] = f1_score(
+                    y, predicted, labels=labels, average=average, zero_division=0
+                )
+        values["log_loss"] = log_loss(y, proba, labels=labels)
+    return {name: round(float(values[name]), 6) for name in TASK_METRICS[spec.task]}
+
+
+def class_report(spec: DatasetSpec, y_true: np.ndarray, output: np.ndarray) -> dict[str, Any]:
+    """Classification: per-class precision/recall/F1/support and the confusion matrix.
+
+    `{"classes": [labels], "per_class": {str(label): {precision, recall, f1, support}},
+    "confusion_matrix": [[count]] (rows = true class, columns = predicted, classes order)}`.
+    """
+    if not spec.is_classification:
+        raise ValueError("class_report is for classification datasets")
+    labels = list(range(len(spec.classes)))
+    predicted = predicted_indices(spec, output)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, predicted, labels=labels, zero_division=0
+    )
+    per_class = {
+        str(label): {
+            "precision": round(float(precision[i]), 6),
+            "recall": round(float(recall[i]), 6),
+            "f1": round(float(f1[i]), 6),
+            "support": int(support[i]),
+        }
+        for i, label in enumerate(spec.classes)
     }
-    return {name: round(float(values[name]), 6) for name in METRICS}
+    matrix = confusion_matrix(y_true, predicted, labels=labels)
+    return {
+        "classes": list(spec.classes),
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
+    }

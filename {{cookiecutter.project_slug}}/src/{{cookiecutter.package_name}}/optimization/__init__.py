@@ -34,12 +34,21 @@ def _size(size: int) -> str:
     return f"{size / 1024:.1f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.2f} MiB"
 
 
+QUALITY_LABELS = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "rmse": "RMSE"}
+
+
+def _quality_cells(row: dict[str, Any], name: str) -> tuple[str, str]:
+    return f"{row[name]:.4f}", f"{row[name + '_delta']:+.2f}"
+
+
 def render_table(benchmark: dict[str, Any]) -> str:
-    """The benchmark report as a Markdown table (native first)."""
-    headers = [
-        "variant", "artifact", "size", "single-row p50 (ms)", "single-row p99 (ms)",
-        "batch rows/s", "accuracy", "Δ accuracy (pts)", "ROC AUC", "Δ ROC AUC (pts)",
-    ]  # fmt: skip
+    """The benchmark report as a Markdown table (native first), the task's quality columns."""
+    quality = benchmark.get("quality", ["accuracy", "roc_auc"])
+    headers = ["variant", "artifact", "size", "single-row p50 (ms)", "single-row p99 (ms)",
+               "batch rows/s"]  # fmt: skip
+    for name in quality:
+        unit = "" if name == "rmse" else " (pts)"
+        headers += [QUALITY_LABELS.get(name, name), f"Δ {QUALITY_LABELS.get(name, name)}{unit}"]
     rows = [
         [
             row["variant"],
@@ -48,10 +57,7 @@ def render_table(benchmark: dict[str, Any]) -> str:
             f"{row['single_row_p50_ms']:.3f}",
             f"{row['single_row_p99_ms']:.3f}",
             f"{row['batch_rows_per_s']:,.0f}",
-            f"{row['accuracy']:.4f}",
-            f"{row['accuracy_delta_points']:+.2f}",
-            f"{row['roc_auc']:.4f}",
-            f"{row['roc_auc_delta_points']:+.2f}",
+            *(cell for name in quality for cell in _quality_cells(row, name)),
         ]
         for row in benchmark["rows"]
     ]
@@ -73,7 +79,7 @@ def run(settings: Settings, bundle: Path | None = None) -> dict[str, Any]:
     bundle = bundle or settings.resolve(settings.pipeline.candidate_dir)
     config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
     model = load_model(bundle)
-    x_test, y_test = read_split(settings, TEST_FILE, config.dataset.target)
+    x_test, y_test = read_split(settings, TEST_FILE, config.dataset)
     out_dir = bundle / OPTIMIZED_DIR
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -1,6 +1,6 @@
 """What every optimization module produces, and the shared parity and benchmark code.
 
-Every variant's `predict_proba` is a `runtime` predictor's `predict_frame` (torch's int8
+Every variant's `predict` is a `runtime` predictor's `predict_frame` (torch's int8
 variant excepted: it is measured, never served), so parity is checked on the code that serves.
 
 Each framework module (`sklearn_onnx`, `torch_quant`, `tflite`) exposes
@@ -9,26 +9,32 @@ Each framework module (`sklearn_onnx`, `torch_quant`, `tflite`) exposes
                  out_dir: Path, config: OptimizationSpec) -> dict[str, Any]
 
 It writes its artifact(s) into `out_dir` (the bundle's `optimized/` folder; the primary one is
-`model.onnx` or `model.tflite`, the file serving loads), builds one `Variant` per artifact, and
+`model.onnx` or `model.tflite`, the file serving loads), builds one `Variant` per artifact
+(its `predict` takes RAW features, so parity covers the preprocessing too), and
 returns `finish(model, variants, X_test, y_test, out_dir, config)`, which writes
 `out_dir/parity.json` and `out_dir/benchmark.json` and raises `GateFailedError` when a variant
 is outside the parity tolerances. Framework switches live in `config.options`.
 
 parity.json:
-    {"framework": str, "n_rows": int, "passed": bool,
-     "tolerances": {"max_accuracy_delta": f, "max_roc_auc_delta": f, "max_probability_diff": f},
-     "variants": {<name>: {"artifact": str, "accuracy_delta": f, "roc_auc_delta": f,
-                           "max_probability_diff": f, "passed": bool, "failures": [str]}}}
-    Deltas are optimized minus native (fractions, not points); max_probability_diff is
-    max |p_native - p_optimized| over the test split's positive-class probabilities.
+    {"framework": str, "task": str, "n_rows": int, "passed": bool,
+     "tolerances": {<name>: f},
+     "variants": {<name>: {"artifact": str, "sha256": str, <check>: f, ...,
+                           "passed": bool, "failures": [str]}}}
+    Classification checks: "max_probability_diff" (max |p_native - p_optimized| over every
+    class probability of the test split), "accuracy_delta" (+ "roc_auc_delta" for binary);
+    tolerances max_probability_diff, max_accuracy_delta (, max_roc_auc_delta).
+    Regression checks: "max_value_diff" (max |native - optimized| divided by the test
+    target's standard deviation) and "rmse_delta" (optimized minus native RMSE, divided by
+    the same standard deviation); tolerances max_value_diff, max_rmse_delta.
+    Deltas are optimized minus native (fractions, not points).
 
 benchmark.json:
-    {"framework": str, "primary": <variant name>,
+    {"framework": str, "task": str, "primary": <variant name>, "quality": [metric names],
      "rows": [{"variant": "native" | <name>, "artifact": str, "size_bytes": int,
                "single_row_p50_ms": f, "single_row_p99_ms": f, "batch_rows_per_s": f,
-               "accuracy": f, "roc_auc": f, "accuracy_delta_points": f,
-               "roc_auc_delta_points": f}]}
-    The first row is always "native"; deltas are in percentage points against it.
+               <metric>: f, "<metric>_delta": f for each quality metric}]}
+    quality: accuracy (+ roc_auc for binary) or rmse. The first row is always "native";
+    deltas are against it: percentage points for accuracy and ROC AUC, target units for RMSE.
 
 The return value is {"artifact": str (primary artifact path), "parity": <parity.json>,
 "benchmark": <benchmark.json>}.
@@ -46,8 +52,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
 
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import GateFailedError
 from {{ cookiecutter.package_name }}.runtime import PARITY_FILE as PARITY_FILE
 from {{ cookiecutter.package_name }}.runtime import file_sha256
@@ -60,11 +67,11 @@ Predict = Callable[[pd.DataFrame], np.ndarray]
 
 @dataclass(frozen=True)
 class Variant:
-    """One optimized artifact and a function giving its (n, 2) class probabilities."""
+    """One optimized artifact and a function giving its outputs on raw features."""
 
     name: str
     artifact: Path
-    predict_proba: Predict
+    predict: Predict
 
 
 def size_bytes(path: Path) -> int:
@@ -74,39 +81,61 @@ def size_bytes(path: Path) -> int:
     return sum(child.stat().st_size for child in path.rglob("*") if child.is_file())
 
 
-def quality(proba: np.ndarray, y_true: np.ndarray) -> dict[str, float]:
-    """Accuracy (threshold 0.5) and ROC AUC of positive-class probabilities."""
-    positive = np.asarray(proba, dtype=np.float64)[:, 1]
-    predicted = (positive >= 0.5).astype(int)
-    return {
-        "accuracy": float(accuracy_score(y_true, predicted)),
-        "roc_auc": float(roc_auc_score(y_true, positive)),
+def quality_names(spec: DatasetSpec) -> list[str]:
+    if spec.task == "binary":
+        return ["accuracy", "roc_auc"]
+    return ["accuracy"] if spec.is_classification else ["rmse"]
+
+
+def quality(spec: DatasetSpec, output: np.ndarray, y_true: np.ndarray) -> dict[str, float]:
+    """Accuracy (arg-max) and binary ROC AUC, or RMSE: what parity and the table compare."""
+    values = np.asarray(output, dtype=np.float64)
+    if not spec.is_classification:
+        return {"rmse": float(np.sqrt(mean_squared_error(y_true, values.reshape(-1))))}
+    scores = {"accuracy": float(accuracy_score(y_true, values.argmax(axis=1)))}
+    if spec.task == "binary":
+        positive = spec.positive_index
+        truth = (np.asarray(y_true) == positive).astype(int)
+        scores["roc_auc"] = float(roc_auc_score(truth, values[:, positive]))
+    return scores
+
+
+def tolerances(spec: DatasetSpec, config: OptimizationSpec) -> dict[str, float]:
+    """{check: limit} of the task (see the module docstring)."""
+    if not spec.is_classification:
+        return {"max_value_diff": config.max_value_diff, "rmse_delta": config.max_rmse_delta}
+    limits = {
+        "max_probability_diff": config.max_probability_diff,
+        "accuracy_delta": config.max_accuracy_delta,
     }
+    if spec.task == "binary":
+        limits["roc_auc_delta"] = config.max_roc_auc_delta
+    return limits
 
 
 def parity(
-    native_proba: np.ndarray,
-    optimized_proba: np.ndarray,
+    spec: DatasetSpec,
+    native_output: np.ndarray,
+    optimized_output: np.ndarray,
     y_true: np.ndarray,
     config: OptimizationSpec,
 ) -> dict[str, Any]:
-    """Compare an optimized variant's predictions with the native model's."""
-    native, optimized = quality(native_proba, y_true), quality(optimized_proba, y_true)
-    result: dict[str, Any] = {
-        "accuracy_delta": optimized["accuracy"] - native["accuracy"],
-        "roc_auc_delta": optimized["roc_auc"] - native["roc_auc"],
-        "max_probability_diff": float(
-            np.max(np.abs(np.asarray(native_proba)[:, 1] - np.asarray(optimized_proba)[:, 1]))
-        ),
-    }
-    limits = {
-        "accuracy_delta": config.max_accuracy_delta,
-        "roc_auc_delta": config.max_roc_auc_delta,
-        "max_probability_diff": config.max_probability_diff,
-    }
+    """Compare an optimized variant's outputs with the native model's."""
+    native = quality(spec, native_output, y_true)
+    optimized = quality(spec, optimized_output, y_true)
+    diff = float(np.max(np.abs(np.asarray(native_output) - np.asarray(optimized_output))))
+    if spec.is_classification:
+        result = {"max_probability_diff": diff}
+        result |= {f"{k}_delta": optimized[k] - native[k] for k in native}
+    else:
+        spread = float(np.std(np.asarray(y_true, dtype=np.float64))) or 1.0
+        result = {
+            "max_value_diff": diff / spread,
+            "rmse_delta": (optimized["rmse"] - native["rmse"]) / spread,
+        }
     failures = [
         f"{key} {abs(result[key]):.4f} > {limit}"
-        for key, limit in limits.items()
+        for key, limit in tolerances(spec, config).items()
         if abs(result[key]) > limit
     ]
     return {**result, "passed": not failures, "failures": failures}
@@ -137,25 +166,26 @@ def benchmark(predict: Predict, features: pd.DataFrame, spec: BenchmarkSpec) -> 
 
 
 def _row(
+    spec: DatasetSpec,
     name: str,
     artifact: str,
     size: int,
     predict: Predict,
-    x: pd.DataFrame,
-    y: np.ndarray,
-    spec: BenchmarkSpec,
+    data: tuple[pd.DataFrame, np.ndarray],
+    bench: BenchmarkSpec,
     reference: dict[str, float] | None,
 ) -> dict[str, Any]:
-    scores = quality(predict(x), y)
+    x, y = data
+    scores = quality(spec, predict(x), y)
     base = reference or scores
+    points = 1.0 if not spec.is_classification else 100.0  # RMSE in target units
     return {
         "variant": name,
         "artifact": artifact,
         "size_bytes": size,
-        **benchmark(predict, x, spec),
+        **benchmark(predict, x, bench),
         **scores,
-        "accuracy_delta_points": 100 * (scores["accuracy"] - base["accuracy"]),
-        "roc_auc_delta_points": 100 * (scores["roc_auc"] - base["roc_auc"]),
+        **{f"{key}_delta": points * (scores[key] - base[key]) for key in scores},
     }
 
 
@@ -170,48 +200,42 @@ def finish(
     """Check parity, benchmark native vs each variant, write both reports, enforce the gate."""
     if not variants:
         raise ValueError("finish() needs at least one optimized variant")
-    y = np.asarray(y_test)
-    native_proba = model.predict_proba(X_test)
+    spec = model.spec
+    data = (X_test, np.asarray(y_test))
+    native_output = model.predict(X_test)
     with tempfile.TemporaryDirectory() as scratch:
         model.save(Path(scratch))
         native_size = size_bytes(Path(scratch))
-    native_scores = quality(native_proba, y)
-    rows = [
-        _row(
-            "native", "native/", native_size, model.predict_proba, X_test, y, config.benchmark, None
-        )
-    ]
+    native_scores = quality(spec, native_output, data[1])
+    bench = config.benchmark
+    rows = [_row(spec, "native", "native/", native_size, model.predict, data, bench, None)]
     checks: dict[str, Any] = {}
     for variant in variants:
         checks[variant.name] = {
             "artifact": variant.artifact.name,
             "sha256": file_sha256(variant.artifact),  # serving loads only this exact file
-            **parity(native_proba, variant.predict_proba(X_test), y, config),
+            **parity(spec, native_output, variant.predict(X_test), data[1], config),
         }
+        artifact = f"optimized/{variant.artifact.name}"
+        size = size_bytes(variant.artifact)
         rows.append(
-            _row(
-                variant.name,
-                f"optimized/{variant.artifact.name}",
-                size_bytes(variant.artifact),
-                variant.predict_proba,
-                X_test,
-                y,
-                config.benchmark,
-                native_scores,
-            )
+            _row(spec, variant.name, artifact, size, variant.predict, data, bench, native_scores)
         )
     parity_report = {
         "framework": model.framework,
+        "task": spec.task,
         "n_rows": len(X_test),
         "passed": all(check["passed"] for check in checks.values()),
-        "tolerances": {
-            "max_accuracy_delta": config.max_accuracy_delta,
-            "max_roc_auc_delta": config.max_roc_auc_delta,
-            "max_probability_diff": config.max_probability_diff,
-        },
+        "tolerances": tolerances(spec, config),
         "variants": checks,
     }
-    benchmark_report = {"framework": model.framework, "primary": variants[0].name, "rows": rows}
+    benchmark_report = {
+        "framework": model.framework,
+        "task": spec.task,
+        "primary": variants[0].name,
+        "quality": quality_names(spec),
+        "rows": rows,
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, report in ((PARITY_FILE, parity_report), (BENCHMARK_FILE, benchmark_report)):
         (out_dir / name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -8,7 +8,10 @@ Two artifacts land in the bundle's `optimized/` folder:
 * `model_int8.tflite`: dynamic-range quantization (`optimizations=[Optimize.DEFAULT]` alone):
   int8 weights, activations quantized on the fly by hybrid kernels; about a quarter of the size.
 
-Both go through the same parity gate and benchmark (`optimization.base.finish`).
+Both take the encoded float32 matrix: the fitted preprocessing (`training.preprocess.Encoder`,
+`native/preprocessing.json`) runs before the interpreter in `runtime.tflite_predictor`, on raw
+features, and the parity check covers that whole path. Both go through the same parity gate
+and benchmark (`optimization.base.finish`).
 `config.options` accepts `int8` (bool, default true) and `num_threads` (interpreter threads,
 default 1).
 """
@@ -79,14 +82,14 @@ def optimize(
         raise UserError(f"the TensorFlow optimizer got a {model.framework} model; retrain it")
     options = _options(config.options)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names, threads = model.feature_names, options.num_threads
+    inputs = (model.spec, model.categories, model.encoder, options.num_threads)
     float16_path = out_dir / FLOAT16_FILE
     float16_path.write_bytes(convert(model, float16=True))
-    served = tflite_predictor(float16_path, names, threads).predict_frame  # what serving runs
+    served = tflite_predictor(float16_path, *inputs).predict_frame  # what serving runs
     variants = [Variant("tflite_float16", float16_path, served)]
     if options.int8:
         int8_path = out_dir / INT8_FILE
         int8_path.write_bytes(convert(model, float16=False))
-        int8 = tflite_predictor(int8_path, names, threads).predict_frame
+        int8 = tflite_predictor(int8_path, *inputs).predict_frame
         variants.append(Variant("tflite_dynamic_int8", int8_path, int8))
     return finish(model, variants, X_test, y_test, out_dir, config)

@@ -2,18 +2,20 @@
 
 Two artifacts land in the bundle's `optimized/` folder:
 
-* `model.onnx` (primary, what serving loads): the network and softmax, exported with a
-  dynamic batch axis and run by onnxruntime (no PyTorch dispatcher, so much faster for
-  single rows). The standardisation is folded into the first layer's weights and bias
-  (`W / scale`, `b - W @ (mean / scale)`), which drops two elementwise nodes from every
-  call. With `onnx_float16` (default) the weights are stored as float16, each behind a
+* `model.onnx` (primary, what serving loads): the network and its softmax (classification)
+  or target rescaling (regression), exported with a dynamic batch axis and run by
+  onnxruntime (no PyTorch dispatcher, so much faster for single rows). Its one input
+  `encoded` is the preprocessed float32 matrix: the fitted preprocessing
+  (`training.preprocess.Encoder`, `native/preprocessing.json`) runs before it in
+  `runtime.onnx_predictor`, on raw features, and the parity check covers that whole path.
+  With `onnx_float16` (default) the weights are stored as float16, each behind a
   `Cast` to float32 that onnxruntime constant-folds when the session is created: the file
   is about half the size and the arithmetic at run time is still float32 (probabilities
   move by ~1e-3; the parity gate checks it).
 * `model_int8.pt`: `torch.ao.quantization.quantize_dynamic` on the `nn.Linear` layers (int8
   weights; activations quantized on the fly with one scale per batch), saved as a
   `state_dict` and reloaded into a freshly quantized copy of the architecture. The input
-  layer stays float32 by default: it sees the standardised raw features, whose heavy tails
+  layer stays float32 by default: it sees the standardised features, whose heavy tails
   make a per-batch int8 scale coarse enough to flip borderline predictions; the wider
   hidden layers hold most of the weights, so the file still shrinks to ~40%.
 
@@ -43,20 +45,18 @@ from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.optimization.base import Variant, finish
-from {{ cookiecutter.package_name }}.runtime import onnx_predictor
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.runtime import onnx_predictor, output_name
 from {{ cookiecutter.package_name }}.training.base import OptimizationSpec, TrainedModel
 from {{ cookiecutter.package_name }}.training.torch_model import (
     TabularMLP,
     TorchModel,
-    as_array,
-    as_proba,
     build_network,
 )
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model_int8.pt"
-INPUT_NAME = "features"
-OUTPUT_NAME = "probabilities"
+INPUT_NAME = "encoded"
 
 
 class TorchOptions(BaseModel):
@@ -97,28 +97,6 @@ def _options(raw: dict[str, Any]) -> TorchOptions:
         ) from None
 
 
-class _Folded(nn.Module):
-    """`TabularMLP` in eval mode with its standardisation folded into the first Linear layer.
-
-    `W @ ((x - mean) / scale) + b == (W / scale) @ x + (b - (W / scale) @ mean)`: the same
-    function (up to float32 rounding) without the elementwise Sub and Div per call.
-    """
-
-    def __init__(self, network: TabularMLP) -> None:
-        super().__init__()
-        self.layers = copy.deepcopy(network.layers).eval()
-        first = self.layers[0]
-        if not isinstance(first, nn.Linear):
-            raise TypeError(f"TabularMLP should start with nn.Linear, not {type(first).__name__}")
-        with torch.no_grad():
-            weight = first.weight / network.scale
-            first.bias.copy_(first.bias - weight @ network.mean)
-            first.weight.copy_(weight)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.layers(features), dim=1)
-
-
 def store_float16(path: Path) -> None:
     """Rewrite `path` with float16 weight tensors, each behind a Cast back to float32.
 
@@ -147,18 +125,25 @@ def store_float16(path: Path) -> None:
 
 
 def export_onnx(
-    network: TabularMLP, n_features: int, path: Path, opset: int, *, float16: bool = True
+    network: TabularMLP,
+    spec: DatasetSpec,
+    n_inputs: int,
+    path: Path,
+    opset: int,
+    *,
+    float16: bool = True,
 ) -> None:
-    """Export `network` (standardisation folded, probabilities out), dynamic batch axis."""
-    example = torch.zeros(1, n_features, dtype=torch.float32)
+    """Export `network` (encoded matrix in, probabilities or values out), dynamic batch axis."""
+    example = torch.zeros(1, n_inputs, dtype=torch.float32)
+    output = output_name(spec)
     with _known_deprecations():
         torch.onnx.export(
-            _Folded(network.eval()),
+            copy.deepcopy(network).eval(),
             (example,),
             str(path),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            output_names=[output],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, output: {0: "batch"}},
             opset_version=opset,
             dynamo=False,
         )
@@ -185,24 +170,22 @@ def save_int8(model: TorchModel, path: Path, input_layer: bool) -> None:
 
 def load_int8(model: TorchModel, path: Path, input_layer: bool) -> nn.Module:
     """A quantized network rebuilt from the architecture and the saved int8 `state_dict`."""
-    network = build_network(len(model.feature_names), model.params).eval()
+    network = build_network(model.spec, model.encoder.width, model.params).eval()
     fresh = _quantized_copy(network, input_layer)
     with _known_deprecations():
         fresh.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return fresh.eval()
 
 
-def int8_predictor(
-    network: nn.Module, feature_names: list[str]
-) -> Callable[[pd.DataFrame], np.ndarray]:
-    columns = pd.Index(feature_names)
+def int8_predictor(network: nn.Module, model: TorchModel) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Raw features -> the same encoder as the native model -> the int8 network."""
 
-    def predict_proba(features: pd.DataFrame) -> np.ndarray:
-        inputs = torch.from_numpy(as_array(features, columns))
+    def predict(features: pd.DataFrame) -> np.ndarray:
         with torch.inference_mode():
-            return as_proba(network(inputs).numpy())
+            outputs = network(torch.from_numpy(model.encode(features))).numpy()
+        return np.asarray(outputs, dtype=np.float64)
 
-    return predict_proba
+    return predict
 
 
 def optimize(
@@ -220,18 +203,19 @@ def optimize(
     onnx_path = out_dir / ONNX_FILE
     export_onnx(
         model.network,
-        len(model.feature_names),
+        model.spec,
+        model.encoder.width,
         onnx_path,
         options.onnx_opset,
         float16=options.onnx_float16,
     )
-    served = onnx_predictor(onnx_path, model.feature_names).predict_frame  # what serving runs
-    variants = [Variant("onnx", onnx_path, served)]
+    served = onnx_predictor(onnx_path, model.spec, model.categories, model.encoder)
+    variants = [Variant("onnx", onnx_path, served.predict_frame)]  # what serving runs
     if options.int8:
         int8_path = out_dir / INT8_FILE
         save_int8(model, int8_path, options.int8_input_layer)
         network = load_int8(model, int8_path, options.int8_input_layer)
         variants.append(
-            Variant("dynamic_int8", int8_path, int8_predictor(network, model.feature_names))
+            Variant("dynamic_int8", int8_path, int8_predictor(network, model))
         )
     return finish(model, variants, X_test, y_test, out_dir, config)

@@ -1,11 +1,23 @@
 """One predictor per runtime, shared by the optimization parity check, the server and MLflow.
 
 `optimization` measures parity on exactly the code that serves: `onnx_predictor`,
-`tflite_predictor` and `native_predictor` build a `Predictor` whose `run(matrix)` maps a
-(n, n_features) matrix in training-column order to (n, 2) float64 class probabilities.
-`load_bundle_predictor(bundle, prefer_optimized)` picks what a model directory serves:
-the optimized artifact only when its recorded parity check passed, else (when allowed)
-the native model. A truncated, empty or foreign artifact is a one-line `UserError`.
+`tflite_predictor` and `native_predictor` build a `Predictor` that takes RAW features
+(numbers, None/NaN where a value is missing, strings for categoricals) as a frame
+(`predict_frame`) or as tuples in feature order (`predict_rows`, the server's hot path; for
+all-numeric data that is one `np.asarray`), and returns float64 (n, k) class probabilities in
+`spec.classes` order, or (n, 1) regression values.
+
+Where the preprocessing runs: the scikit-learn ONNX graph contains it (one float input
+`features` [n, n_features] when every feature is numeric, else one input per column named
+after it: float [n, 1] or string [n, 1]); for PyTorch and Keras `training.preprocess.Encoder`
+(read from the bundle's `native/preprocessing.json`) runs before the ONNX/TFLite network,
+whose one input is the encoded float32 matrix. Either way a missing category is the
+`MISSING` string before the model sees it, and an unknown one encodes as none of the known
+ones; `Predictor.reject_unknown` enforces `unknown_category: reject` for callers that serve.
+
+`load_bundle_predictor(bundle, feature_names, prefer_optimized)` picks what a model directory
+serves: the optimized artifact only when its recorded parity check passed, else (when
+allowed) the native model. A truncated, empty or foreign artifact is a one-line `UserError`.
 """
 
 from __future__ import annotations
@@ -13,65 +25,97 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.training.preprocess import (
+    MISSING,
+    Encoder,
+    RawInputs,
+    UnknownCategoryError,
+)
 
 OPTIMIZED_DIR = "optimized"
 PARITY_FILE = "parity.json"
 ONNX_FILE = f"{OPTIMIZED_DIR}/model.onnx"
 TFLITE_FILE = f"{OPTIMIZED_DIR}/model.tflite"
-PROBABILITIES = "probabilities"  # the ONNX output every exporter here names
+CONFIG_FILE = "model_config.yaml"
+PROBABILITIES = "probabilities"  # the ONNX output of a classifier, every exporter here
+VALUES = "values"  # the ONNX output of a regressor
+RAW_INPUT = "features"  # the one input of an all-numeric scikit-learn graph
 
-Run = Callable[[np.ndarray], np.ndarray]
+Rows = Sequence[Sequence[Any]]
+Run = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def output_name(spec: DatasetSpec) -> str:
+    return PROBABILITIES if spec.is_classification else VALUES
+
+
+def as_output(values: Any, spec: DatasetSpec) -> np.ndarray:
+    """float64 (n, k) probabilities or (n, 1) values from a runtime's raw output."""
+    width = len(spec.classes) if spec.is_classification else 1
+    return np.asarray(values, dtype=np.float64).reshape(-1, width)
 
 
 @dataclass(frozen=True)
 class Predictor:
-    """A loaded runtime: `run(matrix)` -> (n, 2) probabilities; `dtype` is the matrix type."""
+    """A loaded runtime: `run(numeric, categorical)` -> (n, k) probabilities or (n, 1) values.
+
+    `numeric` is float64 (n, n_numeric) with NaN for missing values, `categorical` an object
+    array (n, n_categorical) of category strings (`RawInputs` builds both).
+    """
 
     runtime: str
     artifact: Path
-    feature_names: list[str]
-    dtype: type[np.floating[Any]]
+    spec: DatasetSpec
+    categories: dict[str, list[str]]
     run: Run
+    inputs: RawInputs = field(init=False, repr=False)
+    _known: list[frozenset[str]] = field(init=False, repr=False)
 
-    def matrix(self, features: pd.DataFrame) -> np.ndarray:
-        """The model's input matrix: the training columns, in training order."""
-        names = self.feature_names
-        if features.columns.tolist() != names:
-            missing = [name for name in names if name not in features.columns]
-            if missing:
-                raise UserError(
-                    f"input lacks the model's feature(s) {', '.join(missing[:5])}; "
-                    "send every feature the model was trained on"
-                )
-            features = features[names]
-        try:
-            return np.asarray(features.to_numpy(dtype=self.dtype))
-        except (TypeError, ValueError):
-            raise UserError("input features must all be numeric for the model") from None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", RawInputs.of(self.spec))
+        names = self.spec.categorical_features
+        known = [frozenset(self.categories.get(name, ())) for name in names]
+        object.__setattr__(self, "_known", known)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.spec.feature_names
 
     def predict_frame(self, features: pd.DataFrame) -> np.ndarray:
-        return self.run(self.matrix(features))
+        return self.run(*self.inputs.split_frame(features))
 
-    def predict_rows(self, rows: Sequence[tuple[Any, ...]]) -> np.ndarray:
-        return self.run(np.asarray(rows, dtype=self.dtype))
+    def predict_rows(self, rows: Rows) -> np.ndarray:
+        return self.run(*self.inputs.split_rows(rows))
 
+    def unknown(self, rows: Rows) -> tuple[str, Any] | None:
+        """The first (column, value) of a category training never saw, else None."""
+        if not self._known:
+            return None
+        _, categorical = self.inputs.split_rows(rows)
+        names = self.spec.categorical_features
+        for index, known in enumerate(self._known):
+            for row, text in enumerate(categorical[:, index]):
+                if text != MISSING and text not in known:
+                    position = self.feature_names.index(names[index])
+                    return names[index], rows[row][position]
+        return None
 
-def two_columns(output: Any) -> np.ndarray:
-    """(n, 2) float64 [1 - p, p] from a softmax (n, 2) or a sigmoid (n,) / (n, 1) output."""
-    values = np.asarray(output, dtype=np.float64)
-    positive = values[:, 1] if values.ndim == 2 and values.shape[1] == 2 else values.reshape(-1)
-    proba = np.empty((len(positive), 2), dtype=np.float64)
-    proba[:, 1] = positive
-    proba[:, 0] = 1.0 - positive
-    return proba
+    def reject_unknown(self, rows: Rows) -> None:
+        """Under `unknown_category: reject`, raise `UnknownCategoryError` for an unseen value."""
+        if self.spec.unknown_category == "reject":
+            found = self.unknown(rows)
+            if found is not None:
+                raise UnknownCategoryError(*found)
 
 
 def _unusable(path: Path, kind: str, detail: str) -> UserError:
@@ -93,8 +137,44 @@ def _check_file(path: Path, kind: str) -> None:
 OPTIMIZED_FILE = ONNX_FILE
 
 
-def onnx_predictor(path: Path, feature_names: list[str], threads: int = 1) -> Predictor:
-    """onnxruntime on CPU: input `features` [n, n_features], output `probabilities`."""
+def _onnx_feeds(
+    session: Any, spec: DatasetSpec, encoder: Encoder | None
+) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+    """How (numeric, categorical) become the graph's inputs (see the module docstring)."""
+    names = [item.name for item in session.get_inputs()]
+    if encoder is not None:  # PyTorch: the encoder runs before the network
+        (name,) = names
+
+        def encoded(numeric: np.ndarray, categorical: np.ndarray) -> dict[str, np.ndarray]:
+            return {name: encoder.encode(numeric, categorical)}
+
+        return encoded
+    if names == [RAW_INPUT] and not spec.categorical_features:
+
+        def matrix(numeric: np.ndarray, categorical: np.ndarray) -> dict[str, np.ndarray]:
+            return {RAW_INPUT: numeric.astype(np.float32)}
+
+        return matrix
+    if sorted(names) != sorted(spec.feature_names):
+        raise ValueError(f"inputs {names} are neither '{RAW_INPUT}' nor the feature columns")
+    numeric_names, categorical_names = spec.numeric_features, spec.categorical_features
+
+    def per_column(numeric: np.ndarray, categorical: np.ndarray) -> dict[str, np.ndarray]:
+        feeds = {n: numeric[:, [i]].astype(np.float32) for i, n in enumerate(numeric_names)}
+        feeds.update({n: categorical[:, [i]] for i, n in enumerate(categorical_names)})
+        return feeds
+
+    return per_column
+
+
+def onnx_predictor(
+    path: Path,
+    spec: DatasetSpec,
+    categories: dict[str, list[str]],
+    encoder: Encoder | None = None,
+    threads: int = 1,
+) -> Predictor:
+    """onnxruntime on CPU; output `probabilities` (classification) or `values` (regression)."""
     import onnxruntime as ort
 
     _check_file(path, "ONNX")
@@ -105,32 +185,47 @@ def onnx_predictor(path: Path, feature_names: list[str], threads: int = 1) -> Pr
     options.log_severity_level = 3
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        wanted = [output_name(spec)]
+        if wanted[0] not in [output.name for output in session.get_outputs()]:
+            raise ValueError(f"no '{wanted[0]}' output")
+        feeds = _onnx_feeds(session, spec, encoder)
     except Exception as error:  # onnxruntime raises its own pybind classes for bad files
         raise _unusable(path, "ONNX", str(error).splitlines()[0] if str(error) else "") from None
-    inputs, outputs = session.get_inputs(), [output.name for output in session.get_outputs()]
-    if len(inputs) != 1 or PROBABILITIES not in outputs:
-        raise _unusable(path, "ONNX", f"expected one input and a '{PROBABILITIES}' output")
-    input_name = inputs[0].name
-    dtype: type[np.floating[Any]] = np.float64 if "double" in inputs[0].type else np.float32
-    wanted = [PROBABILITIES]
     # Reused: with none, every run() builds a default RunOptions (~0.8 us of a ~7 us call).
     run_options = ort.RunOptions()
 
-    def run(matrix: np.ndarray) -> np.ndarray:
-        return two_columns(session.run(wanted, {input_name: matrix}, run_options)[0])
+    def run(numeric: np.ndarray, categorical: np.ndarray) -> np.ndarray:
+        return as_output(session.run(wanted, feeds(numeric, categorical), run_options)[0], spec)
 
-    return Predictor("onnx", path, feature_names, dtype, run)
+    return Predictor("onnx", path, spec, categories, run)
 
 
-optimized_predictor = onnx_predictor
+def optimized_predictor(
+    path: Path, spec: DatasetSpec, categories: dict[str, list[str]], native: Path
+) -> Predictor:
+    """The served ONNX artifact of a bundle whose native model lives in `native`."""
+{%- if cookiecutter.ml_framework == "pytorch" %}
+    return onnx_predictor(path, spec, categories, Encoder.load(native))
+{%- else %}
+    return onnx_predictor(path, spec, categories)
+{%- endif %}
 {%- else %}
 
 
 OPTIMIZED_FILE = TFLITE_FILE
 
 
-def tflite_predictor(path: Path, feature_names: list[str], threads: int = 1) -> Predictor:
-    """The TFLite interpreter (one per predictor, behind a lock: it is not thread-safe)."""
+def tflite_predictor(
+    path: Path,
+    spec: DatasetSpec,
+    categories: dict[str, list[str]],
+    encoder: Encoder,
+    threads: int = 1,
+) -> Predictor:
+    """The TFLite interpreter (one per predictor, behind a lock: it is not thread-safe).
+
+    The encoder runs before the interpreter, whose one input is the encoded float32 matrix.
+    """
     import threading
     import warnings
 
@@ -150,7 +245,8 @@ def tflite_predictor(path: Path, feature_names: list[str], threads: int = 1) -> 
     lock = threading.Lock()
     shape: list[tuple[int, ...]] = [()]
 
-    def run(matrix: np.ndarray) -> np.ndarray:
+    def run(numeric: np.ndarray, categorical: np.ndarray) -> np.ndarray:
+        matrix = encoder.encode(numeric, categorical)
         with lock:
             if matrix.shape != shape[0]:  # resizing re-plans the graph: only on a new shape
                 interpreter.resize_tensor_input(input_index, list(matrix.shape))
@@ -158,12 +254,16 @@ def tflite_predictor(path: Path, feature_names: list[str], threads: int = 1) -> 
                 shape[0] = matrix.shape
             interpreter.set_tensor(input_index, matrix)
             interpreter.invoke()
-            return two_columns(interpreter.get_tensor(output_index))
+            return as_output(interpreter.get_tensor(output_index), spec)
 
-    return Predictor("tflite", path, feature_names, np.float32, run)
+    return Predictor("tflite", path, spec, categories, run)
 
 
-optimized_predictor = tflite_predictor
+def optimized_predictor(
+    path: Path, spec: DatasetSpec, categories: dict[str, list[str]], native: Path
+) -> Predictor:
+    """The served TFLite artifact of a bundle whose native model lives in `native`."""
+    return tflite_predictor(path, spec, categories, Encoder.load(native))
 {%- endif %}
 
 
@@ -172,13 +272,12 @@ def native_predictor(bundle: Path) -> Predictor:
     from {{ cookiecutter.package_name }}.training import NATIVE_DIR, load_model
 
     model = load_model(bundle)
-    names = list(model.feature_names)
+    inputs = RawInputs.of(model.spec)
 
-    def run(matrix: np.ndarray) -> np.ndarray:
-        frame = pd.DataFrame(matrix, columns=names)
-        return np.asarray(model.predict_proba(frame), dtype=np.float64)
+    def run(numeric: np.ndarray, categorical: np.ndarray) -> np.ndarray:
+        return as_output(model.predict(inputs.prepared(numeric, categorical)), model.spec)
 
-    return Predictor("native", bundle / NATIVE_DIR, names, np.float64, run)
+    return Predictor("native", bundle / NATIVE_DIR, model.spec, model.categories, run)
 
 
 def file_sha256(path: Path) -> str:
@@ -219,10 +318,27 @@ def parity_failure(bundle: Path) -> str | None:
     return None
 
 
+def bundle_inputs(bundle: Path) -> tuple[DatasetSpec, dict[str, list[str]]]:
+    """The dataset spec and the known categories recorded in a bundle's model_config.yaml."""
+    path = bundle / CONFIG_FILE
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        spec = DatasetSpec.model_validate(config["dataset"])
+        recorded = config.get("categories") or {}
+        categories = {str(k): [str(v) for v in vs] for k, vs in recorded.items()}
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError):
+        raise UserError(
+            f"{path} is missing or has no valid 'dataset' section; retrain with `make train`"
+        ) from None
+    return spec, categories
+
+
 def load_bundle_predictor(
     bundle: Path, feature_names: list[str], prefer_optimized: bool = True
 ) -> Predictor:
     """What `bundle` serves: its optimized artifact (parity passed), else the native model."""
+    from {{ cookiecutter.package_name }}.training import NATIVE_DIR
+
     artifact = bundle / OPTIMIZED_FILE
     if not prefer_optimized or not artifact.exists():
         return native_predictor(bundle)
@@ -238,7 +354,13 @@ def load_bundle_predictor(
     if file_sha256(artifact) != _checked_digest(bundle, artifact):
         raise _unusable(artifact, artifact.suffix.lstrip(".").upper(),
                         "it is not the file its parity check passed")  # fmt: skip
-    return optimized_predictor(artifact, feature_names)
+    spec, categories = bundle_inputs(bundle)
+    if spec.feature_names != list(feature_names):
+        raise UserError(
+            f"{bundle}: the dataset features {spec.feature_names[:5]} differ from the served "
+            f"features {list(feature_names)[:5]}; re-run the pipeline"
+        )
+    return optimized_predictor(artifact, spec, categories, bundle / NATIVE_DIR)
 
 
 __all__ = [
@@ -248,10 +370,14 @@ __all__ = [
     "PARITY_FILE",
     "TFLITE_FILE",
     "Predictor",
+    "Rows",
+    "UnknownCategoryError",
+    "as_output",
+    "bundle_inputs",
     "file_sha256",
     "load_bundle_predictor",
     "native_predictor",
     "optimized_predictor",
+    "output_name",
     "parity_failure",
-    "two_columns",
 ]

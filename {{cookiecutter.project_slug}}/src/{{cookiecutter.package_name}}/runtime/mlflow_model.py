@@ -14,6 +14,14 @@ module (loading runs arbitrary code and ties the file to this package's class la
 `keras` flavor wants its own `data/` layout; `native/` keeps the framework's safe formats
 (a `state_dict` with `weights_only` loading, a `.keras` file in safe mode) instead.
 
+`predict` takes raw features (numbers with NaN/None where missing, strings for categorical
+columns, typed `string` in the signature) and returns a DataFrame per task: binary
+`probability` (P(positive_class)) and `prediction` (the label, its own type); multiclass
+`probability` (P(predicted class)), `prediction` and one `probability_<label>` column per
+class; regression `prediction` (the value). `spark_udf` takes the first column by default:
+the probability, or the regression value. Under `unknown_category: reject` an unseen
+category is a `UserError` naming the column and value.
+
 The file is written by hand (the MLmodel format is plain YAML) so projects without MLflow
 (`experiment_tracking: none`) get the same layout; the template's tests load it with MLflow.
 """
@@ -32,6 +40,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 
 MLMODEL_FILE = "MLmodel"
@@ -40,7 +49,7 @@ SERVING_INPUT_FILE = "serving_input_example.json"
 PYTHON_ENV_FILE = "python_env.yaml"
 REQUIREMENTS_FILE = "requirements.txt"
 CONFIG_FILE = "model_config.yaml"
-OUTPUT_COLUMNS = ("probability", "prediction")  # P(class 1) first: spark_udf's default column
+PROBABILITY, PREDICTION = "probability", "prediction"  # spark_udf's default: the first column
 REQUIREMENTS = (
     "numpy",
     "pandas",
@@ -51,7 +60,13 @@ REQUIREMENTS = (
     "tensorflow-cpu",
     "keras",
 )
-_SCHEMA_TYPES = {"float64": "double", "float32": "float", "int64": "long", "int32": "integer"}
+_SCHEMA_TYPES = {
+    "float64": "double",
+    "float32": "float",
+    "int64": "long",
+    "int32": "integer",
+    "category": "string",
+}
 
 
 def _installed(names: tuple[str, ...]) -> list[str]:
@@ -64,15 +79,35 @@ def _installed(names: tuple[str, ...]) -> list[str]:
     return pinned
 
 
-def _signature(features: list[dict[str, str]]) -> dict[str, str | None]:
+def _label_type(spec: DatasetSpec) -> str:
+    kinds = {type(label) for label in spec.classes}
+    if kinds == {bool}:
+        return "boolean"
+    return "long" if kinds == {int} else "string"
+
+
+def output_columns(spec: DatasetSpec) -> list[dict[str, Any]]:
+    """The pyfunc output schema of the task (see the module docstring)."""
+    if not spec.is_classification:
+        return [{"type": "double", "name": PREDICTION, "required": True}]
+    columns = [
+        {"type": "double", "name": PROBABILITY, "required": True},
+        {"type": _label_type(spec), "name": PREDICTION, "required": True},
+    ]
+    if spec.task == "multiclass":
+        columns += [
+            {"type": "double", "name": f"{PROBABILITY}_{label}", "required": True}
+            for label in spec.classes
+        ]
+    return columns
+
+
+def _signature(features: list[dict[str, str]], spec: DatasetSpec) -> dict[str, str | None]:
     inputs = [
         {"type": _SCHEMA_TYPES.get(item["dtype"], "double"), "name": item["name"], "required": True}
         for item in features
     ]
-    outputs = [
-        {"type": "double", "name": OUTPUT_COLUMNS[0], "required": True},
-        {"type": "long", "name": OUTPUT_COLUMNS[1], "required": True},
-    ]
+    outputs = output_columns(spec)
     return {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs), "params": None}
 
 
@@ -84,6 +119,9 @@ def write_mlflow_model(
     project: str,
 ) -> None:
     """Write `MLmodel`, the input example and the environment files into `bundle`."""
+    from {{ cookiecutter.package_name }}.runtime import bundle_inputs
+
+    spec, _ = bundle_inputs(bundle)
     columns = [item["name"] for item in features]
     split = {"columns": columns, "data": [[example[name] for name in columns]]}
     (bundle / INPUT_EXAMPLE_FILE).write_text(json.dumps(split) + "\n", encoding="utf-8")
@@ -115,7 +153,7 @@ def write_mlflow_model(
         "flavors": flavors,
         "model_uuid": uuid.uuid4().hex,
         "utc_time_created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
-        "signature": _signature(features),
+        "signature": _signature(features, spec),
         "saved_input_example_info": {
             "artifact_path": INPUT_EXAMPLE_FILE,
             "type": "dataframe",
@@ -127,23 +165,41 @@ def write_mlflow_model(
 
 
 class BundleModel:
-    """What `mlflow.pyfunc.load_model` returns the `predict` of: probability and label."""
+    """What `mlflow.pyfunc.load_model` returns the `predict` of (columns: module docstring)."""
 
     def __init__(self, bundle: Path) -> None:
-        from {{ cookiecutter.package_name }}.runtime import load_bundle_predictor
+        from {{ cookiecutter.package_name }}.runtime import bundle_inputs, load_bundle_predictor
 
-        config_path = bundle / CONFIG_FILE
-        if not config_path.is_file():
+        if not (bundle / CONFIG_FILE).is_file():
             raise UserError(f"{bundle} is not a model bundle ({CONFIG_FILE} missing)")
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        names = [str(item["name"]) for item in config.get("features", [])]
-        self.predictor = load_bundle_predictor(bundle, names)
+        self.spec, _ = bundle_inputs(bundle)
+        self.predictor = load_bundle_predictor(bundle, self.spec.feature_names)
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        positive = self.predictor.predict_frame(frame)[:, 1]
-        labels = (positive >= 0.5).astype(np.int64)
-        return pd.DataFrame({OUTPUT_COLUMNS[0]: positive, OUTPUT_COLUMNS[1]: labels})
+        frame = self.predictor.inputs.ordered(frame)
+        if self.spec.unknown_category == "reject":
+            self.predictor.reject_unknown(list(frame.itertuples(index=False, name=None)))
+        output = self.predictor.predict_frame(frame)
+        spec = self.spec
+        if not spec.is_classification:
+            return pd.DataFrame({PREDICTION: output[:, 0]})
+        chosen = output.argmax(axis=1)
+        if spec.task == "binary":
+            positive = spec.positive_index
+            probability = output[:, positive]
+            chosen = np.where(probability >= 0.5, positive, 1 - positive)
+        else:
+            probability = output[np.arange(len(output)), chosen]
+        labels = pd.Series([spec.classes[int(index)] for index in chosen], dtype=object)
+        result = pd.DataFrame({PROBABILITY: probability, PREDICTION: labels})
+        if spec.task == "multiclass":
+            for index, label in enumerate(spec.classes):
+                result[f"{PROBABILITY}_{label}"] = output[:, index]
+        kind = _label_type(spec)
+        if kind != "string":  # the signature's type, not pandas' object column
+            result[PREDICTION] = result[PREDICTION].astype(bool if kind == "boolean" else np.int64)
+        return result
 
 
 def _load_pyfunc(path: str) -> BundleModel:

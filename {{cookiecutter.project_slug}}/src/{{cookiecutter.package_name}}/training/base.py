@@ -11,7 +11,12 @@ Each framework module (`sklearn_model`, `torch_model`, `keras_model`) exposes ex
 come from `config.hyperparameters` (a free mapping validated by each framework's own pydantic
 model, raising `UserError` naming the bad key). `save(directory)` writes the framework-native
 files into `directory` (the bundle's `native/` folder), including `NATIVE_META_FILE` with the
-framework and feature names, so `load` needs nothing else.
+framework and the dataset spec (task, classes, typed features), so `load` needs nothing else.
+
+`X_train` holds RAW features (`spec.feature_names`; NaN where a value is missing, strings for
+categoricals) and `y_train` the encoded target (`data.split_features`): class indices into
+`spec.classes` or float values. Every model carries its fitted preprocessor
+(`training.preprocess`), so `predict` takes raw features too.
 """
 
 from __future__ import annotations
@@ -34,13 +39,19 @@ T = TypeVar("T", bound=BaseModel)
 
 @runtime_checkable
 class TrainedModel(Protocol):
-    """A fitted binary classifier, whatever the framework."""
+    """A fitted model with its preprocessing, whatever the framework and task."""
 
     framework: str
+    spec: DatasetSpec
     feature_names: list[str]
+    categories: dict[str, list[str]]  # categorical column -> the categories training saw
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """float64 (n, k) probabilities in `spec.classes` order, or (n, 1) regression values."""
+        ...
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """Class probabilities, float array of shape (n_rows, 2); columns = classes 0 and 1."""
+        """`predict` for classification (kept for callers that say what they expect)."""
         ...
 
     def save(self, directory: Path) -> None:
@@ -80,12 +91,17 @@ class BenchmarkSpec(_Strict):
 class OptimizationSpec(_Strict):
     """Parity tolerances (absolute, on the test split) and benchmark settings.
 
+    Classification: `max_probability_diff`, `max_accuracy_delta` (+ `max_roc_auc_delta`
+    for binary). Regression: `max_value_diff` (max |native - optimized| as a fraction of
+    the test target's standard deviation) and `max_rmse_delta` (also relative to that std).
     `options` holds framework-specific switches (documented in each optimization module).
     """
 
     max_accuracy_delta: float = Field(default=0.005, ge=0.0)
     max_roc_auc_delta: float = Field(default=0.005, ge=0.0)
     max_probability_diff: float = Field(default=0.01, ge=0.0)
+    max_value_diff: float = Field(default=0.01, ge=0.0)
+    max_rmse_delta: float = Field(default=0.005, ge=0.0)
     benchmark: BenchmarkSpec = BenchmarkSpec()
     options: dict[str, Any] = {}
 
@@ -136,15 +152,19 @@ def validate_hyperparameters(schema: type[T], values: dict[str, Any]) -> T:{% if
         ) from None
 
 
-def write_native_meta(directory: Path, framework: str, feature_names: list[str]) -> None:
+def write_native_meta(directory: Path, framework: str, spec: DatasetSpec) -> None:
     """Write `NATIVE_META_FILE`; every framework's `save` calls this."""
     directory.mkdir(parents=True, exist_ok=True)
-    meta = {"framework": framework, "feature_names": feature_names}
+    meta = {
+        "framework": framework,
+        "feature_names": spec.feature_names,
+        "dataset": spec.model_dump(mode="json"),
+    }
     (directory / NATIVE_META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
-def read_native_meta(directory: Path, framework: str) -> list[str]:
-    """Feature names from `NATIVE_META_FILE`, checking the model was saved by `framework`."""
+def read_native_meta(directory: Path, framework: str) -> DatasetSpec:
+    """The dataset spec from `NATIVE_META_FILE`, checking the model was saved by `framework`."""
     meta_path = directory / NATIVE_META_FILE
     if not meta_path.is_file():
         raise UserError(f"{directory} holds no saved model ({NATIVE_META_FILE} missing); train one")
@@ -153,4 +173,20 @@ def read_native_meta(directory: Path, framework: str) -> list[str]:
         raise UserError(
             f"{directory} holds a {meta.get('framework')} model but this project uses {framework}"
         )
-    return [str(name) for name in meta["feature_names"]]
+    try:
+        return DatasetSpec.model_validate(meta["dataset"])
+    except (KeyError, ValidationError):
+        raise UserError(
+            f"{meta_path} predates typed datasets (no valid 'dataset'); retrain with `make train`"
+        ) from None
+
+
+def output_width(spec: DatasetSpec) -> int:
+    """Columns of `predict`: the number of classes, or 1 for regression."""
+    return len(spec.classes) if spec.is_classification else 1
+
+
+def require_classifier(spec: DatasetSpec) -> None:
+    """`predict_proba` on a regression model is a caller's mistake worth one clear line."""
+    if not spec.is_classification:
+        raise UserError("this is a regression model: it has no class probabilities; use predict")

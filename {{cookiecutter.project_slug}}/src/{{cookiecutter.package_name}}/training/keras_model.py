@@ -1,11 +1,16 @@
-"""TensorFlow: a Keras multi-layer perceptron for tabular binary classification.
+"""TensorFlow: a Keras multi-layer perceptron for tabular classification and regression.
 
-The model starts with a `Normalization` layer adapted on the training split, so the saved
-model, and every TFLite conversion of it, take raw features. Training is seeded and
+Preprocessing runs before the network: `training.preprocess` fits the shared
+ColumnTransformer (impute, scale, one-hot) on the training split and `Encoder` applies its
+arithmetic in NumPy; the Keras model (and every TFLite conversion of it) takes that float32
+matrix. The output is `Dense(k, softmax)` for classification, or `Dense(1)` followed by a
+`Rescaling` to the training target's mean and standard deviation for regression (so the
+network learns a standardised target and still returns values in the target's units).
+Training is seeded and
 deterministic (`keras.utils.set_random_seed` + `enable_op_determinism`, oneDNN off unless
 `TF_ENABLE_ONEDNN_OPTS` says otherwise), with a progress bar over epochs. `save()` writes
 `model.keras` (Keras' own zip of architecture JSON + weights; loaded with `safe_mode`, no
-pickle) next to the bundle's `meta.json`.
+pickle) next to `preprocessing.json` and the bundle's `meta.json`.
 """
 
 from __future__ import annotations
@@ -26,12 +31,21 @@ import tensorflow as tf
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.training.base import (
     ModelConfig,
+    output_width,
     read_native_meta,
+    require_classifier,
     validate_hyperparameters,
     write_native_meta,
+)
+from {{ cookiecutter.package_name }}.training.preprocess import (
+    Encoder,
+    RawInputs,
+    fit_encoder,
+    known_categories,
 )
 
 FRAMEWORK = "tensorflow"
@@ -62,32 +76,12 @@ def parse_params(raw: dict[str, Any]) -> KerasParams:
     return params
 
 
-def as_array(features: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
-    """The model's input matrix: the training columns, in training order, as float32."""
-    if features.columns.tolist() != feature_names:  # fast path: already in training order
-        missing = [name for name in feature_names if name not in features.columns]
-        if missing:
-            raise UserError(
-                f"input lacks the model's feature(s) {', '.join(missing[:5])}; "
-                "send every feature the model was trained on"
-            )
-        features = features[feature_names]
-    try:
-        return np.asarray(features.to_numpy(dtype=np.float32, copy=True))
-    except (TypeError, ValueError):
-        raise UserError(
-            "input features must all be numeric for the model; "
-            "encode categorical columns before training"
-        ) from None
-
-
-def build_network(inputs: np.ndarray, params: KerasParams, seed: int) -> keras.Model:
-    """Normalization (adapted on `inputs`) -> [Dense -> Dropout]* -> Dense(2, softmax)."""
-    normalize = keras.layers.Normalization(axis=-1, name="standardize")
-    normalize.adapt(inputs)
+def build_network(
+    spec: DatasetSpec, n_inputs: int, params: KerasParams, seed: int, target: np.ndarray
+) -> keras.Model:
+    """[Dense -> Dropout]* -> Dense(k, softmax), or Dense(1) -> Rescaling(std, mean)."""
     regularizer = keras.regularizers.L2(params.l2) if params.l2 else None
-    layers: list[keras.layers.Layer] = [keras.Input(shape=(inputs.shape[1],), name="features")]
-    layers.append(normalize)
+    layers: list[keras.layers.Layer] = [keras.Input(shape=(n_inputs,), name="encoded")]
     for index, units in enumerate(params.hidden_units):
         layers.append(
             keras.layers.Dense(
@@ -100,23 +94,19 @@ def build_network(inputs: np.ndarray, params: KerasParams, seed: int) -> keras.M
         )
         if params.dropout:
             layers.append(keras.layers.Dropout(params.dropout, seed=seed + index))
-    layers.append(
-        keras.layers.Dense(
-            2,
-            activation="softmax",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(layers)),
-            name="probabilities",
-        )
-    )
+    initializer = keras.initializers.GlorotUniform(seed=seed + len(layers))
+    if spec.is_classification:
+        layers.append(
+            keras.layers.Dense(
+                output_width(spec), activation="softmax", kernel_initializer=initializer,
+                name="probabilities",
+            )
+        )  # fmt: skip
+    else:
+        mean, scale = float(np.mean(target)), float(np.std(target)) or 1.0
+        layers.append(keras.layers.Dense(1, kernel_initializer=initializer, name="standardized"))
+        layers.append(keras.layers.Rescaling(scale, offset=mean, name="values"))
     return keras.Sequential(layers, name="tabular_mlp")
-
-
-def as_proba(outputs: np.ndarray) -> np.ndarray:
-    """(n, 2) float64 class probabilities from a float32 softmax: [1 - p, p], rows sum to 1."""
-    proba = np.empty((len(outputs), 2), dtype=np.float64)
-    proba[:, 1] = outputs[:, 1]
-    proba[:, 0] = 1.0 - proba[:, 1]
-    return proba
 
 
 class _EpochBar(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no types
@@ -137,22 +127,34 @@ class _EpochBar(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships 
 
 
 class KerasModel:
-    """A trained Keras model behind the `TrainedModel` protocol."""
+    """A trained Keras model and its preprocessing behind the `TrainedModel` protocol."""
 
     framework = FRAMEWORK
 
-    def __init__(self, model: keras.Model, feature_names: list[str]) -> None:
+    def __init__(self, model: keras.Model, spec: DatasetSpec, encoder: Encoder) -> None:
         self.model = model
-        self.feature_names = list(feature_names)
+        self.spec = spec
+        self.feature_names = spec.feature_names
+        self.inputs = RawInputs.of(spec)
+        self.encoder = encoder
+        self.categories = known_categories(encoder)
+
+    def encode(self, features: pd.DataFrame) -> np.ndarray:
+        """The network's float32 input (the preprocessing runs here, before the network)."""
+        return self.encoder.encode(*self.inputs.split_frame(features))
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        # A direct call: `Model.predict` adds ~30 ms of set-up per call, wrong for single rows.
+        outputs = self.model(self.encode(features), training=False).numpy()
+        return np.asarray(outputs, dtype=np.float64)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        inputs = as_array(features, self.feature_names)
-        # A direct call: `Model.predict` adds ~30 ms of set-up per call, wrong for single rows.
-        outputs = self.model(inputs, training=False).numpy()
-        return as_proba(outputs)
+        require_classifier(self.spec)
+        return self.predict(features)
 
     def save(self, directory: Path) -> None:
-        write_native_meta(directory, FRAMEWORK, self.feature_names)
+        write_native_meta(directory, FRAMEWORK, self.spec)
+        self.encoder.save(directory)
         self.model.save(directory / MODEL_FILE)
 
 
@@ -164,20 +166,19 @@ def train(
     *,
     progress: bool = True,
 ) -> KerasModel:
-    """Fit with Adam on sparse cross-entropy; deterministic for a given seed."""
+    """Fit the preprocessor, then the network with Adam (cross-entropy or MSE); deterministic."""
     params = parse_params(config.hyperparameters)
-    feature_names = [str(name) for name in X_train.columns]
-    inputs = as_array(X_train, feature_names)
-    targets = np.asarray(y_train).astype(np.int64)
-    if len(inputs) == 0:
+    spec = config.dataset
+    if len(X_train) == 0:
         raise UserError("the training split is empty; provide more rows of data")
+    encoder, inputs = fit_encoder(spec, X_train)
+    dtype = np.int64 if spec.is_classification else np.float32
+    targets = np.asarray(y_train).astype(dtype)
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    model = build_network(inputs, params, seed)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate),
-        loss="sparse_categorical_crossentropy",
-    )
+    model = build_network(spec, inputs.shape[1], params, seed, targets)
+    loss = "sparse_categorical_crossentropy" if spec.is_classification else "mse"
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate), loss=loss)
     model.fit(
         inputs,
         targets,
@@ -187,15 +188,16 @@ def train(
         verbose=0,
         callbacks=[_EpochBar(params.epochs, progress)],
     )
-    return KerasModel(model, feature_names)
+    return KerasModel(model, spec, encoder)
 
 
 def load(directory: Path) -> KerasModel:
-    """Load `model.keras` (safe mode: no arbitrary code) and the feature names."""
-    feature_names = read_native_meta(directory, FRAMEWORK)
+    """Load `model.keras` (safe mode: no arbitrary code), the encoder and the spec."""
+    spec = read_native_meta(directory, FRAMEWORK)
     path = directory / MODEL_FILE
     if not path.is_file():
         raise UserError(f"{directory} has no {MODEL_FILE}; retrain it with `make train`")
+    encoder = Encoder.load(directory)
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except (OSError, ValueError, TypeError, KeyError) as error:
@@ -203,4 +205,4 @@ def load(directory: Path) -> KerasModel:
             f"{path} holds a corrupt or incompatible Keras model ({type(error).__name__}); "
             "retrain it with `make train`"
         ) from None
-    return KerasModel(model, feature_names)
+    return KerasModel(model, spec, encoder)

@@ -1,33 +1,44 @@
-"""scikit-learn: a preprocessing + logistic-regression pipeline, saved as a plain pickle.
+"""scikit-learn: the shared preprocessor plus a linear model, saved as a plain pickle.
 
-Hyper-parameters (`hyperparameters:` in configs/model_config.yaml) are checked by
-`SklearnHyperparameters`. The pipeline is `SimpleImputer(median) -> StandardScaler ->
-LogisticRegression`; fitting shows a progress bar over its stages. `native/model.pkl` is a
+The pipeline is `preprocess` (`training.preprocess.build_preprocessor`: median imputation and
+scaling for numbers, one-hot for categories) -> `model`: `LogisticRegression` for binary and
+multiclass targets (class indices into `spec.classes`), `Ridge` for regression. Fitting shows
+a progress bar over the two stages. Hyper-parameters (`hyperparameters:` in
+configs/model_config.yaml) are checked by `SklearnHyperparameters`; `C`, `max_iter`, `tol`
+and `class_weight` are the classifier's, `alpha` the regressor's. `native/model.pkl` is a
 plain pickle so MLflow's own `sklearn` flavor loads the same file (`runtime.mlflow_model`);
-pickles run code when loaded: load only bundles your own pipeline produced.
+that flavor expects prepared input (`preprocess.RawInputs.prepared`), the `python_function`
+flavor takes raw rows. Pickles run code when loaded: load only bundles your own pipeline
+produced.
 """
 
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.training.base import (
     ModelConfig,
     read_native_meta,
+    require_classifier,
     validate_hyperparameters,
     write_native_meta,
+)
+from {{ cookiecutter.package_name }}.training.preprocess import (
+    RawInputs,
+    build_preprocessor,
+    fitted_categories,
 )
 
 FRAMEWORK = "scikit-learn"
@@ -35,7 +46,7 @@ MODEL_FILE = "model.pkl"
 
 
 class SklearnHyperparameters(BaseModel):
-    """Logistic-regression settings; see scikit-learn's LogisticRegression."""
+    """LogisticRegression (classification) and Ridge (regression) settings."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -43,6 +54,7 @@ class SklearnHyperparameters(BaseModel):
     max_iter: int = Field(default=1000, ge=1)
     class_weight: Literal["balanced"] | None = None
     tol: float = Field(default=1e-4, gt=0.0)
+    alpha: float = Field(default=1.0, ge=0.0)
 
 
 class SklearnModel:
@@ -50,44 +62,47 @@ class SklearnModel:
 
     framework = FRAMEWORK
 
-    def __init__(self, pipeline: Pipeline, feature_names: list[str]) -> None:
+    def __init__(self, pipeline: Pipeline, spec: DatasetSpec) -> None:
         self.pipeline = pipeline
-        self.feature_names = feature_names
+        self.spec = spec
+        self.feature_names = spec.feature_names
+        self.inputs = RawInputs.of(spec)
+        self.categories = fitted_categories(pipeline.named_steps["preprocess"], spec)
 
-    def _matrix(self, features: pd.DataFrame) -> np.ndarray:
-        if features.columns.tolist() == self.feature_names:  # fast path: already in order
-            return np.asarray(features.to_numpy(dtype=np.float64))
-        missing = [name for name in self.feature_names if name not in features.columns]
-        if missing:
-            raise UserError(f"input lacks the model's feature(s) {', '.join(missing[:5])}")
-        return np.asarray(features[self.feature_names].to_numpy(dtype=np.float64))
+    def prepared(self, features: pd.DataFrame) -> pd.DataFrame:
+        return self.inputs.prepared(*self.inputs.split_frame(features))
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        prepared = self.prepared(features)
+        if self.spec.is_classification:
+            return np.asarray(self.pipeline.predict_proba(prepared), dtype=np.float64)
+        return np.asarray(self.pipeline.predict(prepared), dtype=np.float64).reshape(-1, 1)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        proba: np.ndarray = self.pipeline.predict_proba(self._matrix(features))
-        return proba.astype(np.float64)
+        require_classifier(self.spec)
+        return self.predict(features)
 
     def save(self, directory: Path) -> None:
-        write_native_meta(directory, FRAMEWORK, self.feature_names)
+        write_native_meta(directory, FRAMEWORK, self.spec)
         with (directory / MODEL_FILE).open("wb") as handle:
             pickle.dump(self.pipeline, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def build_pipeline(params: SklearnHyperparameters, seed: int) -> Pipeline:
+def build_estimator(spec: DatasetSpec, params: SklearnHyperparameters, seed: int) -> BaseEstimator:
+    if not spec.is_classification:
+        return Ridge(alpha=params.alpha)
+    return LogisticRegression(
+        C=params.C,
+        max_iter=params.max_iter,
+        class_weight=params.class_weight,
+        tol=params.tol,
+        random_state=seed,
+    )
+
+
+def build_pipeline(spec: DatasetSpec, params: SklearnHyperparameters, seed: int) -> Pipeline:
     return Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="median")),
-            ("scale", StandardScaler()),
-            (
-                "classify",
-                LogisticRegression(
-                    C=params.C,
-                    max_iter=params.max_iter,
-                    class_weight=params.class_weight,
-                    tol=params.tol,
-                    random_state=seed,
-                ),
-            ),
-        ]
+        [("preprocess", build_preprocessor(spec)), ("model", build_estimator(spec, params, seed))]
     )
 
 
@@ -98,22 +113,25 @@ def train(
     seed: int,
 ) -> SklearnModel:
     """Fit the pipeline stage by stage (with a progress bar); deterministic for a seed."""
+    if len(X_train) == 0:
+        raise UserError("the training split is empty; provide more rows of data")
+    spec = config.dataset
     params = validate_hyperparameters(SklearnHyperparameters, config.hyperparameters)
-    pipeline = build_pipeline(params, seed)
-    names = [str(name) for name in X_train.columns]
-    data: Any = X_train.to_numpy(dtype=np.float64)
-    steps = tqdm(pipeline.steps, desc="fitting", unit="stage", leave=False)
-    for index, (_, step) in enumerate(steps):
-        if index < len(pipeline.steps) - 1:
-            data = step.fit_transform(data, y_train)
-        else:
-            step.fit(data, y_train)
-    return SklearnModel(pipeline, names)
+    pipeline = build_pipeline(spec, params, seed)
+    inputs = RawInputs.of(spec)
+    data = inputs.prepared(*inputs.split_frame(X_train))
+    preprocess, model = (step for _, step in pipeline.steps)
+    with tqdm(total=2, desc="fitting", unit="stage", leave=False) as bar:
+        encoded = preprocess.fit_transform(data, y_train)
+        bar.update(1)
+        model.fit(encoded, y_train)
+        bar.update(1)
+    return SklearnModel(pipeline, spec)
 
 
 def load(directory: Path) -> SklearnModel:
     """Load what `SklearnModel.save` wrote."""
-    names = read_native_meta(directory, FRAMEWORK)
+    spec = read_native_meta(directory, FRAMEWORK)
     path = directory / MODEL_FILE
     if not path.is_file():
         raise UserError(f"{directory} has no {MODEL_FILE}; retrain it with `make train`")
@@ -122,6 +140,6 @@ def load(directory: Path) -> SklearnModel:
             pipeline = pickle.load(handle)  # noqa: S301 - our own pipeline's bundle
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
         raise UserError(f"{path} is truncated or not a pickle; retrain with `make train`") from None
-    if not isinstance(pipeline, Pipeline):
-        raise UserError(f"{directory / MODEL_FILE} is not a scikit-learn pipeline")
-    return SklearnModel(pipeline, names)
+    if not isinstance(pipeline, Pipeline) or "preprocess" not in pipeline.named_steps:
+        raise UserError(f"{path} is not this template's scikit-learn pipeline; retrain it")
+    return SklearnModel(pipeline, spec)

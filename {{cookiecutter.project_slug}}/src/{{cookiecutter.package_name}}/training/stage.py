@@ -2,9 +2,14 @@
 
 The candidate bundle (`models/candidate/`, see `settings.pipeline.candidate_dir`) holds
 `model_config.yaml` (the seed's fields with the dataset hash filled in, plus `lineage`,
-`features`, `input_example` (the first test row) and `metrics`) and `native/` (the
+`features` (`{name, dtype}`: "float64" for numeric, "category" for categorical features),
+`categories` (`{column: [the categories training saw]}`, what `unknown_category: reject`
+checks), `input_example` (the first test row, raw: strings stay strings, a missing value is
+null) and `metrics`) and `native/` (the
 framework's saved model); `make optimize` adds `optimized/`, and `register` makes the version
-an MLflow model directory (`runtime.mlflow_model`). The split goes to
+an MLflow model directory (`runtime.mlflow_model`). For regression, `lineage.target_quantiles`
+holds the training target's deciles (10% ... 90%), the buckets serving's value histogram
+uses. The split goes to
 `data/processed/{train,test}.csv` so evaluation and optimization use the same held-out rows.
 """
 
@@ -23,14 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from pandas.api.types import is_numeric_dtype
 
 from {{ cookiecutter.package_name }}.data import read_table, sha256_file, split_features, train_test
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.evaluation.metrics import compute_metrics
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import NATIVE_DIR, load_model_config, train_model
-from {{ cookiecutter.package_name }}.training.base import ModelConfig
+from {{ cookiecutter.package_name }}.training.base import ModelConfig, TrainedModel
 
 BUNDLE_CONFIG = "model_config.yaml"
 TRAIN_FILE = "train.csv"
@@ -93,12 +98,35 @@ def load_dataset(settings: Settings, config: ModelConfig) -> tuple[pd.DataFrame,
     return frame, digest
 
 
-def read_split(settings: Settings, name: str, target: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """Features and labels of `data/processed/<name>` (written by the train stage)."""
+def read_split(settings: Settings, name: str, spec: DatasetSpec) -> tuple[pd.DataFrame, np.ndarray]:
+    """Raw features and encoded target of `data/processed/<name>` (written by the train stage)."""
     path = settings.resolve(settings.pipeline.processed_dir) / name
     if not path.is_file():
         raise UserError(f"{path} not found; run `make train` first")
-    return split_features(read_table(path), target)
+    return split_features(read_table(path), spec)
+
+
+def raw_value(value: Any) -> Any:
+    """A feature value as YAML/JSON carry it: numpy scalars unwrapped, NaN as null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value
+
+
+def feature_schema(model: TrainedModel) -> list[dict[str, str]]:
+    kinds = model.spec.features
+    return [
+        {"name": name, "dtype": "category" if kinds[name] == "categorical" else "float64"}
+        for name in model.feature_names
+    ]
+
+
+def target_quantiles(y_train: np.ndarray) -> list[float]:
+    """The training target's deciles (10% ... 90%), for regression value histograms."""
+    deciles = np.quantile(np.asarray(y_train, dtype=np.float64), np.linspace(0.1, 0.9, 9))
+    return [float(f"{value:.6g}") for value in deciles]
 
 
 def read_bundle_config(bundle: Path) -> dict[str, Any]:
@@ -123,7 +151,6 @@ def run(settings: Settings) -> Path:
     config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
     started = time.perf_counter()
     frame, digest = load_dataset(settings, config)
-    target = config.dataset.target
 {%- if cookiecutter.feature_store == "feast" %}
     from {{ cookiecutter.package_name }}.feature_store import (
         SERVICE,
@@ -133,6 +160,7 @@ def run(settings: Settings) -> Path:
         training_frame,
     )
 
+    target = config.dataset.target
     from_feast = enabled(settings)
     if from_feast:  # point-in-time join of the labels with the feature service (`make features`)
         if not is_current(settings, digest):  # DVC, Airflow and Kubeflow call `train` directly
@@ -140,22 +168,17 @@ def run(settings: Settings) -> Path:
         columns = [str(name) for name in frame.columns]
         frame = training_frame(settings, target, columns=columns, dataset_sha256=digest)
 {%- endif %}
-    features, _ = split_features(frame, target)  # fails early on a bad target
-    text = [str(name) for name in features.columns if not is_numeric_dtype(features[name])]
-    if text:
-        raise UserError(
-            f"feature column(s) {', '.join(text[:5])} are not numeric; encode them as numbers "
-            "or drop them before training"
-        )
-    train, test = train_test(frame, target, config.dataset.test_size, settings.seed)
+    spec = config.dataset
+    split_features(frame, spec)  # fails early on a bad target or a missing feature column
+    train, test = train_test(frame, spec, settings.seed)
     processed = settings.resolve(settings.pipeline.processed_dir)
     processed.mkdir(parents=True, exist_ok=True)
     for name, part in ((TRAIN_FILE, train), (TEST_FILE, test)):
         part.to_csv(processed / name, index=False, float_format="%.10g", lineterminator="\n")
-    x_train, y_train = split_features(train, target)
-    x_test, y_test = split_features(test, target)
+    x_train, y_train = split_features(train, spec)
+    x_test, y_test = split_features(test, spec)
     model = train_model(x_train, y_train, config, settings.seed)
-    metrics = compute_metrics(y_test, model.predict_proba(x_test)[:, 1])
+    metrics = compute_metrics(spec, y_test, model.predict(x_test))
     bundle = settings.resolve(settings.pipeline.candidate_dir)
     if bundle.exists():
         shutil.rmtree(bundle)
@@ -164,8 +187,8 @@ def run(settings: Settings) -> Path:
     run_suffix = uuid.uuid4().hex[:8]  # two trainings in one second still differ
     seed_fields = config.model_dump(mode="json")
     seed_fields["dataset"]["sha256"] = digest
-    features = [{"name": name, "dtype": str(x_train[name].dtype)} for name in model.feature_names]
-    example = {name: x_test[name].iloc[0].item() for name in model.feature_names}
+    example = {name: raw_value(x_test[name].iloc[0]) for name in model.feature_names}
+    quantiles = {} if spec.is_classification else {"target_quantiles": target_quantiles(y_train)}
     write_bundle_config(
         bundle,
         {
@@ -183,6 +206,7 @@ def run(settings: Settings) -> Path:
                 "seed": settings.seed,
                 "params": config.hyperparameters,
                 "library_versions": library_versions(),
+                **quantiles,
 {%- if cookiecutter.feature_store == "feast" %}
                 **(
                     {
@@ -198,7 +222,8 @@ def run(settings: Settings) -> Path:
                 ),
 {%- endif %}
             },
-            "features": features,
+            "features": feature_schema(model),
+            "categories": model.categories,
             "input_example": example,
             "metrics": metrics,
         },

@@ -1,11 +1,12 @@
-"""PyTorch: a multi-layer perceptron for tabular binary classification.
+"""PyTorch: a multi-layer perceptron for tabular classification (binary, multiclass) and regression.
 
-The network carries its own standardisation (feature means and scales are buffers of the
-module), so the saved model, its int8 quantization and its ONNX export all take raw
-features. Training is seeded and deterministic on CPU (GPU is used when present), with a
+Preprocessing runs before the network: `training.preprocess` fits the shared
+ColumnTransformer (impute, scale, one-hot) on the training split and `Encoder` applies its
+arithmetic in NumPy; the network (and its ONNX and int8 exports) takes that float32 matrix.
+`native/preprocessing.json` holds the fitted encoder. Training is seeded and deterministic on CPU (GPU is used when present), with a
 progress bar over epochs. `save()` writes `model.pt` (a `state_dict`, loaded back with
 `weights_only=True`, never a pickled module), `network.json` (architecture and
-hyper-parameters) and the shared `meta.json` (framework + feature names).
+hyper-parameters), `preprocessing.json` and the shared `meta.json` (framework + dataset spec).
 """
 
 from __future__ import annotations
@@ -24,12 +25,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from tqdm.auto import tqdm
 
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.training.base import (
     ModelConfig,
+    output_width,
     read_native_meta,
+    require_classifier,
     validate_hyperparameters,
     write_native_meta,
+)
+from {{ cookiecutter.package_name }}.training.preprocess import (
+    Encoder,
+    RawInputs,
+    fit_encoder,
+    known_categories,
 )
 
 FRAMEWORK = "pytorch"
@@ -67,28 +77,39 @@ def parse_params(raw: Mapping[str, Any]) -> TorchParams:
 
 
 class TabularMLP(nn.Module):
-    """Standardise -> [Linear -> ReLU -> Dropout]* -> Linear(2); `forward` gives probabilities."""
+    """[Linear -> ReLU -> Dropout]* -> Linear(k) on the encoded matrix.
 
-    mean: torch.Tensor
-    scale: torch.Tensor
+    `forward` gives softmax probabilities (classification) or the value (regression: the
+    last layer predicts the standardised target; `target_mean`/`target_scale` undo that, in
+    the graph, so every export returns values in the target's units).
+    """
 
-    def __init__(self, n_features: int, hidden_units: list[int], dropout: float) -> None:
+    target_mean: torch.Tensor
+    target_scale: torch.Tensor
+
+    def __init__(
+        self, n_inputs: int, hidden_units: list[int], dropout: float, n_outputs: int, regression: bool
+    ) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("scale", torch.ones(n_features))
+        self.regression = regression
+        self.register_buffer("target_mean", torch.zeros(1))
+        self.register_buffer("target_scale", torch.ones(1))
         layers: list[nn.Module] = []
-        width = n_features
+        width = n_inputs
         for units in hidden_units:
             layers += [nn.Linear(width, units), nn.ReLU(), nn.Dropout(dropout)]
             width = units
-        layers.append(nn.Linear(width, 2))
+        layers.append(nn.Linear(width, n_outputs))
         self.layers = nn.Sequential(*layers)
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
-        return self.layers((features - self.mean) / self.scale)  # type: ignore[no-any-return]
+        return self.layers(features)  # type: ignore[no-any-return]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.logits(features), dim=1)
+        raw = self.logits(features)
+        if self.regression:
+            return raw * self.target_scale + self.target_mean
+        return torch.softmax(raw, dim=1)
 
 
 def seed_everything(seed: int) -> None:
@@ -104,64 +125,58 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def as_array(features: pd.DataFrame, feature_names: list[str] | pd.Index) -> np.ndarray:
-    """The model's input matrix: the training columns, in training order, as float32.
-
-    Pass the names as a `pd.Index` built once (as `TorchModel` does) on hot paths:
-    `Index.equals` costs about half of `columns.tolist() != names` for one row, a
-    fixed overhead every single-row prediction pays.
-    """
-    expected = feature_names if isinstance(feature_names, pd.Index) else pd.Index(feature_names)
-    if not features.columns.equals(expected):  # fast path: already in training order
-        missing = [name for name in feature_names if name not in features.columns]
-        if missing:
-            raise UserError(
-                f"input lacks the model's feature(s) {', '.join(missing[:5])}; "
-                "send every feature the model was trained on"
-            )
-        features = features[list(expected)]
-    try:
-        return np.asarray(features.to_numpy(dtype=np.float32, copy=True))
-    except (TypeError, ValueError):
-        raise UserError(
-            "input features must all be numeric for the model; "
-            "encode categorical columns before training"
-        ) from None
-
-
-def as_proba(outputs: np.ndarray) -> np.ndarray:
-    """(n, 2) float64 class probabilities from a float32 softmax: [1 - p, p], rows sum to 1."""
-    proba = np.asarray(outputs).astype(np.float64)  # always a fresh (n, 2) array
-    np.subtract(1.0, proba[:, 1], out=proba[:, 0])
-    return proba
-
-
 class TorchModel:
-    """A trained `TabularMLP` behind the `TrainedModel` protocol."""
+    """A trained `TabularMLP` and its preprocessing behind the `TrainedModel` protocol."""
 
     framework = FRAMEWORK
 
-    def __init__(self, network: TabularMLP, feature_names: list[str], params: TorchParams) -> None:
+    def __init__(
+        self, network: TabularMLP, spec: DatasetSpec, encoder: Encoder, params: TorchParams
+    ) -> None:
         torch.set_num_threads(params.num_threads)
         self.network = network.cpu().eval()
-        self.feature_names = list(feature_names)
-        self.columns = pd.Index(self.feature_names)
+        self.spec = spec
+        self.feature_names = spec.feature_names
+        self.inputs = RawInputs.of(spec)
+        self.encoder = encoder
+        self.categories = known_categories(encoder)
         self.params = params
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        inputs = torch.from_numpy(as_array(features, self.columns))
+    def encode(self, features: pd.DataFrame) -> np.ndarray:
+        """The network's float32 input (the preprocessing runs here, before the network)."""
+        return self.encoder.encode(*self.inputs.split_frame(features))
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
         with torch.inference_mode():
-            return as_proba(self.network(inputs).numpy())
+            outputs = self.network(torch.from_numpy(self.encode(features))).numpy()
+        return np.asarray(outputs, dtype=np.float64)
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        require_classifier(self.spec)
+        return self.predict(features)
 
     def save(self, directory: Path) -> None:
-        write_native_meta(directory, FRAMEWORK, self.feature_names)
+        write_native_meta(directory, FRAMEWORK, self.spec)
+        self.encoder.save(directory)
         torch.save(self.network.state_dict(), directory / WEIGHTS_FILE)
         spec = {"torch_version": torch.__version__, "params": self.params.model_dump()}
         (directory / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
 
 
-def build_network(n_features: int, params: TorchParams) -> TabularMLP:
-    return TabularMLP(n_features, params.hidden_units, params.dropout)
+def build_network(spec: DatasetSpec, n_inputs: int, params: TorchParams) -> TabularMLP:
+    regression = not spec.is_classification
+    return TabularMLP(n_inputs, params.hidden_units, params.dropout, output_width(spec), regression)
+
+
+def _targets(spec: DatasetSpec, y_train: np.ndarray, network: TabularMLP) -> torch.Tensor:
+    """Class indices, or the standardised target (its mean and scale go into the network)."""
+    if spec.is_classification:
+        return torch.from_numpy(np.asarray(y_train).astype(np.int64))
+    values = np.asarray(y_train, dtype=np.float64)
+    mean, scale = float(values.mean()), float(values.std()) or 1.0
+    network.target_mean.fill_(mean)
+    network.target_scale.fill_(scale)
+    return torch.from_numpy(((values - mean) / scale).astype(np.float32)).reshape(-1, 1)
 
 
 def train(
@@ -172,27 +187,22 @@ def train(
     *,
     progress: bool = True,
 ) -> TorchModel:
-    """Fit the MLP with Adam on cross-entropy; deterministic for a given seed."""
+    """Fit the preprocessor, then the MLP with Adam (cross-entropy or MSE); deterministic."""
     params = parse_params(config.hyperparameters)
-    feature_names = [str(name) for name in X_train.columns]
-    inputs = as_array(X_train, feature_names)
-    targets = np.asarray(y_train).astype(np.int64)
-    if len(inputs) == 0:
+    spec = config.dataset
+    if len(X_train) == 0:
         raise UserError("the training split is empty; provide more rows of data")
+    encoder, inputs = fit_encoder(spec, X_train)
     seed_everything(seed)
     device = _device()
-    network = build_network(len(feature_names), params)
-    mean = inputs.mean(axis=0)
-    scale = inputs.std(axis=0)
-    network.mean.copy_(torch.from_numpy(mean))
-    network.scale.copy_(torch.from_numpy(np.where(scale > 0, scale, 1.0).astype(np.float32)))
+    network = build_network(spec, inputs.shape[1], params)
+    y = _targets(spec, y_train, network).to(device)
     network.to(device)
     x = torch.from_numpy(inputs).to(device)
-    y = torch.from_numpy(targets).to(device)
     optimizer = torch.optim.Adam(
         network.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
     )
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn: nn.Module = nn.CrossEntropyLoss() if spec.is_classification else nn.MSELoss()
     generator = torch.Generator().manual_seed(seed)
     bar = tqdm(range(params.epochs), desc="train pytorch", unit="epoch", disable=not progress)
     torch.set_num_threads(params.num_threads)
@@ -208,22 +218,23 @@ def train(
             optimizer.step()
             total += float(loss.detach()) * len(batch)
         bar.set_postfix(loss=f"{total / len(x):.4f}", refresh=False)
-    return TorchModel(network, feature_names, params)
+    return TorchModel(network, spec, encoder, params)
 
 
 def load(directory: Path) -> TorchModel:
     """Rebuild the network from `network.json` and load `model.pt` (weights only)."""
-    feature_names = read_native_meta(directory, FRAMEWORK)
+    spec = read_native_meta(directory, FRAMEWORK)
     spec_path, weights_path = directory / SPEC_FILE, directory / WEIGHTS_FILE
     if not spec_path.is_file() or not weights_path.is_file():
         raise UserError(
             f"{directory} has no PyTorch model ({SPEC_FILE} + {WEIGHTS_FILE}); "
             "retrain it with `make train`"
         )
+    encoder = Encoder.load(directory)
     try:
-        spec = json.loads(spec_path.read_text(encoding="utf-8"))
-        params = TorchParams.model_validate(spec["params"])
-        network = build_network(len(feature_names), params)
+        saved = json.loads(spec_path.read_text(encoding="utf-8"))
+        params = TorchParams.model_validate(saved["params"])
+        network = build_network(spec, encoder.width, params)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         network.load_state_dict(state)
     except (
@@ -238,4 +249,4 @@ def load(directory: Path) -> TorchModel:
             f"{directory} holds a corrupt or incompatible PyTorch model ({type(error).__name__}); "
             "retrain it with `make train`"
         ) from None
-    return TorchModel(network, feature_names, params)
+    return TorchModel(network, spec, encoder, params)
