@@ -11,6 +11,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.data import (
     SAMPLE_DATASET,
+    decode_labels,
     read_table,
     sample_frame,
     sha256_file,
@@ -21,6 +22,7 @@ from {{ cookiecutter.package_name }}.data import (
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.settings import load_settings
+from task_frames import frame_of, spec_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,24 +76,88 @@ def test_unreadable_input_is_one_line(
 
 
 def test_split_is_deterministic_and_stratified() -> None:
-    frame = sample_frame()
-    train_a, test_a = train_test(frame, "target", 0.2, seed=3)
-    _, test_b = train_test(frame, "target", 0.2, seed=3)
+    frame = frame_of("binary", categorical=False)
+    spec = spec_of(frame, "binary")
+    train_a, test_a = train_test(frame, spec, seed=3)
+    _, test_b = train_test(frame, spec, seed=3)
     pd.testing.assert_frame_equal(test_a, test_b)
     assert len(test_a) == 114 and len(train_a) == 455
     assert abs(test_a["target"].mean() - frame["target"].mean()) < 0.01
-    _, other = train_test(frame, "target", 0.2, seed=4)
+    _, other = train_test(frame, spec, seed=4)
     assert not other.equals(test_a)
 
 
-def test_target_must_exist_and_be_binary() -> None:
-    frame = sample_frame()
-    features, labels = split_features(frame, "target")
-    assert "target" not in features.columns and labels.dtype == np.int64
-    with pytest.raises(UserError, match="target column 'label'"):
-        split_features(frame, "label")
-    with pytest.raises(UserError, match="only 0 and 1"):
-        split_features(frame.assign(target=frame["target"] * 2), "target")
+def test_regression_split_is_not_stratified() -> None:
+    frame = frame_of("regression")
+    train, test = train_test(frame, spec_of(frame, "regression"), seed=0)
+    assert len(train) + len(test) == len(frame) and len(test) == -(-len(frame) // 5)
+
+
+def test_features_follow_the_spec_and_labels_become_indices() -> None:
+    frame = frame_of("multiclass")
+    spec = spec_of(frame, "multiclass")
+    features, labels = split_features(frame[list(reversed(frame.columns))], spec)
+    assert features.columns.tolist() == spec.feature_names  # model order, not file order
+    assert labels.dtype == np.int64 and set(labels) == {0, 1, 2}
+    assert decode_labels(labels[:5], spec) == frame["target"].iloc[:5].tolist()
+    assert spec.classes == ["class_0", "class_1", "class_2"]
+    extra = frame.assign(unused=1.0)
+    assert "unused" not in split_features(extra, spec)[0].columns
+
+
+def test_labels_match_by_value_not_by_type() -> None:
+    frame = frame_of("binary", categorical=False)
+    spec = spec_of(frame, "binary")
+    as_float = frame.assign(target=frame["target"].astype(float))
+    np.testing.assert_array_equal(split_features(as_float, spec)[1], frame["target"])
+    as_text = frame.assign(target=frame["target"].astype(str))
+    with pytest.raises(UserError, match=r"not in dataset\.classes"):
+        split_features(as_text, spec)  # "1" is not the class 1
+
+
+def test_regression_target_is_float() -> None:
+    frame = frame_of("regression")
+    _, values = split_features(frame, spec_of(frame, "regression"))
+    assert values.dtype == np.float64
+    np.testing.assert_array_equal(values, frame["target"].to_numpy(dtype=float))
+
+
+@pytest.mark.parametrize(
+    ("task", "damage", "message"),
+    [
+        ("binary", {"target": None}, r"target column 'label' is not in the data"),
+        ("multiclass", {"missing": 3}, r"'target' has 3 missing value\(s\).*--drop-missing-target"),
+        ("multiclass", {"label": "class_9"}, r"1 row\(s\) with label\(s\) 'class_9' not in"),
+        ("regression", {"label": "n/a"}, r"regression target but holds 1 non-numeric"),
+        ("binary", {"drop": "mean_radius"}, r"feature column\(s\) mean_radius .* not in the data"),
+    ],
+)
+def test_bad_targets_and_columns_are_one_line(
+    task: str, damage: dict[str, object], message: str
+) -> None:
+    frame = frame_of(task)
+    spec = spec_of(frame, task)
+    if "target" in damage:
+        spec = spec.model_copy(update={"target": "label"})
+    if "missing" in damage:
+        frame.loc[: int(damage["missing"]) - 1, "target"] = None  # type: ignore[call-overload]
+    if "label" in damage:
+        frame["target"] = frame["target"].astype(object)
+        frame.loc[0, "target"] = damage["label"]
+    if "drop" in damage:
+        frame = frame.drop(columns=[str(damage["drop"])])
+    with pytest.raises(UserError, match=message) as caught:
+        split_features(frame, spec)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_class_with_one_row_cannot_be_split() -> None:
+    frame = frame_of("multiclass")
+    frame.loc[0, "target"] = "class_9"
+    spec = spec_of(frame, "multiclass")
+    with pytest.raises(UserError, match="every class needs at least 2") as caught:
+        train_test(frame, spec, seed=0)
+    assert "\n" not in str(caught.value)
 
 
 def test_data_stage_writes_sample_but_not_over_user_paths(tmp_path: Path) -> None:

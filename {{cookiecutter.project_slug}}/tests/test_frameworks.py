@@ -21,8 +21,6 @@ import pytest
 {%- if cookiecutter.ml_framework == "pytorch" %}
 import torch
 {%- endif %}
-from sklearn.datasets import load_breast_cancer
-from sklearn.model_selection import train_test_split
 
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.optimization.base import BENCHMARK_FILE, PARITY_FILE
@@ -31,7 +29,10 @@ from {{ cookiecutter.package_name }}.optimization.torch_quant import INT8_FILE, 
 {%- else %}
 from {{ cookiecutter.package_name }}.optimization.tflite import FLOAT16_FILE, INT8_FILE, optimize
 {%- endif %}
-from {{ cookiecutter.package_name }}.training.base import ModelConfig, OptimizationSpec, load_model_config
+from {{ cookiecutter.package_name }}.runtime import load_bundle_predictor
+from {{ cookiecutter.package_name }}.training.base import BenchmarkSpec, ModelConfig, OptimizationSpec
+from {{ cookiecutter.package_name }}.training.preprocess import ENCODER_FILE
+from {{ cookiecutter.package_name }}.training.stage import feature_schema, write_bundle_config
 {%- if cookiecutter.ml_framework == "pytorch" %}
 from {{ cookiecutter.package_name }}.training.torch_model import SPEC_FILE, WEIGHTS_FILE, load, train
 from {{ cookiecutter.package_name }}.training.torch_model import TorchModel as FrameworkModel
@@ -39,27 +40,25 @@ from {{ cookiecutter.package_name }}.training.torch_model import TorchModel as F
 from {{ cookiecutter.package_name }}.training.keras_model import MODEL_FILE, load, train
 from {{ cookiecutter.package_name }}.training.keras_model import KerasModel as FrameworkModel
 {%- endif %}
+from task_frames import config_of, frame_of, spec_of, split_of
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # x_train, x_test, y_train, y_test
 Split = tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]
 # Enough timing runs to exercise the benchmark, few enough to keep the tests fast.
 QUICK_BENCHMARK = {"warmup": 0, "single_row_runs": 10, "batch_size": 10, "batch_repeats": 1}
 
 
+BINARY = frame_of("binary", categorical=False)
+
+
 def _config(**hyperparameters: object) -> ModelConfig:
-    config = load_model_config(PROJECT_ROOT / "configs" / "model_config.yaml")
-    return config.model_copy(
-        update={"hyperparameters": {**config.hyperparameters, **hyperparameters}}
-    )
+    """The project's model config on the breast-cancer features (binary, all numeric)."""
+    return config_of(spec_of(BINARY, "binary"), **hyperparameters)
 
 
 @pytest.fixture(scope="module")
 def split() -> Split:
-    data = load_breast_cancer(as_frame=True)
-    x_train, x_test, y_train, y_test = train_test_split(
-        data.data, data.target.to_numpy(), test_size=0.2, random_state=0, stratify=data.target
-    )
+    x_train, y_train, x_test, y_test = split_of(BINARY, _config().dataset)
     return x_train, x_test, y_train, y_test
 
 
@@ -106,12 +105,13 @@ def test_save_writes_native_files_and_load_restores_it(
     assert (tmp_path / SPEC_FILE).is_file()
     # Plain tensors only: loadable with weights_only=True (no pickled module, no code).
     state = torch.load(tmp_path / WEIGHTS_FILE, weights_only=True)
-    assert {"mean", "scale"} <= {key.split(".")[-1] for key in state}
+    assert {"target_mean", "target_scale"} <= {key.split(".")[-1] for key in state}
 {%- else %}
     # The Keras v3 format: a zip of the architecture JSON and the weights (no pickle).
     with zipfile.ZipFile(tmp_path / MODEL_FILE) as archive:
         assert {"config.json", "model.weights.h5"} <= set(archive.namelist())
 {%- endif %}
+    assert (tmp_path / ENCODER_FILE).is_file()  # the fitted preprocessing, as JSON
     restored = load(tmp_path)
     np.testing.assert_array_equal(restored.predict_proba(x_test), model.predict_proba(x_test))
     assert restored.feature_names == model.feature_names
@@ -234,7 +234,7 @@ def test_quantizing_the_input_layer_too_shrinks_the_int8_file(
     assert sizes[True] < sizes[False]
 
 
-def test_onnx_folds_standardisation_and_float16_halves_the_file(
+def test_onnx_takes_the_encoded_matrix_and_float16_halves_the_file(
     model: FrameworkModel,
     split: Split,
     tmp_path: Path,
@@ -251,12 +251,47 @@ def test_onnx_folds_standardisation_and_float16_halves_the_file(
         sizes[float16] = (out / ONNX_FILE).stat().st_size
         diffs[float16] = parity["variants"]["onnx"]["max_probability_diff"]
         graphs[float16] = onnx.load(str(out / ONNX_FILE)).graph
-    # Folding (x - mean) / scale into the first layer is exact up to float32 rounding.
+    # float32 weights match the native network up to rounding (same encoder on both sides).
     assert diffs[False] < 1e-4 and diffs[True] < 1e-2
-    for graph in graphs.values():
+    for graph in graphs.values():  # the standardisation runs before the graph, not in it
         assert not {"Sub", "Div"} & {node.op_type for node in graph.node}
+        assert [item.name for item in graph.input] == ["encoded"]
     stored = {tensor.data_type for tensor in graphs[True].initializer}
     assert stored == {onnx.TensorProto.FLOAT16}
     assert {tensor.data_type for tensor in graphs[False].initializer} == {onnx.TensorProto.FLOAT}
     assert sizes[True] < 0.55 * sizes[False]
 {%- endif %}
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_every_task_trains_optimizes_and_serves_raw_rows(task: str, tmp_path: Path) -> None:
+    frame = frame_of(task)  # string and boolean categoricals, missing values
+    config = config_of(spec_of(frame, task), epochs=30)
+    x_train, y_train, x_test, y_test = split_of(frame, config.dataset)
+    model = train(x_train, y_train, config, seed=0, progress=False)
+    output = model.predict(x_test)
+    if task == "regression":
+        assert output.shape == (len(x_test), 1)
+        assert np.corrcoef(output[:, 0], y_test)[0, 1] > 0.4
+    else:
+        assert output.shape == (len(x_test), 3)
+        assert (output.argmax(axis=1) == y_test).mean() > 0.85
+    bundle = tmp_path / "bundle"
+    model.save(bundle / "native")
+    content = {
+        "model_id": config.model_id,
+        "dataset": model.spec.model_dump(mode="json"),
+        "features": feature_schema(model),
+        "categories": model.categories,
+    }
+    write_bundle_config(bundle, content)
+    spec = config.optimization.model_copy(update={"benchmark": BenchmarkSpec(**QUICK_BENCHMARK)})
+    report = optimize(model, x_test, y_test, bundle / "optimized", spec)["parity"]
+    assert report["passed"] and report["task"] == task
+    served = load_bundle_predictor(bundle, model.feature_names)
+    assert served.runtime in ("onnx", "tflite")
+    rows = list(x_test.itertuples(index=False, name=None))
+    np.testing.assert_array_equal(served.predict_rows(rows), served.predict_frame(x_test))
+    unseen = tuple("purple" if name == "shade" else None for name in model.feature_names)
+    assert served.unknown([unseen]) == ("shade", "purple")
+    assert np.all(np.isfinite(served.predict_rows([unseen])))

@@ -9,29 +9,43 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.data import sample_frame, split_features, train_test
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.optimization import optimize, render_table
 from {{ cookiecutter.package_name }}.optimization.base import BENCHMARK_FILE, PARITY_FILE, parity
-from {{ cookiecutter.package_name }}.runtime import OPTIMIZED_FILE, optimized_predictor
+from {{ cookiecutter.package_name }}.runtime import (
+    OPTIMIZED_FILE,
+    UnknownCategoryError,
+    load_bundle_predictor,
+    optimized_predictor,
+)
 from {{ cookiecutter.package_name }}.serving.model import load_bundle
-from {{ cookiecutter.package_name }}.training import TrainedModel, load_model_config, train_model
+from {{ cookiecutter.package_name }}.training import TrainedModel, train_model
 from {{ cookiecutter.package_name }}.training.base import BenchmarkSpec, ModelConfig, OptimizationSpec
-from {{ cookiecutter.package_name }}.training.stage import write_bundle_config
+from {{ cookiecutter.package_name }}.training.stage import feature_schema, write_bundle_config
+from task_frames import TASKS, config_of, frame_of, spec_of, split_of
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FAST = BenchmarkSpec(warmup=2, single_row_runs=20, batch_size=200, batch_repeats=1)
 
 Split = tuple[TrainedModel, ModelConfig, pd.DataFrame, np.ndarray]
 
 
+def _fit(task: str, categorical: bool) -> Split:
+    frame = frame_of(task, categorical=categorical)
+    config = config_of(spec_of(frame, task))
+    x_train, y_train, x_test, y_test = split_of(frame, config.dataset)
+    return train_model(x_train, y_train, config, 0), config, x_test, y_test
+
+
 @pytest.fixture(scope="module")
 def fitted() -> Split:
-    config = load_model_config(PROJECT_ROOT / "configs" / "model_config.yaml")
-    train, test = train_test(sample_frame(), "target", 0.2, seed=0)
-    x_train, y_train = split_features(train, "target")
-    x_test, y_test = split_features(test, "target")
-    return train_model(x_train, y_train, config, 0), config, x_test, y_test
+    """Binary, all numeric: the one-float-input fast path."""
+    return _fit("binary", categorical=False)
+
+
+@pytest.fixture(scope="module", params=TASKS)
+def mixed(request: pytest.FixtureRequest) -> Split:
+    """Every task with string and boolean categoricals and missing values."""
+    return _fit(request.param, categorical=True)
 
 
 def test_optimized_model_matches_and_reports(fitted: Split, tmp_path: Path) -> None:
@@ -67,24 +81,80 @@ def test_parity_gate_refuses_differences(fitted: Split, tmp_path: Path) -> None:
 
 
 def test_parity_measures_deltas() -> None:
+    spec = spec_of(frame_of("binary", categorical=False), "binary")
     y = np.array([0, 1, 0, 1])
     native = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
     flipped = native.copy()
     flipped[3] = [0.55, 0.45]
-    result = parity(native, flipped, y, OptimizationSpec())
+    result = parity(spec, native, flipped, y, OptimizationSpec())
     assert result["accuracy_delta"] == pytest.approx(-0.25)
     assert result["max_probability_diff"] == pytest.approx(0.15)
     assert not result["passed"] and len(result["failures"]) == 2
-    assert parity(native, native, y, OptimizationSpec())["passed"]
+    assert parity(spec, native, native, y, OptimizationSpec())["passed"]
 
 
-def _bundle(fitted: Split, root: Path) -> Path:
+def test_regression_parity_is_relative_to_the_target_spread() -> None:
+    spec = spec_of(frame_of("regression"), "regression")
+    y = np.array([100.0, 200.0, 300.0, 400.0])  # std 111.8
+    native = y.reshape(-1, 1) + 10.0
+    moved = native + np.array([[0.0], [0.0], [0.0], [5.0]])
+    result = parity(spec, native, moved, y, OptimizationSpec(max_value_diff=0.01))
+    assert result["max_value_diff"] == pytest.approx(5.0 / np.std(y))
+    assert not result["passed"] and result["failures"][0].startswith("max_value_diff")
+    assert parity(spec, native, native, y, OptimizationSpec())["passed"]
+
+
+def test_every_task_exports_its_preprocessing(mixed: Split, tmp_path: Path) -> None:
+    model, config, x_test, _ = mixed
+    bundle = _bundle(mixed, tmp_path)
+    report = json.loads((bundle / "optimized" / PARITY_FILE).read_text())
+    assert report["passed"] and report["task"] == config.dataset.task  # raw inputs, both sides
+    served = load_bundle_predictor(bundle, model.feature_names)
+    assert served.runtime != "native"
+    rows = list(x_test.itertuples(index=False, name=None))  # strings, booleans, NaN
+    outputs = served.predict_rows(rows)
+    np.testing.assert_array_equal(outputs, served.predict_frame(x_test))
+    width = len(model.spec.classes) if model.spec.is_classification else 1
+    assert outputs.shape == (len(x_test), width) and outputs.dtype == np.float64
+    benchmark = json.loads((bundle / "optimized" / BENCHMARK_FILE).read_text())
+    assert ("RMSE" in render_table(benchmark)) == (config.dataset.task == "regression")
+
+
+@pytest.mark.parametrize("policy", ["ignore", "reject"])
+def test_unknown_categories_follow_the_policy(mixed: Split, tmp_path: Path, policy: str) -> None:
+    model, _, x_test, _ = mixed
+    bundle = _bundle(mixed, tmp_path, unknown_category=policy)
+    predictor = load_bundle(bundle).predict
+    served = load_bundle_predictor(bundle, model.feature_names)
+    row = dict(
+        zip(model.feature_names, next(x_test.itertuples(index=False, name=None)), strict=True)
+    )
+    unseen = tuple({**row, "shade": "purple"}[name] for name in model.feature_names)
+    nulls = tuple(None for _ in model.feature_names)
+    assert served.unknown([unseen]) == ("shade", "purple")
+    assert served.unknown([nulls]) is None  # null is imputed, never unknown
+    outputs = predictor([unseen, nulls])
+    assert outputs.shape[0] == 2 and np.all(np.isfinite(outputs))
+    if policy == "reject":
+        with pytest.raises(UnknownCategoryError, match="'shade' has the unknown category 'purple'"):
+            served.reject_unknown([unseen])
+    else:
+        served.reject_unknown([unseen])  # encoded as none of the known categories
+
+
+def _bundle(fitted: Split, root: Path, **dataset: object) -> Path:
     """A bundle as the pipeline leaves it: config, native model, optimized artifact + parity."""
     model, config, x_test, y_test = fitted
     bundle = root / "bundle"
     model.save(bundle / "native")
-    features = [{"name": name, "dtype": "float64"} for name in model.feature_names]
-    write_bundle_config(bundle, {"model_id": config.model_id, "features": features})
+    spec = model.spec.model_copy(update=dataset)
+    content = {
+        "model_id": config.model_id,
+        "dataset": spec.model_dump(mode="json"),
+        "features": feature_schema(model),
+        "categories": model.categories,
+    }
+    write_bundle_config(bundle, content)
     spec = config.optimization.model_copy(update={"benchmark": FAST})
     optimize(model, x_test, y_test, bundle / "optimized", spec)
     return bundle
@@ -97,12 +167,14 @@ def test_parity_is_measured_on_the_predictor_that_serves(fitted: Split, tmp_path
     assert served.runtime != "native"
     rows = list(x_test[model.feature_names].itertuples(index=False, name=None))
     from_server = served.predict(rows)
-    checked = optimized_predictor(bundle / OPTIMIZED_FILE, model.feature_names)
+    checked = optimized_predictor(
+        bundle / OPTIMIZED_FILE, model.spec, model.categories, bundle / "native"
+    )
     np.testing.assert_array_equal(from_server, checked.predict_frame(x_test))
     report = json.loads((bundle / "optimized" / PARITY_FILE).read_text())
     primary = next(iter(report["variants"].values()))
-    native = model.predict_proba(x_test)
-    served_diff = float(np.max(np.abs(native[:, 1] - from_server[:, 1])))
+    native = model.predict(x_test)
+    served_diff = float(np.max(np.abs(native - from_server)))
     assert served_diff == pytest.approx(primary["max_probability_diff"], abs=1e-12)
 
 

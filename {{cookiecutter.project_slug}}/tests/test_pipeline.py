@@ -42,7 +42,7 @@ def test_pipeline_runs_every_stage_and_says_where_artifacts_went(tmp_path: Path)
     assert re.fullmatch(r"[0-9a-f]{64}", bundle_config["lineage"]["dataset_sha256"])
     assert bundle_config["evaluation"]["passed"] is True
     metrics = json.loads((reports / "metrics.json").read_text())["metrics"]
-    assert set(metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert set(metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
 
 
 def test_every_stage_is_a_cli_command() -> None:

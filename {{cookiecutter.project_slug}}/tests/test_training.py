@@ -7,11 +7,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.data import sample_frame, split_features
+from {{ cookiecutter.package_name }}.data import split_features
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.evaluation.metrics import TASK_METRICS, compute_metrics
 from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings
 from {{ cookiecutter.package_name }}.training import (
@@ -22,6 +24,8 @@ from {{ cookiecutter.package_name }}.training import (
     stage,
     train_model,
 )
+from {{ cookiecutter.package_name }}.training.base import ModelConfig
+from task_frames import TASKS, config_of, frame_of, spec_of, split_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,14 +49,44 @@ def _edit_config(root: Path, **changes: object) -> None:
     path.write_text(yaml.safe_dump(config))
 
 
+def _configured() -> tuple[ModelConfig, pd.DataFrame, np.ndarray]:
+    """The project's model config on the breast-cancer features, and that data."""
+    frame = frame_of("binary", categorical=False)
+    config = config_of(spec_of(frame, "binary"))
+    return (config, *split_features(frame, config.dataset))
+
+
 def test_training_is_deterministic() -> None:
-    config = load_model_config(PROJECT_ROOT / "configs" / "model_config.yaml")
-    features, labels = split_features(sample_frame(), "target")
+    config, features, labels = _configured()
     first = train_model(features, labels, config, 7).predict_proba(features)
     second = train_model(features, labels, config, 7).predict_proba(features)
     np.testing.assert_array_equal(first, second)
     assert first.shape == (len(features), 2) and first.dtype == np.float64
     np.testing.assert_allclose(first.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_trains_on_raw_categoricals_and_gaps(task: str, tmp_path: Path) -> None:
+    frame = frame_of(task)
+    spec = spec_of(frame, task)
+    x_train, y_train, x_test, y_test = split_of(frame, spec)
+    assert x_train["shade"].isna().any() and x_train.iloc[:, 0].isna().any()
+    model = train_model(x_train, y_train, config_of(spec), 0)
+    output = model.predict(x_test)
+    metrics = compute_metrics(spec, y_test, output)
+    if task == "regression":
+        assert output.shape == (len(x_test), 1) and metrics["r2"] > 0.1  # a constant scores 0
+        with pytest.raises(UserError, match="regression model"):
+            model.predict_proba(x_test)
+    else:
+        assert output.shape == (len(x_test), len(spec.classes))
+        np.testing.assert_allclose(output.sum(axis=1), 1.0, atol=1e-5)
+        assert metrics["accuracy"] > 0.85
+    assert model.categories == {"shade": ["dark", "light", "pale"], "flag": ["False", "True"]}
+    model.save(tmp_path)
+    np.testing.assert_array_equal(load_model(tmp_path).predict(x_test), output)
+    unseen = x_test.assign(shade="purple")  # encoded as none of the known shades
+    assert np.all(np.isfinite(model.predict(unseen)))
 
 
 def test_stage_writes_bundle_with_lineage(tmp_path: Path) -> None:
@@ -66,16 +100,19 @@ def test_stage_writes_bundle_with_lineage(tmp_path: Path) -> None:
     assert lineage["params"] == config["hyperparameters"]
     assert {"python", "numpy", "pandas"} <= set(lineage["library_versions"])
     assert lineage["train_rows"] + lineage["test_rows"] == lineage["dataset_rows"] == 569
-    assert [f["name"] for f in config["features"]] == list(sample_frame().columns[:-1])
-    assert set(config["metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    spec = load_model_config(settings.resolve(settings.pipeline.model_config_file)).dataset
+    assert [f["name"] for f in config["features"]] == spec.feature_names
+    assert set(config["metrics"]) == set(TASK_METRICS[spec.task])
+    assert set(config["input_example"]) == set(spec.feature_names)
+    assert set(config["categories"]) == set(spec.categorical_features)
+    assert ("target_quantiles" in lineage) == (spec.task == "regression")
     model = load_model(bundle)
     assert isinstance(model, TrainedModel) and model.framework == FRAMEWORK
     assert (settings.resolve(settings.pipeline.processed_dir) / stage.TEST_FILE).is_file()
 
 
 def test_saved_model_predicts_like_the_original(tmp_path: Path) -> None:
-    config = load_model_config(PROJECT_ROOT / "configs" / "model_config.yaml")
-    features, labels = split_features(sample_frame(), "target")
+    config, features, labels = _configured()
     model = train_model(features, labels, config, 0)
     model.save(tmp_path / "native")
     loaded = load_model(tmp_path / "native")
@@ -83,7 +120,7 @@ def test_saved_model_predicts_like_the_original(tmp_path: Path) -> None:
     reordered = features[list(reversed(features.columns))]
     np.testing.assert_allclose(loaded.predict_proba(reordered), model.predict_proba(features))
     with pytest.raises(UserError, match="lacks the model's feature"):
-        loaded.predict_proba(features.drop(columns=["mean_radius"]))
+        loaded.predict_proba(features.drop(columns=[features.columns[0]]))
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="holds no saved model"):
         load_model(tmp_path / "empty")
@@ -96,12 +133,27 @@ def test_pinned_hash_must_match(tmp_path: Path) -> None:
         stage.run(settings)
 
 
-def test_text_features_are_refused(tmp_path: Path) -> None:
+def test_stage_trains_categoricals_and_records_them(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    sample_frame().assign(city="Oslo").to_csv(tmp_path / "data" / "raw" / "mine.csv", index=False)
-    _edit_config(tmp_path, dataset__path="data/raw/mine.csv")
-    with pytest.raises(UserError, match="city are not numeric"):
-        stage.run(settings)
+    frame = frame_of("regression")
+    frame.to_csv(tmp_path / "data" / "raw" / "mine.csv", index=False)
+    spec = spec_of(frame, "regression", path="data/raw/mine.csv")
+    _edit_config(tmp_path, dataset=spec.model_dump(mode="json"))
+    config = stage.read_bundle_config(stage.run(settings))
+    dtypes = {item["name"]: item["dtype"] for item in config["features"]}
+    assert dtypes["shade"] == dtypes["flag"] == "category" and dtypes["bmi"] == "float64"
+    assert config["categories"]["shade"] == ["dark", "light", "pale"]
+    assert config["dataset"]["task"] == "regression" and set(config["metrics"]) == {
+        "rmse",
+        "mae",
+        "r2",
+    }
+    quantiles = config["lineage"]["target_quantiles"]
+    assert len(quantiles) == 9 and quantiles == sorted(quantiles)
+    assert all(
+        isinstance(value, str | bool | float | int | None)
+        for value in config["input_example"].values()
+    )
 
 
 @pytest.mark.parametrize(

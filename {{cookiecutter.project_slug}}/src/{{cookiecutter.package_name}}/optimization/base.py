@@ -17,7 +17,7 @@ is outside the parity tolerances. Framework switches live in `config.options`.
 
 parity.json:
     {"framework": str, "task": str, "n_rows": int, "passed": bool,
-     "tolerances": {<name>: f},
+     "tolerances": {<OptimizationSpec field>: f},
      "variants": {<name>: {"artifact": str, "sha256": str, <check>: f, ...,
                            "passed": bool, "failures": [str]}}}
     Classification checks: "max_probability_diff" (max |p_native - p_optimized| over every
@@ -100,17 +100,22 @@ def quality(spec: DatasetSpec, output: np.ndarray, y_true: np.ndarray) -> dict[s
     return scores
 
 
-def tolerances(spec: DatasetSpec, config: OptimizationSpec) -> dict[str, float]:
-    """{check: limit} of the task (see the module docstring)."""
+def checks(spec: DatasetSpec) -> dict[str, str]:
+    """{parity check: the `OptimizationSpec` field that bounds it} of the task."""
     if not spec.is_classification:
-        return {"max_value_diff": config.max_value_diff, "rmse_delta": config.max_rmse_delta}
-    limits = {
-        "max_probability_diff": config.max_probability_diff,
-        "accuracy_delta": config.max_accuracy_delta,
+        return {"max_value_diff": "max_value_diff", "rmse_delta": "max_rmse_delta"}
+    bounds = {
+        "max_probability_diff": "max_probability_diff",
+        "accuracy_delta": "max_accuracy_delta",
     }
     if spec.task == "binary":
-        limits["roc_auc_delta"] = config.max_roc_auc_delta
-    return limits
+        bounds["roc_auc_delta"] = "max_roc_auc_delta"
+    return bounds
+
+
+def tolerances(spec: DatasetSpec, config: OptimizationSpec) -> dict[str, float]:
+    """{tolerance field: limit} of the task, as parity.json records them."""
+    return {field: float(getattr(config, field)) for field in checks(spec).values()}
 
 
 def parity(
@@ -133,9 +138,10 @@ def parity(
             "max_value_diff": diff / spread,
             "rmse_delta": (optimized["rmse"] - native["rmse"]) / spread,
         }
+    limits = {key: float(getattr(config, field)) for key, field in checks(spec).items()}
     failures = [
         f"{key} {abs(result[key]):.4f} > {limit}"
-        for key, limit in tolerances(spec, config).items()
+        for key, limit in limits.items()
         if abs(result[key]) > limit
     ]
     return {**result, "passed": not failures, "failures": failures}

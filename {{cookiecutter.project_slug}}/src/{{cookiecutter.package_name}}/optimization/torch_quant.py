@@ -43,9 +43,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.optimization.base import Variant, finish
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.runtime import onnx_predictor, output_name
 from {{ cookiecutter.package_name }}.training.base import OptimizationSpec, TrainedModel
 from {{ cookiecutter.package_name }}.training.torch_model import (
@@ -215,7 +215,5 @@ def optimize(
         int8_path = out_dir / INT8_FILE
         save_int8(model, int8_path, options.int8_input_layer)
         network = load_int8(model, int8_path, options.int8_input_layer)
-        variants.append(
-            Variant("dynamic_int8", int8_path, int8_predictor(network, model))
-        )
+        variants.append(Variant("dynamic_int8", int8_path, int8_predictor(network, model)))
     return finish(model, variants, X_test, y_test, out_dir, config)

@@ -155,13 +155,17 @@ def _onnx_feeds(
             return {RAW_INPUT: numeric.astype(np.float32)}
 
         return matrix
-    if sorted(names) != sorted(spec.feature_names):
-        raise ValueError(f"inputs {names} are neither '{RAW_INPUT}' nor the feature columns")
-    numeric_names, categorical_names = spec.numeric_features, spec.categorical_features
+    # One input per column, in feature order (skl2onnx keeps the order of `initial_types` and
+    # may rename a column whose name is not a valid ONNX identifier).
+    if len(names) != len(spec.feature_names):
+        raise ValueError(f"{len(names)} inputs for {len(spec.feature_names)} features")
+    kinds = [spec.features[name] for name in spec.feature_names]
+    numeric_inputs = [n for n, kind in zip(names, kinds, strict=True) if kind == "numeric"]
+    categorical_inputs = [n for n, kind in zip(names, kinds, strict=True) if kind != "numeric"]
 
     def per_column(numeric: np.ndarray, categorical: np.ndarray) -> dict[str, np.ndarray]:
-        feeds = {n: numeric[:, [i]].astype(np.float32) for i, n in enumerate(numeric_names)}
-        feeds.update({n: categorical[:, [i]] for i, n in enumerate(categorical_names)})
+        feeds = {n: numeric[:, [i]].astype(np.float32) for i, n in enumerate(numeric_inputs)}
+        feeds.update({n: categorical[:, [i]] for i, n in enumerate(categorical_inputs)})
         return feeds
 
     return per_column

@@ -139,15 +139,13 @@ class RawInputs:
 
     def prepared(self, numeric: np.ndarray, categorical: np.ndarray) -> pd.DataFrame:
         """The frame the scikit-learn preprocessor is fitted on and applied to."""
-        frame = pd.DataFrame(index=range(len(numeric)))
-        numeric_at = iter(range(numeric.shape[1]))
-        categorical_at = iter(range(categorical.shape[1]))
+        if not categorical.shape[1]:
+            return pd.DataFrame(numeric, columns=list(self.names))
+        columns: dict[str, np.ndarray] = {}
+        numeric_at, categorical_at = iter(numeric.T), iter(categorical.T)
         for name, is_categorical in zip(self.names, self.categorical, strict=True):
-            if is_categorical:
-                frame[name] = categorical[:, next(categorical_at)]
-            else:
-                frame[name] = numeric[:, next(numeric_at)]
-        return frame
+            columns[name] = next(categorical_at if is_categorical else numeric_at)
+        return pd.DataFrame(columns, copy=False)
 
 
 def _is_number(value: Any) -> bool:

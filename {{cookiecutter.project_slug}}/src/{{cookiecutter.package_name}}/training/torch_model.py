@@ -1,12 +1,13 @@
-"""PyTorch: a multi-layer perceptron for tabular classification (binary, multiclass) and regression.
+"""PyTorch: a multi-layer perceptron for tabular classification (binary, multiclass), regression.
 
 Preprocessing runs before the network: `training.preprocess` fits the shared
 ColumnTransformer (impute, scale, one-hot) on the training split and `Encoder` applies its
 arithmetic in NumPy; the network (and its ONNX and int8 exports) takes that float32 matrix.
-`native/preprocessing.json` holds the fitted encoder. Training is seeded and deterministic on CPU (GPU is used when present), with a
-progress bar over epochs. `save()` writes `model.pt` (a `state_dict`, loaded back with
-`weights_only=True`, never a pickled module), `network.json` (architecture and
-hyper-parameters), `preprocessing.json` and the shared `meta.json` (framework + dataset spec).
+`native/preprocessing.json` holds the fitted encoder. Training is seeded and deterministic
+on CPU (GPU is used when present), with a progress bar over epochs. `save()` writes
+`model.pt` (a `state_dict`, loaded back with `weights_only=True`, never a pickled module),
+`network.json` (architecture and hyper-parameters), `preprocessing.json` and the shared
+`meta.json` (framework + dataset spec).
 """
 
 from __future__ import annotations
@@ -88,7 +89,12 @@ class TabularMLP(nn.Module):
     target_scale: torch.Tensor
 
     def __init__(
-        self, n_inputs: int, hidden_units: list[int], dropout: float, n_outputs: int, regression: bool
+        self,
+        n_inputs: int,
+        hidden_units: list[int],
+        dropout: float,
+        n_outputs: int,
+        regression: bool,
     ) -> None:
         super().__init__()
         self.regression = regression

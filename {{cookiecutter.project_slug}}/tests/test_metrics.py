@@ -1,0 +1,81 @@
+"""Metrics per task: the usual definitions, their direction, the per-class report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.evaluation.metrics import (
+    METRIC_DIRECTIONS,
+    TASK_METRICS,
+    class_report,
+    compute_metrics,
+    higher_is_better,
+)
+from task_frames import frame_of, spec_of
+
+
+def _spec(task: str, **changes: object) -> DatasetSpec:
+    return spec_of(frame_of(task, categorical=False), task, **changes)
+
+
+def test_binary_metrics_are_the_usual_definitions() -> None:
+    y = np.array([0, 0, 1, 1])
+    positive = np.array([0.1, 0.6, 0.4, 0.9])
+    metrics = compute_metrics(_spec("binary"), y, np.column_stack([1 - positive, positive]))
+    assert metrics == {
+        "accuracy": 0.5,
+        "precision": 0.5,
+        "recall": 0.5,
+        "f1": 0.5,
+        "roc_auc": 0.75,
+        "log_loss": pytest.approx(-np.log([0.9, 0.4, 0.4, 0.9]).mean(), abs=1e-6),
+    }
+
+
+def test_binary_metrics_follow_the_positive_class() -> None:
+    y = np.array([0, 0, 0, 1])  # index 0 is the positive class here: three positives
+    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.2, 0.8]])
+    metrics = compute_metrics(_spec("binary", positive_class=0), y, proba)
+    assert metrics["recall"] == pytest.approx(2 / 3, abs=1e-6)
+    assert metrics["precision"] == 1.0 and metrics["roc_auc"] == 1.0
+
+
+def test_multiclass_metrics() -> None:
+    spec = _spec("multiclass")
+    y = np.array([0, 1, 2, 2])
+    proba = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.6, 0.3], [0.1, 0.1, 0.8]])
+    metrics = compute_metrics(spec, y, proba)
+    assert set(metrics) == set(TASK_METRICS["multiclass"])
+    assert metrics["accuracy"] == 0.75
+    assert metrics["f1_macro"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3, abs=1e-6)
+    assert metrics["f1_weighted"] == pytest.approx((1 + 2 / 3 + 2 * 2 / 3) / 4, abs=1e-6)
+    assert metrics["log_loss"] == pytest.approx(-np.log([0.8, 0.7, 0.3, 0.8]).mean(), abs=1e-6)
+    report = class_report(spec, y, proba)
+    assert report["classes"] == ["class_0", "class_1", "class_2"]
+    assert report["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+    assert report["per_class"]["class_2"] == {
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": pytest.approx(2 / 3, abs=1e-6),
+        "support": 2,
+    }
+
+
+def test_regression_metrics() -> None:
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    predicted = np.array([[1.0], [2.0], [3.0], [6.0]])
+    metrics = compute_metrics(_spec("regression"), y, predicted)
+    assert metrics == {"rmse": 1.0, "mae": 0.5, "r2": pytest.approx(1 - 4 / 5, abs=1e-6)}
+    with pytest.raises(ValueError, match="classification"):
+        class_report(_spec("regression"), y, predicted)
+
+
+def test_directions() -> None:
+    assert {name for name, way in METRIC_DIRECTIONS.items() if way == "lower"} == {
+        "log_loss",
+        "rmse",
+        "mae",
+    }
+    assert higher_is_better("roc_auc") and higher_is_better("r2") and not higher_is_better("rmse")
