@@ -15,7 +15,7 @@ module (loading runs arbitrary code and ties the file to this package's class la
 (a `state_dict` with `weights_only` loading, a `.keras` file in safe mode) instead.
 
 `predict` takes raw features (numbers with NaN/None where missing, strings for categorical
-columns, typed `string` in the signature) and returns a DataFrame per task: binary
+columns: `string` in the signature, or `boolean`/`long` when the input example holds one) and returns a DataFrame per task: binary
 `probability` (P(positive_class)) and `prediction` (the label, its own type); multiclass
 `probability` (P(predicted class)), `prediction` and one `probability_<label>` column per
 class; regression `prediction` (the value). `spark_udf` takes the first column by default:
@@ -102,9 +102,24 @@ def output_columns(spec: DatasetSpec) -> list[dict[str, Any]]:
     return columns
 
 
-def _signature(features: list[dict[str, str]], spec: DatasetSpec) -> dict[str, str | None]:
+def _input_type(dtype: str, example: Any) -> str:
+    """A column's signature type; a categorical one follows its values (booleans stay bool)."""
+    if dtype != "category":
+        return _SCHEMA_TYPES.get(dtype, "double")
+    if isinstance(example, bool):
+        return "boolean"
+    return "long" if isinstance(example, int) else "string"
+
+
+def _signature(
+    features: list[dict[str, str]], example: dict[str, Any], spec: DatasetSpec
+) -> dict[str, str | None]:
     inputs = [
-        {"type": _SCHEMA_TYPES.get(item["dtype"], "double"), "name": item["name"], "required": True}
+        {
+            "type": _input_type(item["dtype"], example.get(item["name"])),
+            "name": item["name"],
+            "required": True,
+        }
         for item in features
     ]
     outputs = output_columns(spec)
@@ -153,7 +168,7 @@ def write_mlflow_model(
         "flavors": flavors,
         "model_uuid": uuid.uuid4().hex,
         "utc_time_created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
-        "signature": _signature(features, spec),
+        "signature": _signature(features, example, spec),
         "saved_input_example_info": {
             "artifact_path": INPUT_EXAMPLE_FILE,
             "type": "dataframe",
