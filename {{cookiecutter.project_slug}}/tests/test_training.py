@@ -85,6 +85,8 @@ def test_every_task_trains_on_raw_categoricals_and_gaps(task: str, tmp_path: Pat
     assert model.categories == {"shade": ["dark", "light", "pale"], "flag": ["False", "True"]}
     model.save(tmp_path)
     np.testing.assert_array_equal(load_model(tmp_path).predict(x_test), output)
+    nullable = x_test.astype({x_test.columns[0]: "Float64", "shade": "string"})  # pd.NA
+    np.testing.assert_allclose(model.predict(nullable), output)
     unseen = x_test.assign(shade="purple")  # encoded as none of the known shades
     assert np.all(np.isfinite(model.predict(unseen)))
 

@@ -164,8 +164,11 @@ def _onnx_feeds(
     categorical_inputs = [n for n, kind in zip(names, kinds, strict=True) if kind != "numeric"]
 
     def per_column(numeric: np.ndarray, categorical: np.ndarray) -> dict[str, np.ndarray]:
-        feeds = {n: numeric[:, [i]].astype(np.float32) for i, n in enumerate(numeric_inputs)}
-        feeds.update({n: categorical[:, [i]] for i, n in enumerate(categorical_inputs)})
+        # Transposed once: every column is then a contiguous (n, 1) view, no copy per input.
+        numbers = np.ascontiguousarray(numeric.T, dtype=np.float32)
+        texts = np.ascontiguousarray(categorical.T)
+        feeds = {n: numbers[i].reshape(-1, 1) for i, n in enumerate(numeric_inputs)}
+        feeds.update({n: texts[i].reshape(-1, 1) for i, n in enumerate(categorical_inputs)})
         return feeds
 
     return per_column

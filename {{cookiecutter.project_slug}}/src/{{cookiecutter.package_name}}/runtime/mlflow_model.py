@@ -15,7 +15,8 @@ module (loading runs arbitrary code and ties the file to this package's class la
 (a `state_dict` with `weights_only` loading, a `.keras` file in safe mode) instead.
 
 `predict` takes raw features (numbers with NaN/None where missing, strings for categorical
-columns: `string` in the signature, or `boolean`/`long` when the input example holds one) and returns a DataFrame per task: binary
+columns: `string` in the signature, or `boolean`/`long` when the input example holds one)
+and returns a DataFrame per task: binary
 `probability` (P(positive_class)) and `prediction` (the label, its own type); multiclass
 `probability` (P(predicted class)), `prediction` and one `probability_<label>` column per
 class; regression `prediction` (the value). `spark_udf` takes the first column by default:

@@ -62,7 +62,9 @@ class UnknownCategoryError(UserError):
 
 def category_text(value: Any) -> str:
     """A categorical value as the model sees it; None/NaN -> `MISSING`; 3.0 -> "3"."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or value is pd.NaT:
+        return MISSING
+    if isinstance(value, float) and math.isnan(value):
         return MISSING
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
@@ -121,9 +123,13 @@ class RawInputs:
         """(numeric float64 (n, n_num), categorical str objects (n, n_cat)) of a frame."""
         frame = self.ordered(frame)
         numeric_names, categorical_names = self.columns(False), self.columns(True)
+        numbers = frame if not categorical_names else frame[numeric_names]
+        try:  # na_value: nullable columns (Int64, Float64 from Parquet) hold pd.NA, not NaN
+            numeric = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            numeric = self.numeric_matrix(numbers.to_numpy(dtype=object), numeric_names)
         if not categorical_names:
-            return self.numeric_matrix(frame.to_numpy(), numeric_names), _empty(len(frame))
-        numeric = self.numeric_matrix(frame[numeric_names].to_numpy(), numeric_names)
+            return numeric, _empty(len(frame))
         raw = frame[categorical_names].to_numpy(dtype=object)
         return numeric.reshape(len(frame), -1), _texts(raw)
 
