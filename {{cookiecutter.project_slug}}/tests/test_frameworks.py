@@ -31,14 +31,15 @@ from {{ cookiecutter.package_name }}.optimization.tflite import FLOAT16_FILE, IN
 {%- endif %}
 from {{ cookiecutter.package_name }}.runtime import load_bundle_predictor
 from {{ cookiecutter.package_name }}.training.base import BenchmarkSpec, ModelConfig, OptimizationSpec
+{%- if cookiecutter.ml_framework == "tensorflow" %}
+from {{ cookiecutter.package_name }}.training.keras_model import MODEL_FILE, load, train
+from {{ cookiecutter.package_name }}.training.keras_model import KerasModel as FrameworkModel
+{%- endif %}
 from {{ cookiecutter.package_name }}.training.preprocess import ENCODER_FILE
 from {{ cookiecutter.package_name }}.training.stage import feature_schema, write_bundle_config
 {%- if cookiecutter.ml_framework == "pytorch" %}
 from {{ cookiecutter.package_name }}.training.torch_model import SPEC_FILE, WEIGHTS_FILE, load, train
 from {{ cookiecutter.package_name }}.training.torch_model import TorchModel as FrameworkModel
-{%- else %}
-from {{ cookiecutter.package_name }}.training.keras_model import MODEL_FILE, load, train
-from {{ cookiecutter.package_name }}.training.keras_model import KerasModel as FrameworkModel
 {%- endif %}
 from task_frames import config_of, frame_of, spec_of, split_of
 
