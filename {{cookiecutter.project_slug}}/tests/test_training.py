@@ -62,7 +62,7 @@ def test_training_is_deterministic() -> None:
     second = train_model(features, labels, config, 7).predict_proba(features)
     np.testing.assert_array_equal(first, second)
     assert first.shape == (len(features), 2) and first.dtype == np.float64
-    np.testing.assert_allclose(first.sum(axis=1), 1.0)
+    np.testing.assert_allclose(first.sum(axis=1), 1.0, atol=1e-5)  # float32 softmax
 
 
 @pytest.mark.parametrize("task", TASKS)
