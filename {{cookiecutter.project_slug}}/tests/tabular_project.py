@@ -123,3 +123,48 @@ def log_predictions(
     with engine.begin() as connection:
         connection.execute(insert(predictions), rows)
     engine.dispose()
+
+
+class RuleModel:
+    """A fixed rule on `age` in the model interface (contract: (n, k) probabilities in
+    `classes` order, or (n, 1) values), so evaluation tests need no training framework."""
+
+    framework = "rule"
+
+    def __init__(self, task: str, *, noise: float = 0.0) -> None:
+        self.task = task
+        self.noise = noise  # > 0: a worse model (for champion comparisons)
+        self.feature_names = list(FEATURES)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        signal = frame["age"].fillna(40.0).to_numpy(dtype=np.float64) / 10.0
+        signal = signal + np.random.default_rng(0).normal(0.0, self.noise, len(signal))
+        if self.task == "regression":
+            return (signal * 20.0).reshape(-1, 1)
+        if self.task == "binary":
+            positive = 1.0 / (1.0 + np.exp(-(signal - 4.0) * 2.0))
+            return np.column_stack([1.0 - positive, positive])
+        centres = np.array([5.0, 3.0, 4.0])  # high, low, mid (the classes' order)
+        logits = -((signal[:, None] - centres[None, :]) ** 2) * 2.0
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return np.asarray(weights / weights.sum(axis=1, keepdims=True))
+
+
+def write_candidate(settings: Settings, task: str) -> Path:
+    """The held-out split and a candidate bundle's model_config.yaml as training writes them."""
+    frame = make_frame(task, 300, seed=11)
+    processed = settings.resolve(settings.pipeline.processed_dir)
+    processed.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(processed / "test.csv", index=False)
+    config = yaml.safe_load(settings.resolve(settings.pipeline.model_config_file).read_text())
+    bundle = settings.resolve(settings.pipeline.candidate_dir)
+    bundle.mkdir(parents=True, exist_ok=True)
+    lineage = {
+        "bundle_id": f"synthetic-{task}-1", "dataset_path": "data/raw/synthetic.csv",
+        "dataset_sha256": "0" * 64, "dataset_rows": 1500, "train_rows": 1200, "test_rows": 300,
+        "git_commit": None, "trained_at": "2025-01-01T00:00:00+00:00", "training_seconds": 1.0,
+        "seed": 42, "library_versions": {"numpy": np.__version__},
+    }  # fmt: skip
+    content = config | {"lineage": lineage, "features": [], "metrics": {}}
+    (bundle / "model_config.yaml").write_text(yaml.safe_dump(content, sort_keys=False))
+    return bundle
