@@ -20,12 +20,11 @@ import tabular_project as tp
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.evaluation import gate, plots
-from {{ cookiecutter.package_name }}.evaluation.directions import (
+from {{ cookiecutter.package_name }}.evaluation.gate import worse_than
+from {{ cookiecutter.package_name }}.evaluation.metrics import (
     METRIC_DIRECTIONS,
-    PRIMARY_METRICS,
     TASK_METRICS,
     higher_is_better,
-    worse_than,
 )
 from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings
@@ -41,13 +40,11 @@ FILES = {
 }
 
 
-def test_every_metric_has_a_direction_and_every_task_a_primary_metric() -> None:
+def test_every_metric_has_a_direction() -> None:
     assert {name for names in TASK_METRICS.values() for name in names} == set(METRIC_DIRECTIONS)
     assert {name for name, way in METRIC_DIRECTIONS.items() if way == "lower"} == {
         "log_loss", "rmse", "mae"
     }  # fmt: skip
-    for task, primary in PRIMARY_METRICS.items():
-        assert primary in TASK_METRICS[task]
     assert worse_than("rmse", 3.0, 2.0) and not worse_than("rmse", 1.0, 2.0)
     assert worse_than("r2", 0.1, 0.5) and not worse_than("r2", 0.9, 0.5)
 
@@ -113,15 +110,12 @@ def test_plots_and_report_files_per_task(tmp_path: Path, task: str) -> None:
             assert (tmp_path / name).read_bytes().startswith(PNG_MAGIC), name
     if task == "multiclass":
         report = json.loads((tmp_path / plots.CLASS_REPORT).read_text())
+        assert report["classes"] == ["high", "low", "mid"]
+        per_class = report["per_class"]
         for label in ("high", "low", "mid"):
-            assert set(report[label]) == {"precision", "recall", "f1-score", "support"}
-        assert sum(report[label]["support"] for label in ("high", "low", "mid")) == 200
-
-
-def test_binary_predictions_use_the_positive_class_at_one_half() -> None:
-    dataset = DatasetSpec.model_validate(tp.dataset_section("binary") | {"positive_class": "no"})
-    output = np.array([[0.5, 0.5], [0.4, 0.6], [0.9, 0.1]])  # P("no"), P("yes")
-    assert list(plots.predicted_indices(dataset, output)) == [0, 1, 0]
+            assert set(per_class[label]) == {"precision", "recall", "f1", "support"}
+        assert sum(per_class[label]["support"] for label in ("high", "low", "mid")) == 200
+        assert np.asarray(report["confusion_matrix"]).sum() == 200
 
 
 @pytest.fixture(params=TASKS)

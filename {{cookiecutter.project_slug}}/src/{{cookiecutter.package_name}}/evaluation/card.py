@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from {{ cookiecutter.package_name }} import tables
-from {{ cookiecutter.package_name }}.evaluation.directions import bound_word, higher_is_better
+from {{ cookiecutter.package_name }}.evaluation.metrics import higher_is_better
 from {{ cookiecutter.package_name }}.evaluation.plots import CLASS_REPORT, TITLES
 
 TASK_WORDS = {
@@ -15,6 +15,11 @@ TASK_WORDS = {
     "multiclass": "multi-class classification",
     "regression": "regression",
 }
+
+
+def bound_word(name: str) -> str:
+    """How a threshold on metric `name` reads: a minimum, or a maximum for lower-is-better."""
+    return "minimum" if higher_is_better(name) else "maximum"
 
 
 def _target(dataset: dict[str, Any]) -> str:

@@ -18,15 +18,13 @@ import numpy as np
 
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
-from {{ cookiecutter.package_name }}.evaluation.card import model_card
-from {{ cookiecutter.package_name }}.evaluation.directions import (
+from {{ cookiecutter.package_name }}.evaluation.card import bound_word, model_card
+from {{ cookiecutter.package_name }}.evaluation.metrics import (
     METRIC_DIRECTIONS,
     TASK_METRICS,
-    bound_word,
+    compute_metrics,
     higher_is_better,
-    worse_than,
 )
-from {{ cookiecutter.package_name }}.evaluation.metrics import compute_metrics
 from {{ cookiecutter.package_name }}.evaluation.plots import write_plots
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import load_model, load_model_config
@@ -39,6 +37,11 @@ from {{ cookiecutter.package_name }}.training.stage import (
 
 METRICS_FILE = "metrics.json"
 MODEL_CARD = "model_card.md"
+
+
+def worse_than(name: str, value: float, bound: float) -> bool:
+    """Whether `value` is on the wrong side of `bound` for metric `name`."""
+    return value < bound if higher_is_better(name) else value > bound
 
 
 def check_metric_names(spec: EvaluationSpec, dataset: DatasetSpec) -> None:

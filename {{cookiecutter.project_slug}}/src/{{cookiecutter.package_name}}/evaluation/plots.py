@@ -1,8 +1,8 @@
 """Plots and per-class report files of the held-out split, per task.
 
 - binary: confusion matrix, ROC curve and precision-recall curve of `positive_class`;
-- multiclass: confusion matrix over every class and `per_class_report.json` (precision,
-  recall, F1 and support per class, scikit-learn's `classification_report`);
+- multiclass: confusion matrix over every class and `per_class_report.json`
+  (`metrics.class_report`: precision, recall, F1 and support per class, confusion matrix);
 - regression: residuals against the prediction and prediction against the actual value.
 
 `write_plots` returns the names of the files it wrote (the evaluation report lists them, and
@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.evaluation.metrics import class_report, predicted_indices
 
 CONFUSION_PNG = "confusion_matrix.png"
 ROC_PNG = "roc_curve.png"
@@ -34,15 +35,6 @@ TITLES = {
     RESIDUALS_PNG: "Residuals",
     PREDICTED_PNG: "Prediction vs actual",
 }
-DECISION_THRESHOLD = 0.5  # binary: P(positive_class) at or above it predicts the positive class
-
-
-def predicted_indices(spec: DatasetSpec, output: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-    """Class indices from (n, k) probabilities: binary at 0.5 on the positive class."""
-    if spec.task == "binary":
-        positive = spec.positive_index
-        return np.where(output[:, positive] >= DECISION_THRESHOLD, positive, 1 - positive)
-    return np.asarray(output.argmax(axis=1), dtype=np.int64)
 
 
 def _save(figure: Any, path: Path) -> None:
@@ -90,18 +82,6 @@ def _binary_curves(spec: DatasetSpec, y_true: npt.NDArray[Any], output: npt.NDAr
     return [ROC_PNG, PR_PNG]
 
 
-def class_report(spec: DatasetSpec, y_true: npt.NDArray[Any],
-                 predicted: npt.NDArray[Any]) -> dict[str, Any]:  # fmt: skip
-    """Precision, recall, F1 and support per class (keyed by the label as text)."""
-    from sklearn.metrics import classification_report
-
-    report: dict[str, Any] = classification_report(
-        y_true, predicted, labels=list(range(len(spec.classes))),
-        target_names=[str(label) for label in spec.classes], output_dict=True, zero_division=0,
-    )  # fmt: skip
-    return report
-
-
 def _regression_plots(y_true: npt.NDArray[Any], output: npt.NDArray[Any],
                       directory: Path) -> list[str]:  # fmt: skip
     import matplotlib.pyplot as plt
@@ -137,6 +117,6 @@ def write_plots(spec: DatasetSpec, y_true: npt.NDArray[Any], output: npt.NDArray
     written = [_confusion(spec, y_true, predicted, directory)]
     if spec.task == "binary":
         return written + _binary_curves(spec, y_true, output, directory)
-    report = class_report(spec, y_true, predicted)
+    report = class_report(spec, y_true, output)
     (directory / CLASS_REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return [*written, CLASS_REPORT]

@@ -18,7 +18,7 @@ import pandas as pd
 from {{ cookiecutter.package_name }}.data import read_table
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.evaluation.plots import predicted_indices
+from {{ cookiecutter.package_name }}.evaluation.metrics import predicted_indices
 from {{ cookiecutter.package_name }}.monitoring.drift import (
     DriftReport,
     DriftThresholds,
