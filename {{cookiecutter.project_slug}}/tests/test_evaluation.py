@@ -101,10 +101,12 @@ def test_plots_and_report_files_per_task(tmp_path: Path, task: str) -> None:
         y_true: np.ndarray = frame["target"].to_numpy(dtype=np.float64)
     else:
         y_true = frame["target"].map(dataset.classes.index).to_numpy(dtype=np.int64)
+    (tmp_path / plots.PLOTS_DIR).mkdir()
     (tmp_path / plots.ROC_PNG).write_bytes(b"stale")  # another task's file is removed
     written = plots.write_plots(dataset, y_true, output, tmp_path)
     assert written == FILES[task]
-    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(written)
+    found = [f"{plots.PLOTS_DIR}/{path.name}" for path in (tmp_path / plots.PLOTS_DIR).iterdir()]
+    assert sorted(found) == sorted(written)
     for name in written:
         if name.endswith(".png"):
             assert (tmp_path / name).read_bytes().startswith(PNG_MAGIC), name

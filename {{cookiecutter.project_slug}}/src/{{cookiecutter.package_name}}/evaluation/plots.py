@@ -5,8 +5,9 @@
   (`metrics.class_report`: precision, recall, F1 and support per class, confusion matrix);
 - regression: residuals against the prediction and prediction against the actual value.
 
-`write_plots` returns the names of the files it wrote (the evaluation report lists them, and
-registration copies exactly those into the registered bundle).
+They go to `reports/plots/` (one directory whatever the task, so DVC tracks it as the
+evaluate stage's plots); `write_plots` returns their paths relative to `reports/` (the
+evaluation report lists them, and registration copies exactly those into the bundle).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import numpy.typing as npt
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.evaluation.metrics import class_report, predicted_indices
 
-CONFUSION_PNG = "confusion_matrix.png"
-ROC_PNG = "roc_curve.png"
-PR_PNG = "precision_recall_curve.png"
-CLASS_REPORT = "per_class_report.json"
-RESIDUALS_PNG = "residuals.png"
-PREDICTED_PNG = "prediction_vs_actual.png"
+PLOTS_DIR = "plots"
+CONFUSION_PNG = f"{PLOTS_DIR}/confusion_matrix.png"
+ROC_PNG = f"{PLOTS_DIR}/roc_curve.png"
+PR_PNG = f"{PLOTS_DIR}/precision_recall_curve.png"
+CLASS_REPORT = f"{PLOTS_DIR}/per_class_report.json"
+RESIDUALS_PNG = f"{PLOTS_DIR}/residuals.png"
+PREDICTED_PNG = f"{PLOTS_DIR}/prediction_vs_actual.png"
 ALL_FILES = (CONFUSION_PNG, ROC_PNG, PR_PNG, CLASS_REPORT, RESIDUALS_PNG, PREDICTED_PNG)
 TITLES = {
     CONFUSION_PNG: "Confusion matrix",
@@ -103,12 +105,12 @@ def _regression_plots(y_true: npt.NDArray[Any], output: npt.NDArray[Any],
 
 def write_plots(spec: DatasetSpec, y_true: npt.NDArray[Any], output: npt.NDArray[Any],
                 directory: Path) -> list[str]:  # fmt: skip
-    """Write the task's plots and report files into `directory` (stale ones of another task
-    removed first); return the names written."""
+    """Write the task's plots and report files under `directory` (the reports directory;
+    stale ones of another task removed first); return their relative paths."""
     import matplotlib
 
     matplotlib.use("Agg")
-    directory.mkdir(parents=True, exist_ok=True)
+    (directory / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
     for name in ALL_FILES:
         (directory / name).unlink(missing_ok=True)
     if spec.task == "regression":

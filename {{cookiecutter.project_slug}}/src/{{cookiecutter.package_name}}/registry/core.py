@@ -156,6 +156,7 @@ def _assemble(candidate: Path, report: dict[str, Any], reports: Path, staging: P
     write_mlflow_model(bundle, features, example, FRAMEWORK, _project_requirement())
     for name in evaluation_files(report):
         if (reports / name).is_file():
+            (bundle / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(reports / name, bundle / name)
     return bundle
 

@@ -137,7 +137,8 @@ class MlflowRegistry:
 
         for name in evaluation_files(report):
             if (reports / name).is_file():
-                self.client.log_artifact(run_id, str(reports / name), "reports")
+                folder = str(Path("reports", name).parent)  # plots/ keeps its folder
+                self.client.log_artifact(run_id, str(reports / name), folder)
         self.client.log_artifacts(run_id, str(bundle), "bundle")
         self.client.set_terminated(run_id)
         try:
