@@ -85,9 +85,7 @@ def champion_comparison(
     return []
 
 
-def _champion(
-    settings: Settings, candidate_id: str
-) -> tuple[str, dict[str, Any], Any] | None:
+def _champion(settings: Settings, candidate_id: str) -> tuple[str, dict[str, Any], Any] | None:
     from {{ cookiecutter.package_name }}.registry import AliasNotSetError, resolve_bundle
 
     try:

@@ -83,9 +83,7 @@ def drift_record(window: LogWindow, report: DriftReport | None) -> dict[str, Any
     }
 
 
-def champion_window(
-    settings: Settings, size: int, min_rows: int, spec: DatasetSpec
-) -> LogWindow:
+def champion_window(settings: Settings, size: int, min_rows: int, spec: DatasetSpec) -> LogWindow:
     """The champion's latest `size` predictions since the last reset (`state.last_reset`);
     `NotEnoughTrafficError` (recorded as "no verdict") below `min_rows`."""
     url = log_url(settings)
@@ -227,9 +225,7 @@ def run_drift(
             category_text(window.prediction).to_numpy() if spec.is_classification else None
         )
         current_score = window.score.to_numpy(dtype=np.float64)
-    features = compare(
-        reference.features, current, limits, tuple(spec.categorical_features)
-    )
+    features = compare(reference.features, current, limits, tuple(spec.categorical_features))
     reference_labels, reference_score = reference_outputs(settings, reference)
     scores, p_value, drifted = prediction_drift(
         reference_labels if current_labels is not None else None,
