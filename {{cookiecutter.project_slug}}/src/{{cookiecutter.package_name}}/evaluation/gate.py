@@ -85,6 +85,14 @@ def champion_comparison(
     return []
 
 
+def predicts_the_same(bundle_config: dict[str, Any], dataset: DatasetSpec) -> bool:
+    """Whether a bundle's model predicts this dataset's task and classes (a champion trained
+    before the project adopted other data does not)."""
+    theirs = bundle_config.get("dataset") or {}
+    return bool(theirs.get("task", "binary") == dataset.task
+                and theirs.get("classes", []) == list(dataset.classes))  # fmt: skip
+
+
 def _champion(settings: Settings, candidate_id: str) -> tuple[str, dict[str, Any], Any] | None:
     from {{ cookiecutter.package_name }}.registry import AliasNotSetError, resolve_bundle
 
@@ -111,10 +119,7 @@ def _champion_metrics(
     if found is None:
         return None
     champion_id, champion_config, champion_model = found
-    theirs = champion_config.get("dataset") or {}
-    if (theirs.get("task", "binary"), theirs.get("classes", [])) != (
-        dataset.task, list(dataset.classes)
-    ):  # fmt: skip
+    if not predicts_the_same(champion_config, dataset):
         return {"bundle_id": champion_id, "metrics": None, "comparable": False}
     output = np.asarray(champion_model.predict(x_test), dtype=np.float64)
     metrics = compute_metrics(dataset, y_test, output)

@@ -144,16 +144,14 @@ def load_reference(settings: Settings, spec: DatasetSpec) -> Reference:
 
 def _champion_model(settings: Settings, spec: DatasetSpec) -> Any | None:
     """The champion model when it predicts this dataset's task and classes, else None."""
+    from {{ cookiecutter.package_name }}.evaluation.gate import predicts_the_same
     from {{ cookiecutter.package_name }}.registry import resolve_bundle
     from {{ cookiecutter.package_name }}.training import load_model
     from {{ cookiecutter.package_name }}.training.stage import read_bundle_config
 
     try:
         bundle = resolve_bundle("champion", settings)
-        theirs = read_bundle_config(bundle).get("dataset") or {}
-        if (theirs.get("task", "binary"), theirs.get("classes", [])) != (
-            spec.task, list(spec.classes)
-        ):  # fmt: skip
+        if not predicts_the_same(read_bundle_config(bundle), spec):
             return None  # trained before the project adopted other data
         return load_model(bundle)
     except (ImportError, UserError, KeyError):
