@@ -44,7 +44,7 @@ def test_promtool_accepts_config_and_rules(project: Path) -> None:
         promtool, "check", "rules", "monitoring/prometheus/rules/model_rules.yml", cwd=project
     )
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 20 rules found" in rules.stdout
+    assert "SUCCESS: 24 rules found" in rules.stdout
 
 
 def test_rule_unit_tests_pass_and_can_fail(project: Path, tmp_path: Path) -> None:
@@ -52,19 +52,38 @@ def test_rule_unit_tests_pass_and_can_fail(project: Path, tmp_path: Path) -> Non
     tests = "monitoring/prometheus/tests/model_rules_test.yml"
     result = run(promtool, "test", "rules", tests, cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
-    # A broken threshold must be caught by the unit tests (they are not vacuous).
-    copy = tmp_path / "copy"
-    (copy / "rules").mkdir(parents=True)
-    (copy / "tests").mkdir()
+    # A broken threshold must be caught by the unit tests (they are not vacuous): the error
+    # rate (every task) and the regression bound of online MAE against the offline MAE.
     rules = (project / "monitoring/prometheus/rules/model_rules.yml").read_text()
-    assert "ratio_rate5m > 0.05" in rules
-    (copy / "rules/model_rules.yml").write_text(
-        rules.replace("ratio_rate5m > 0.05", "ratio_rate5m > 0.5")
-    )
-    (copy / "tests/model_rules_test.yml").write_text((project / tests).read_text())
-    broken = run(promtool, "test", "rules", "tests/model_rules_test.yml", cwd=copy)
-    assert broken.returncode != 0
-    assert "ModelHighErrorRate" in broken.stdout + broken.stderr
+    for original, broken_text, alert in (
+        ("ratio_rate5m > 0.05", "ratio_rate5m > 0.5", "ModelHighErrorRate"),
+        ("(1.25 * max by (model_version)", "(2.5 * max by (model_version)", "ModelOnlineMaeHigh"),
+    ):
+        assert original in rules
+        copy = tmp_path / alert
+        (copy / "rules").mkdir(parents=True)
+        (copy / "tests").mkdir()
+        (copy / "rules/model_rules.yml").write_text(rules.replace(original, broken_text))
+        (copy / "tests/model_rules_test.yml").write_text((project / tests).read_text())
+        broken = run(promtool, "test", "rules", "tests/model_rules_test.yml", cwd=copy)
+        assert broken.returncode != 0, alert
+        assert alert in broken.stdout + broken.stderr
+
+
+def test_monitoring_configs_do_not_depend_on_the_task(tmp_path: Path) -> None:
+    """Rules, rule tests and the dashboard carry both the classification and the regression
+    series, so a project that adopts another task's data needs no re-render."""
+    files = ("monitoring/prometheus/rules/model_rules.yml",
+             "monitoring/prometheus/tests/model_rules_test.yml",
+             "monitoring/grafana/dashboards/model-overview.json",
+             "k8s/monitoring/prometheusrule.yaml")  # fmt: skip
+    rendered = {
+        task: render(tmp_path / task, project_name="Fraud Detector", task=task)
+        for task in ("binary", "multiclass", "regression")
+    }
+    for name in files:
+        texts = {(project / name).read_text() for project in rendered.values()}
+        assert len(texts) == 1, name
 
 
 def test_prometheus_operator_rule_passes_promtool(project: Path, tmp_path: Path) -> None:

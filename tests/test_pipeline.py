@@ -60,8 +60,9 @@ def load_yaml(path: Path) -> Any:
 def check_artifacts(project: Path, output: str, bundle: Path) -> None:
     """What `make pipeline` must leave behind, and say where it went."""
     reports = project / "reports"
-    for name in ("validation.json", "metrics.json", "confusion_matrix.png", "roc_curve.png",
-                 "model_card.md", "parity.json", "benchmark.json", "benchmark.md"):  # fmt: skip
+    for name in ("validation.json", "metrics.json", "plots/confusion_matrix.png",
+                 "plots/roc_curve.png", "model_card.md", "parity.json", "benchmark.json",
+                 "benchmark.md"):  # fmt: skip
         assert (reports / name).is_file(), name
         assert str(reports / name) in output, name
     metrics = json.loads((reports / "metrics.json").read_text())

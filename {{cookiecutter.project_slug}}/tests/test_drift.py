@@ -1,4 +1,8 @@
-"""Drift detection: statistics, shifted vs unshifted data, the prediction log, the reports."""
+"""Drift detection: statistics, shifted vs unshifted data, the prediction log, the reports.
+
+Synthetic projects (tests/tabular_project.py) cover each task with string labels, string and
+integer categoricals and nulls; one test runs on the configured dataset itself.
+"""
 
 from __future__ import annotations
 
@@ -10,50 +14,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, insert
 
+import tabular_project as tp
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.data import sample_frame, write_sample
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.monitoring.drift import DriftThresholds, compare, psi
-from {{ cookiecutter.package_name }}.monitoring.run import NotEnoughTrafficError, run_drift
+from {{ cookiecutter.package_name }}.monitoring.drift import (
+    DriftThresholds,
+    category_text,
+    compare,
+    psi,
+)
+from {{ cookiecutter.package_name }}.monitoring.run import (
+    NotEnoughTrafficError,
+    dataset_spec,
+    load_reference,
+    run_drift,
+)
 from {{ cookiecutter.package_name }}.monitoring.state import DRIFT, open_state
-from {{ cookiecutter.package_name }}.serving.predlog import metadata, predictions
+from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings
 
-SHIFTED = (
-    "mean_radius",
-    "mean_texture",
-    "mean_perimeter",
-    "mean_area",
-    "worst_radius",
-    "worst_texture",
-    "worst_perimeter",
-    "worst_area",
-    "mean_concavity",
-    "worst_concavity",
-)
+CATEGORICAL = ("plan", "seats")
+DAY = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Settings:
-    write_sample(tmp_path / "data/raw/breast_cancer.csv")
-    shutil.copytree(PROJECT_ROOT / "configs", tmp_path / "configs")
-    return load_settings(project_root=tmp_path)
-
-
-def unshifted(rows: int = 400, seed: int = 1) -> pd.DataFrame:
-    return sample_frame().sample(rows, replace=True, random_state=seed).reset_index(drop=True)
-
-
-def shifted(rows: int = 400, seed: int = 1) -> pd.DataFrame:
-    frame = unshifted(rows, seed)
-    for name in SHIFTED:
-        frame[name] = frame[name] * 1.5
-    return frame
+def features(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=["target"])
 
 
 def test_psi_is_zero_for_identical_and_large_for_shifted_samples() -> None:
@@ -64,127 +50,157 @@ def test_psi_is_zero_for_identical_and_large_for_shifted_samples() -> None:
     assert psi(reference, rng.normal(1.0, 1.0, 5000)) > 0.5
 
 
+def test_a_jump_in_nulls_is_drift() -> None:
+    rng = np.random.default_rng(1)
+    reference = rng.normal(0.0, 1.0, 2000)
+    current = rng.normal(0.0, 1.0, 2000)
+    assert psi(reference, current) < 0.02
+    current[:1000] = np.nan  # same values, half of them missing now
+    assert psi(reference, current) > 1.0
+    assert psi(np.full(100, np.nan), np.full(100, np.nan)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_categories_compare_as_text_across_csv_and_json() -> None:
+    values = pd.Series([3, 3.0, "3", True, None, float("nan"), "pro"], dtype=object)
+    assert list(category_text(values)) == ["3", "3", "3", "True", "__missing__",
+                                           "__missing__", "pro"]  # fmt: skip
+
+
 def test_unshifted_data_is_quiet() -> None:
-    reference = sample_frame().drop(columns=["target"])
-    results = compare(reference, unshifted().drop(columns=["target"]), DriftThresholds())
-    assert len(results) == 30
+    reference = features(tp.make_frame("binary", 2000, seed=0))
+    results = compare(reference, features(tp.make_frame("binary", 500, seed=1)),
+                      DriftThresholds(), CATEGORICAL)  # fmt: skip
+    assert {item.feature: item.kind for item in results} == {
+        "age": "numerical", "income": "numerical", "plan": "categorical", "seats": "categorical"
+    }  # fmt: skip
     assert [item.feature for item in results if item.drifted] == []
 
 
 def test_shifted_data_is_flagged_feature_by_feature() -> None:
-    reference = sample_frame().drop(columns=["target"])
-    results = compare(reference, shifted().drop(columns=["target"]), DriftThresholds())
-    drifted = {item.feature for item in results if item.drifted}
-    assert drifted == set(SHIFTED)
-    worst = max(results, key=lambda item: item.scores["psi"])
-    assert worst.feature in SHIFTED
-    assert worst.scores["psi"] > 0.2
-    assert worst.p_value < 1e-6
+    reference = features(tp.make_frame("binary", 2000, seed=0))
+    current = features(tp.make_frame("binary", 500, seed=1, shift=True))
+    results = {item.feature: item for item in compare(reference, current, DriftThresholds(),
+                                                      CATEGORICAL)}  # fmt: skip
+    assert {name for name, item in results.items() if item.drifted} == {"age", "plan"}
+    assert results["age"].scores["psi"] > 0.2 and results["age"].p_value < 1e-6
+    assert "chi2" in results["plan"].scores and results["plan"].p_value < 1e-6
 
 
-def test_categorical_feature_uses_chi_square() -> None:
-    rng = np.random.default_rng(3)
-    reference = pd.DataFrame(
-        {"plan": rng.choice(["basic", "pro", "team"], 2000, p=[0.6, 0.3, 0.1])}
-    )
-    same = pd.DataFrame({"plan": rng.choice(["basic", "pro", "team"], 500, p=[0.6, 0.3, 0.1])})
-    moved = pd.DataFrame({"plan": rng.choice(["basic", "pro", "team"], 500, p=[0.2, 0.3, 0.5])})
-    (quiet,) = compare(reference, same, DriftThresholds())
-    (loud,) = compare(reference, moved, DriftThresholds())
-    assert quiet.kind == "categorical" and "chi2" in quiet.scores
-    assert not quiet.drifted
-    assert loud.drifted and loud.p_value < 1e-6
+def test_nulls_in_a_categorical_are_a_category() -> None:
+    reference = features(tp.make_frame("binary", 2000, seed=0))
+    current = features(tp.make_frame("binary", 500, seed=1))
+    current.loc[: len(current) // 2, "plan"] = None
+    (plan,) = [item for item in compare(reference, current, DriftThresholds(), CATEGORICAL)
+               if item.feature == "plan"]  # fmt: skip
+    assert plan.drifted and plan.scores["psi"] > 0.2
 
 
-def test_missing_feature_and_small_window_are_user_errors() -> None:
-    reference = sample_frame().drop(columns=["target"])
-    with pytest.raises(UserError, match="lacks reference features: mean_radius"):
-        compare(reference, unshifted().drop(columns=["target", "mean_radius"]), DriftThresholds())
+def test_bad_current_data_is_a_user_error() -> None:
+    reference = features(tp.make_frame("binary", 500))
+    current = features(tp.make_frame("binary", 200, seed=2))
+    with pytest.raises(UserError, match="lacks reference features: age"):
+        compare(reference, current.drop(columns=["age"]), DriftThresholds(), CATEGORICAL)
     with pytest.raises(UserError, match="only 20 current rows"):
-        compare(reference, unshifted(20).drop(columns=["target"]), DriftThresholds())
-    bad = unshifted().drop(columns=["target"]).astype({"mean_radius": object})
-    bad.loc[3, "mean_radius"] = "n/a"
-    with pytest.raises(UserError, match="non-numeric values"):
-        compare(reference, bad, DriftThresholds())
+        compare(reference, current.head(20), DriftThresholds(), CATEGORICAL)
+    bad = current.astype({"income": object})
+    bad.loc[3, "income"] = "n/a"
+    with pytest.raises(UserError, match=r"income: categorical` in dataset\.features"):
+        compare(reference, bad, DriftThresholds(), CATEGORICAL)
+    with pytest.raises(UserError, match="not in the reference data"):
+        compare(reference, current, DriftThresholds(), ("tier",))
 
 
-def test_reports_and_gauges_from_a_file(project: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_reference_comes_from_the_dataset_spec(tmp_path: Path, task: str) -> None:
+    settings = tp.make_project(tmp_path, task)
+    reference = load_reference(settings, dataset_spec(settings))
+    assert list(reference.features.columns) == ["age", "income", "plan", "seats"]
+    assert reference.path == tmp_path / "data/raw/synthetic.csv"
+    if task == "regression":
+        assert reference.target.dtype == np.float64
+    else:
+        assert set(reference.target) <= {"no", "yes", "low", "mid", "high"}
+
+
+def test_reports_and_gauges_from_a_file(tmp_path: Path) -> None:
+    settings = tp.make_project(tmp_path, "multiclass")
     current = tmp_path / "current.csv"
-    shifted().to_csv(current, index=False)
-    result = run_drift(project, current_path=current)
+    frame = tp.make_frame("multiclass", 400, seed=3, shift=True)
+    frame["prediction"] = frame.pop("target")
+    frame.to_csv(current, index=False)
+    result = run_drift(settings, current_path=current)
     assert result.report.dataset_drift
     report = json.loads(result.paths["json"].read_text())
-    assert report["dataset_drift"] is True
-    assert set(report["drifted_features"]) == set(SHIFTED)
-    assert report["features"]["mean_radius"]["psi"] > 0.2
+    assert set(report["drifted_features"]) == {"age", "plan"}
+    assert set(report["prediction"]) == {"chi2", "psi"}  # labels only: no champion to score
     html = result.paths["html"].read_text()
-    assert "DRIFT DETECTED" in html and "mean_radius" in html
+    assert "DRIFT DETECTED" in html and "plan" in html
     prom = result.paths["prometheus"].read_text()
-    assert 'model_feature_drift_score{feature="mean_radius",method="psi"}' in prom
-    assert 'model_feature_drift_score{feature="mean_radius",method="ks"}' in prom
+    assert 'model_feature_drift_score{feature="age",method="psi"}' in prom
+    assert 'model_feature_drift_score{feature="plan",method="chi2"}' in prom
+    assert 'model_prediction_drift_score{method="chi2"}' in prom
 
 
-def _log(
-    url: str,
-    features: pd.DataFrame,
-    probability: np.ndarray,
-    labels: list[int | None],
-    *,
-    role: str = "champion",
-    version: str = "1",
-    start: datetime = datetime(2025, 1, 1, tzinfo=UTC),
-) -> None:
-    engine = create_engine(url)
-    metadata.create_all(engine)
-    rows = [
-        {
-            "request_id": f"{role}-{version}-{start.timestamp():.0f}-{index}",
-            "created_at": start + timedelta(seconds=index),
-            "model_version": version,
-            "role": role,
-            "features": json.dumps(record),
-            "predicted_class": int(probability[index] >= 0.5),
-            "probability": float(probability[index]),
-            "label": labels[index],
-            "feedback_at": start + timedelta(seconds=index) if labels[index] is not None else None,
-        }
-        for index, record in enumerate(features.to_dict(orient="records"))
-    ]
-    with engine.begin() as connection:
-        connection.execute(insert(predictions), rows)
-    engine.dispose()
+def _labels(task: str, frame: pd.DataFrame) -> tuple[list[object], list[float], list[object]]:
+    """A model that predicts the label exactly: predictions, scores and feedback labels."""
+    target = frame.pop("target")
+    if task == "regression":
+        values = [float(value) for value in target]
+        return values, values, values
+    labels = [str(value) for value in target]
+    return labels, [0.9] * len(labels), labels
 
 
-@pytest.mark.parametrize(("frame", "expect_drift"), [(unshifted(), False), (shifted(), True)])
-def test_prediction_log_window(project: Settings, frame: pd.DataFrame, expect_drift: bool) -> None:
-    target = frame.pop("target").to_numpy()
-    probability = np.where(target == 1, 0.9, 0.1)  # a model that agrees with the labels
-    db = project.resolve(project.serving.prediction_log)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    _log(f"sqlite:///{db}", frame, probability, [int(v) for v in target])
-    result = run_drift(project, window_size=300)
-    assert result.window is not None and result.window.size == 300
-    assert result.window.online_accuracy() == 1.0
-    assert result.report.current_rows == 300
-    assert result.report.dataset_drift is expect_drift
-    assert set(result.report.prediction) >= {"psi", "chi2"}
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("shift", [False, True])
+def test_prediction_log_window_per_task(tmp_path: Path, task: str, shift: bool) -> None:
+    settings = tp.make_project(tmp_path, task)
+    frame = tp.make_frame(task, 400, seed=4, shift=shift)
+    predicted, scores, labels = _labels(task, frame)
+    tp.log_predictions(settings, frame, predicted, scores, labels)
+    result = run_drift(settings, window_size=300)
+    window = result.window
+    assert window is not None and window.size == 300 and result.report.current_rows == 300
+    if task == "regression":
+        assert window.online_mae() == 0.0 and window.online_accuracy() is None
+        assert set(result.report.prediction) == {"psi", "ks"}  # values vs the target
+    else:
+        assert window.online_accuracy() == 1.0 and window.online_mae() is None
+        assert set(result.report.prediction) == {"psi", "chi2"}  # label shares
+    assert result.report.dataset_drift is shift
+    assert ("age" in result.report.drifted_features) is shift
 
 
-def test_window_judges_the_deployed_champion_only(project: Settings) -> None:
+def test_online_metrics_count_only_labelled_rows(tmp_path: Path) -> None:
+    settings = tp.make_project(tmp_path, "regression")
+    frame = tp.make_frame("regression", 200, seed=5)
+    predicted, scores, _ = _labels("regression", frame)
+    labels: list[object] = [value + 4.0 if index % 2 else None
+                            for index, value in enumerate(predicted)]  # fmt: skip
+    tp.log_predictions(settings, frame, predicted, scores, labels)
+    result = run_drift(settings)
+    window = result.window
+    assert window is not None and window.feedback_count == 100
+    assert window.online_mae() == pytest.approx(4.0)
+    report = json.loads(result.paths["json"].read_text())
+    assert report["traffic"]["champion"]["online_mae"] == pytest.approx(4.0)
+
+
+def test_window_judges_the_deployed_champion_only(tmp_path: Path) -> None:
     """Earlier champions, challenger and shadow copies stay out of drift and accuracy."""
-    url = f"sqlite:///{project.resolve(project.serving.prediction_log)}"
-    project.resolve(project.serving.prediction_log).parent.mkdir(parents=True, exist_ok=True)
-    quiet, drifted = unshifted(300, seed=2), shifted(300, seed=3)
-    target = quiet.pop("target").to_numpy()
+    settings = tp.make_project(tmp_path, "multiclass")
+    quiet = tp.make_frame("multiclass", 300, seed=2)
+    drifted = tp.make_frame("multiclass", 300, seed=3, shift=True)
+    right, scores, labels = _labels("multiclass", quiet)
     drifted.pop("target")
-    right = np.where(target == 1, 0.9, 0.1)
-    labels = [int(v) for v in target]
-    day = datetime(2025, 1, 1, tzinfo=UTC)
-    _log(url, drifted, 1 - right, labels, version="1", start=day)  # the previous champion
-    _log(url, quiet, right, labels, version="2", start=day + timedelta(days=1))
+    wrong = [{"low": "mid", "mid": "high", "high": "low"}[label] for label in right]
+    tp.log_predictions(settings, drifted, wrong, scores, labels, version="1", start=DAY)
+    later = DAY + timedelta(days=1)
+    tp.log_predictions(settings, quiet, right, scores, labels, version="2", start=later)
     for role in ("challenger", "shadow"):
-        _log(url, drifted, 1 - right, labels, role=role, version="3", start=day + timedelta(days=1))
-    result = run_drift(project, window_size=1000)
+        tp.log_predictions(settings, drifted, wrong, scores, labels, role=role, version="3",
+                        start=later)  # fmt: skip
+    result = run_drift(settings, window_size=1000)
     window = result.window
     assert window is not None and window.model_version == "2" and window.size == 300
     assert window.online_accuracy() == 1.0  # the wrong answers were v1's and v3's
@@ -195,32 +211,90 @@ def test_window_judges_the_deployed_champion_only(project: Settings) -> None:
     report = json.loads(result.paths["json"].read_text())
     assert report["traffic"]["champion"]["model_version"] == "2"
     assert {item["role"] for item in report["traffic"]["others"]} == {"challenger", "shadow"}
-    recorded = open_state(project).load(DRIFT)
+    recorded = open_state(settings).load(DRIFT)
     assert recorded is not None and recorded["dataset_drift"] is False
     assert recorded["model_version"] == "2" and recorded["rows"] == 300
 
 
-def test_too_little_champion_traffic_is_no_verdict(
-    project: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    url = f"sqlite:///{project.resolve(project.serving.prediction_log)}"
-    project.resolve(project.serving.prediction_log).parent.mkdir(parents=True, exist_ok=True)
-    frame = shifted(40)
+def test_other_roles_report_mae_for_regression(tmp_path: Path) -> None:
+    settings = tp.make_project(tmp_path, "regression")
+    frame = tp.make_frame("regression", 200, seed=6)
+    values, scores, labels = _labels("regression", frame)
+    tp.log_predictions(settings, frame, values, scores, labels, version="1")
+    shifted_by_two = [value + 2.0 for value in values]
+    tp.log_predictions(settings, frame, shifted_by_two, shifted_by_two, labels, role="shadow",
+                    version="2")  # fmt: skip
+    result = run_drift(settings)
+    assert result.window is not None
+    (shadow,) = result.window.others
+    assert shadow.online_accuracy is None and shadow.online_mae == pytest.approx(2.0)
+
+
+def test_malformed_prediction_json_is_one_line(tmp_path: Path) -> None:
+    settings = tp.make_project(tmp_path, "binary")
+    frame = tp.make_frame("binary", 120, seed=7)
     frame.pop("target")
-    _log(url, frame, np.full(40, 0.9), [None] * 40)
+    tp.log_predictions(settings, frame, ["yes"] * 120, [0.9] * 120, [None] * 120)
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{settings.resolve(settings.serving.prediction_log)}")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE predictions SET prediction = 'yes' WHERE rowid = 1"))
+    engine.dispose()
+    with pytest.raises(UserError, match="malformed 'prediction' JSON") as caught:
+        run_drift(settings)
+    assert "\n" not in str(caught.value)
+
+
+def test_too_little_champion_traffic_is_no_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = tp.make_project(tmp_path, "multiclass")
+    frame = tp.make_frame("multiclass", 40, seed=8)
+    frame.pop("target")
+    tp.log_predictions(settings, frame, ["low"] * 40, [0.9] * 40, [None] * 40)
     with pytest.raises(NotEnoughTrafficError, match="40 champion predictions of 1"):
-        run_drift(project)
-    recorded = open_state(project).load(DRIFT)
+        run_drift(settings)
+    recorded = open_state(settings).load(DRIFT)
     assert recorded is not None and recorded["dataset_drift"] is None and recorded["rows"] == 40
-    monkeypatch.chdir(project.project_root)
+    monkeypatch.chdir(tmp_path)
     main(["drift"])  # a state of the log, not bad input: exit 0 with one line
     assert "no verdict yet" in capsys.readouterr().out
 
 
+@pytest.fixture
+def configured(tmp_path: Path) -> Settings:
+    """A project with this repository's configs and its configured dataset (the sample)."""
+    shutil.copytree(tp.PROJECT_ROOT / "configs", tmp_path / "configs")
+    settings = load_settings(project_root=tmp_path)
+    data_stage(settings)
+    return settings
+
+
+def test_the_configured_dataset_drifts_when_its_numbers_move(configured: Settings) -> None:
+    spec = dataset_spec(configured)
+    reference = load_reference(configured, spec).features
+    if not spec.numeric_features:
+        pytest.skip("the configured dataset has no numeric feature")
+    same = reference.sample(400, replace=True, random_state=1).reset_index(drop=True)
+    limits = DriftThresholds()
+    categorical = tuple(spec.categorical_features)
+    assert [item.feature for item in compare(reference, same, limits, categorical)
+            if item.drifted] == []  # fmt: skip
+    moved = same.copy()
+    for name in spec.numeric_features:
+        spread = float(np.nanstd(reference[name])) or 1.0
+        moved[name] = moved[name] + 2.0 * spread
+    drifted = {item.feature for item in compare(reference, moved, limits, categorical)
+               if item.drifted}  # fmt: skip
+    assert drifted == set(spec.numeric_features)
+
+
 def test_cli_drift_errors_are_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    configured: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(configured.project_root)
+    spec = dataset_spec(configured)
 
     def run(*args: str) -> tuple[int, str]:
         try:
@@ -231,18 +305,25 @@ def test_cli_drift_errors_are_one_line(
             code = 0
         return code, capsys.readouterr().err
 
+    data = configured.resolve(spec.path)
+    kept = data.read_bytes()
+    data.unlink()
     code, err = run()
     assert code == 2
     assert err.count("\n") == 1 and "make data" in err
-    write_sample(tmp_path / "data/raw/breast_cancer.csv")
+    data.write_bytes(kept)
     code, err = run()
     assert code == 2
     assert err.count("\n") == 1 and "prediction log" in err
-    current = tmp_path / "shifted.csv"
-    shifted().to_csv(current, index=False)
+    reference = load_reference(configured, spec).features
+    current = configured.project_root / "current.csv"
+    moved = reference.copy()
+    for name in spec.numeric_features:
+        moved[name] = moved[name] + 2.0 * (float(np.nanstd(reference[name])) or 1.0)
+    moved.to_csv(current, index=False)
     code, err = run("--current", str(current), "--fail-on-drift")
     assert code == 1, err
     assert "dataset drift" in err
-    assert (tmp_path / "reports/drift/drift_report.html").is_file()
-    unshifted().to_csv(current, index=False)
+    assert (configured.project_root / "reports/drift/drift_report.html").is_file()
+    reference.to_csv(current, index=False)
     assert run("--current", str(current), "--fail-on-drift") == (0, "")

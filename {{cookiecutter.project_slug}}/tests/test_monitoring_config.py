@@ -18,7 +18,7 @@ import yaml
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.monitoring.alerting import render_alertmanager_config
-from {{ cookiecutter.package_name }}.settings import MonitoringSettings
+from {{ cookiecutter.package_name }}.settings import MonitoringSettings, RetrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 MONITORING = ROOT / "monitoring"
@@ -36,12 +36,20 @@ ALERTS = {
     "ModelPredictionDrift",
     "ModelFeatureDrift",
     "ModelOnlineAccuracyLow",
+    "ModelOnlineMaeHigh",
     "ModelNoTraffic",
     "ModelPredictionLogFailing",
     "ModelPredictionsNotStored",
 }
-# The metrics the model server exports (serving/metrics.py).
+# The metrics the model server exports (serving/metrics.py): classification and regression
+# series side by side (contract: a series a task does not export never alerts).
 SERVER_METRICS = {
+    "model_prediction_value_bucket",
+    "model_prediction_value_sum",
+    "model_prediction_value_count",
+    "model_feedback_absolute_error_total",
+    "model_feedback_squared_error_total",
+    "model_offline_metric",
     "model_requests_total",
     "model_request_latency_seconds_bucket",
     "model_prediction_confidence_sum",
@@ -116,7 +124,8 @@ def test_rules_and_dashboard_use_only_exported_or_recorded_metrics() -> None:
     titles = {panel["title"] for panel in dashboard["panels"]}
     for needed in ("Request rate", "Error rate (5xx)", "Latency percentiles", "Online accuracy",
                    "Feature drift (PSI)", "Mean prediction confidence",
-                   "Traffic split by model version"):  # fmt: skip
+                   "Traffic split by model version", "Online MAE and RMSE", "Predicted value",
+                   "Offline test metrics"):  # fmt: skip
         assert needed in titles
 
 
@@ -149,6 +158,20 @@ def test_drift_alert_threshold_matches_settings() -> None:
     threshold = MonitoringSettings().psi_threshold
     assert exprs["ModelFeatureDrift"].endswith(f"> {threshold}")
     assert exprs["ModelPredictionDrift"].endswith(f"> {threshold}")
+
+
+def test_online_quality_is_recorded_for_every_task() -> None:
+    recorded = {rule["record"] for rule in rules() if "record" in rule}
+    assert {"model_version:model_online_accuracy:ratio_1h", "model_version:model_online_mae:1h",
+            "model_version:model_online_rmse:1h"} <= recorded  # fmt: skip
+
+
+def test_mae_alert_ratio_matches_settings() -> None:
+    """The alert and `retrain-check` judge the online MAE against the same multiple."""
+    exprs = {rule["alert"]: rule["expr"] for rule in rules() if "alert" in rule}
+    ratio = RetrainSettings().max_online_mae_ratio
+    offline = 'max by (model_version) (model_offline_metric{metric="mae"})'
+    assert f"({ratio} * {offline})" in exprs["ModelOnlineMaeHigh"]
 
 
 def test_prometheus_operator_rule_mirrors_the_rule_file() -> None:

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+import tabular_project as tp
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.monitoring import retrain as retrain_module
 from {{ cookiecutter.package_name }}.monitoring import state as state_module
 from {{ cookiecutter.package_name }}.monitoring.retrain import (
     Signals,
@@ -42,6 +44,9 @@ from {{ cookiecutter.package_name }}.settings import (
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 FRESH = Signals(dataset_drift=False, online_accuracy=0.95, labelled=200, model_age_days=3.0)
+FRESH_REGRESSION = Signals(
+    dataset_drift=False, online_mae=11.0, offline_mae=10.0, labelled=200, model_age_days=3.0
+)
 
 
 @pytest.fixture
@@ -77,6 +82,19 @@ def test_each_signal_alone_triggers(
 def test_low_accuracy_on_too_few_labels_is_not_trusted(settings: Settings) -> None:
     signals = Signals(**(FRESH.__dict__ | {"online_accuracy": 0.5, "labelled": 10}))
     assert decide(signals, settings, now=NOW).retrain is False
+
+
+def test_regression_retrains_when_online_mae_exceeds_the_offline_bound(settings: Settings) -> None:
+    """Online MAE above `max_online_mae_ratio` x the champion's test MAE (1.25 x 10)."""
+    assert decide(FRESH_REGRESSION, settings, now=NOW).retrain is False
+    worse = Signals(**(FRESH_REGRESSION.__dict__ | {"online_mae": 12.6}))
+    decision = decide(worse, settings, now=NOW)
+    assert decision.retrain is True
+    assert decision.reasons == ["online MAE 12.6 > 1.25 x offline MAE 10 over 200 labels"]
+    few = Signals(**(worse.__dict__ | {"labelled": 10}))
+    assert decide(few, settings, now=NOW).retrain is False
+    unknown = Signals(**(worse.__dict__ | {"offline_mae": None}))  # no champion metrics
+    assert decide(unknown, settings, now=NOW).retrain is False
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -194,6 +212,57 @@ def _project(tmp_path: Path, url: str) -> Settings:
         project_root=tmp_path,
         monitoring={"retrain": {"trigger": "github", "github": {"api_url": url}}},
     )
+
+
+def test_online_accuracy_from_string_labels_in_the_log(tmp_path: Path) -> None:
+    """Multiclass string labels and features with nulls: 60% right is below 0.85."""
+    settings = tp.make_project(tmp_path, "multiclass")
+    frame = tp.make_frame("multiclass", 100, seed=1)
+    labels = [str(value) for value in frame.pop("target")]
+    predicted = [label if index % 5 < 3 else "low" if label != "low" else "mid"
+                 for index, label in enumerate(labels)]  # fmt: skip
+    tp.log_predictions(settings, frame, predicted, [0.7] * 100, labels,
+                       start=NOW - timedelta(hours=2))  # fmt: skip
+    decision, _ = retrain_check(settings, dry_run=True, now=NOW)
+    assert decision.signals.online_accuracy == pytest.approx(0.6)
+    assert decision.signals.labelled == 100 and decision.signals.online_mae is None
+    assert any("online accuracy 0.600 < 0.85 over 100 labels" in r for r in decision.reasons)
+
+
+def test_online_mae_against_the_champions_offline_mae(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = tp.make_project(tmp_path, "regression")
+    frame = tp.make_frame("regression", 100, seed=2)
+    actual = [float(value) for value in frame.pop("target")]
+    predicted = [value + (15.0 if index % 2 else -15.0) for index, value in enumerate(actual)]
+    tp.log_predictions(settings, frame, predicted, predicted, actual,
+                       start=NOW - timedelta(hours=2))  # fmt: skip
+    monkeypatch.setattr(retrain_module, "offline_mae", lambda _settings: 10.0)
+    decision, _ = retrain_check(settings, dry_run=True, now=NOW)
+    signals = decision.signals
+    assert signals.online_mae == pytest.approx(15.0) and signals.offline_mae == 10.0
+    assert signals.online_accuracy is None
+    assert any("online MAE 15 > 1.25 x offline MAE 10" in reason for reason in decision.reasons)
+    monkeypatch.setattr(retrain_module, "offline_mae", lambda _settings: 13.0)
+    decision, _ = retrain_check(settings, dry_run=True, now=NOW)
+    assert not any("online MAE" in reason for reason in decision.reasons)
+
+
+def test_offline_mae_is_read_from_the_champion_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from {{ cookiecutter.package_name }}.training.stage import write_bundle_config
+
+    settings = tp.make_project(tmp_path, "regression")
+    assert retrain_module.offline_mae(settings) is None  # nothing registered
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    write_bundle_config(bundle, {"metrics": {"rmse": 12.0, "mae": 9.5, "r2": 0.4}})
+    import {{ cookiecutter.package_name }}.registry as registry
+
+    monkeypatch.setattr(registry, "resolve_bundle", lambda alias, _settings: bundle)
+    assert retrain_module.offline_mae(settings) == 9.5
 
 
 def _drift(settings: Settings, *, drifted: bool, since: datetime | None) -> None:

@@ -238,7 +238,7 @@ def drift(
     for summary in report.traffic.get("others", []):
         typer.echo(
             f"not judged: {summary['role']} {summary['model_version']}: {summary['rows']} rows, "
-            f"online accuracy {summary['online_accuracy']}"
+            f"online accuracy {summary['online_accuracy']}, MAE {summary['online_mae']}"
         )
     state = "DRIFT" if report.prediction_drifted else "ok"
     typer.echo(f"prediction drift: {report.prediction} ({state})")

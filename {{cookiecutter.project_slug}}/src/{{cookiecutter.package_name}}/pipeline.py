@@ -83,7 +83,7 @@ def run_all(settings: Settings, echo: Echo) -> dict[str, Any]:
     metrics = gate.run(settings, bundle)
     summary = ", ".join(f"{name} {value:.4f}" for name, value in metrics["metrics"].items())
     echo(f"[4/6] evaluate  {summary}")
-    for name in (gate.METRICS_FILE, gate.CONFUSION_PNG, gate.ROC_PNG, gate.MODEL_CARD):
+    for name in (gate.METRICS_FILE, *metrics["files"], gate.MODEL_CARD):
         echo(f"                {reports / name}")
     optimized = optimize(settings, bundle)
     echo(f"[5/6] optimize  {optimized['artifact']} (parity passed)")

@@ -125,8 +125,11 @@ class RetrainSettings(Section):
 
     trigger: Literal["none", "github", "jenkins", "airflow", "kubeflow"] = {% if cookiecutter.orchestrator == "airflow" %}"airflow"{% elif cookiecutter.orchestrator == "kubeflow" %}"kubeflow"{% elif cookiecutter.use_github_actions %}"github"{% elif cookiecutter.use_jenkins %}"jenkins"{% else %}"none"{% endif %}
     dry_run: bool = True  # print the request instead of sending it (CI passes --no-dry-run)
-    min_online_accuracy: float = Field(default=0.85, ge=0.0, le=1.0)
-    min_feedback_for_accuracy: int = Field(default=50, ge=1)  # labels needed to judge accuracy
+    min_online_accuracy: float = Field(default=0.85, ge=0.0, le=1.0)  # classification
+    # Regression: retrain when the online MAE exceeds this multiple of the champion's
+    # offline test MAE (its bundle's metrics); the Prometheus alert uses the same 1.25.
+    max_online_mae_ratio: float = Field(default=1.25, gt=1.0)
+    min_feedback_for_accuracy: int = Field(default=50, ge=1)  # labels needed to judge either
     feedback_volume: int = Field(default=500, ge=1)  # new labels that justify a retrain
     max_model_age_days: int = Field(default=30, ge=1)  # the schedule: retrain at least this often
     timeout_s: float = Field(default=30.0, gt=0.0)
@@ -137,11 +140,12 @@ class RetrainSettings(Section):
 
 
 class MonitoringSettings(Section):
-    """Drift detection against the training reference and the retraining trigger."""
+    """Drift detection against the training reference and the retraining trigger.
 
-    reference_path: Path = Path("data/raw/breast_cancer.csv")
-    target_column: str = "target"
-    categorical_features: list[str] = []
+    The reference data, its target and which features are categorical come from the
+    dataset spec (`dataset:` in configs/model_config.yaml), not from here.
+    """
+
     window_size: int = Field(default=1000, ge=1)  # latest predictions compared
     min_window_size: int = Field(default=100, ge=10)
     psi_threshold: float = Field(default=0.2, gt=0.0)  # same as the Prometheus drift alerts

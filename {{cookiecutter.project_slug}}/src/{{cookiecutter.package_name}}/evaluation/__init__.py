@@ -1,1 +1,3 @@
-"""Evaluation: held-out metrics, the quality gate, plots and the model card (see `gate`)."""
+"""Evaluation per task: held-out metrics and their directions (`metrics`), the quality gate
+and champion comparison (`gate`), plots and per-class reports (`plots`), the model card
+(`card`)."""

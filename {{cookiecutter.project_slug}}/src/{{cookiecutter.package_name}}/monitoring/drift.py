@@ -1,10 +1,13 @@
 """Data and prediction drift between the training reference and recent traffic.
 
-Numerical features: population stability index (PSI, reference-quantile bins) and the
-two-sample Kolmogorov-Smirnov test (`scipy.stats.ks_2samp`). Categorical features: PSI over
+Numerical features: population stability index (PSI, reference-quantile bins plus one bin
+for nulls) and the two-sample Kolmogorov-Smirnov test (`scipy.stats.ks_2samp`) of the non-null
+values. Categorical features (strings, booleans, integers; nulls are a category): PSI over
 category shares and the chi-square test of homogeneity (`scipy.stats.chi2_contingency`).
-Predictions: PSI and KS of the predicted probability when the champion model can score the
-reference, plus chi-square of the predicted-class shares against the reference labels.
+Predictions, per task: classification compares the predicted-label shares (chi-square) and
+the score (P(positive_class), or the predicted class's probability) with the champion's on
+the reference; regression compares the predicted values with the champion's predictions on
+the reference (or the training target when no comparable champion exists).
 
 A feature drifts when its PSI reaches `psi_threshold` or its test's p-value is below
 alpha / number-of-features (Bonferroni, so 30 quiet features do not raise false alarms).
@@ -30,6 +33,7 @@ from {{ cookiecutter.package_name }}.errors import UserError
 
 FloatArray = npt.NDArray[np.float64]
 EPSILON = 1e-4  # floor for empty bins, so PSI stays finite
+MISSING = "__missing__"  # the category of nulls (the preprocessor's constant too)
 
 REPORT_JSON = "drift_report.json"
 REPORT_HTML = "drift_report.html"
@@ -105,48 +109,72 @@ class DriftReport:
 
 # ---------------------------------------------------------------- statistics
 def psi(reference: FloatArray, current: FloatArray, bins: int = 10) -> float:
-    """Population stability index over `bins` quantile bins of the reference."""
-    edges = np.unique(np.quantile(reference, np.linspace(0.0, 1.0, bins + 1)))
+    """Population stability index over `bins` quantile bins of the reference.
+
+    Missing values (NaN) get a bin of their own, so a jump in the share of nulls drifts too.
+    """
+    known = reference[~np.isnan(reference)]
+    edges = (
+        np.unique(np.quantile(known, np.linspace(0.0, 1.0, bins + 1)))
+        if known.size
+        else np.array([])
+    )
     inner = edges[1:-1]
-    reference_counts = np.bincount(
-        np.searchsorted(inner, reference, side="right"), minlength=len(inner) + 1
-    )
-    current_counts = np.bincount(
-        np.searchsorted(inner, current, side="right"), minlength=len(inner) + 1
-    )
-    return _psi_from_counts(reference_counts, current_counts)
+
+    def counts(values: FloatArray) -> npt.NDArray[np.int64]:
+        missing = np.isnan(values)
+        binned = np.bincount(
+            np.searchsorted(inner, values[~missing], side="right"), minlength=len(inner) + 1
+        )
+        return np.append(binned, missing.sum())
+
+    return _psi_from_counts(counts(reference), counts(current))
 
 
 def _psi_from_counts(reference_counts: npt.NDArray[Any], current_counts: npt.NDArray[Any]) -> float:
-    expected = np.clip(reference_counts / reference_counts.sum(), EPSILON, None)
-    actual = np.clip(current_counts / current_counts.sum(), EPSILON, None)
+    expected = np.clip(reference_counts / max(reference_counts.sum(), 1), EPSILON, None)
+    actual = np.clip(current_counts / max(current_counts.sum(), 1), EPSILON, None)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
 def numerical_drift(
     name: str, reference: FloatArray, current: FloatArray, limits: DriftThresholds, tests: int
 ) -> FeatureDrift:
+    """PSI (nulls in their own bin) and the KS test of the non-null values."""
     score = psi(reference, current, limits.bins)
-    ks = stats.ks_2samp(reference, current)
-    p_value = float(ks.pvalue)
+    known_reference, known_current = reference[~np.isnan(reference)], current[~np.isnan(current)]
+    if known_reference.size and known_current.size:
+        ks = stats.ks_2samp(known_reference, known_current)
+        statistic, p_value = float(ks.statistic), float(ks.pvalue)
+    else:  # one side is all nulls: PSI's null bin carries the signal
+        statistic, p_value = 0.0, 1.0
     drifted = score >= limits.psi or p_value < limits.ks_alpha / max(tests, 1)
     return FeatureDrift(
-        name,
-        "numerical",
-        {"psi": round(score, 6), "ks": round(float(ks.statistic), 6)},
-        p_value,
-        drifted,
+        name, "numerical", {"psi": round(score, 6), "ks": round(statistic, 6)}, p_value, drifted
     )
+
+
+def category_text(values: pd.Series) -> pd.Series:
+    """Categories as comparable text: CSV and JSON agree on `3`, `3.0` and `True`; nulls are
+    the category `__missing__` (as the model's imputer sees them)."""
+
+    def text(value: object) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return MISSING
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    return values.astype(object).map(text)
 
 
 def categorical_drift(
     name: str, reference: pd.Series, current: pd.Series, limits: DriftThresholds, tests: int
 ) -> FeatureDrift:
-    categories = sorted(set(reference.astype(str)) | set(current.astype(str)))
-    reference_counts = (
-        reference.astype(str).value_counts().reindex(categories, fill_value=0).to_numpy()
-    )
-    current_counts = current.astype(str).value_counts().reindex(categories, fill_value=0).to_numpy()
+    reference, current = category_text(reference), category_text(current)
+    categories = sorted(set(reference) | set(current))
+    reference_counts = reference.value_counts().reindex(categories, fill_value=0).to_numpy()
+    current_counts = current.value_counts().reindex(categories, fill_value=0).to_numpy()
     score = _psi_from_counts(reference_counts, current_counts)
     if len(categories) < 2:
         statistic, p_value = 0.0, 1.0
@@ -160,15 +188,17 @@ def categorical_drift(
 
 
 def _numeric_column(frame: pd.DataFrame, name: str, where: str) -> FloatArray:
+    """The column as floats, nulls kept as NaN; text in a numeric feature is an error."""
     values = pd.to_numeric(frame[name], errors="coerce")
     bad = values.isna() & frame[name].notna()
     if bad.any():
         example = frame[name][bad].iloc[0]
         raise UserError(
             f"feature '{name}' in the {where} data has non-numeric values (e.g. {example!r}); "
-            "fix the data or list it in monitoring.categorical_features"
+            f"fix the data or declare it `{name}: categorical` in dataset.features "
+            "(configs/model_config.yaml)"
         )
-    return np.asarray(values.dropna(), dtype=np.float64)
+    return np.asarray(values, dtype=np.float64)
 
 
 def compare(
@@ -177,7 +207,8 @@ def compare(
     limits: DriftThresholds,
     categorical: tuple[str, ...] = (),
 ) -> list[FeatureDrift]:
-    """Drift of every reference feature in `current` (missing features are an error)."""
+    """Drift of every reference feature in `current` (missing features are an error);
+    `categorical` names the categorical features (dataset.features)."""
     missing = [name for name in reference.columns if name not in current.columns]
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
@@ -192,12 +223,10 @@ def compare(
     unknown = [name for name in categorical if name not in reference.columns]
     if unknown:
         raise UserError(
-            f"monitoring.categorical_features names unknown features: {', '.join(unknown)}"
+            f"categorical feature(s) {', '.join(unknown)} are not in the reference data; "
+            "fix dataset.features or dataset.path in configs/model_config.yaml"
         )
-    categorical_names = [
-        name for name in reference.columns
-        if name in categorical or not pd.api.types.is_numeric_dtype(reference[name])
-    ]  # fmt: skip
+    categorical_names = [name for name in reference.columns if name in categorical]
     numerical_names = [name for name in reference.columns if name not in categorical_names]
     results = [
         numerical_drift(
@@ -210,37 +239,41 @@ def compare(
         for name in numerical_names
     ]
     results += [
-        categorical_drift(
-            name, reference[name].dropna(), current[name].dropna(), limits, len(categorical_names)
-        )
+        categorical_drift(name, reference[name], current[name], limits, len(categorical_names))
         for name in categorical_names
     ]
     return results
 
 
 def prediction_drift(
-    reference_classes: npt.NDArray[Any],
-    current_classes: npt.NDArray[Any],
+    reference_labels: npt.NDArray[Any] | None,
+    current_labels: npt.NDArray[Any] | None,
     limits: DriftThresholds,
-    reference_probability: FloatArray | None = None,
-    current_probability: FloatArray | None = None,
-) -> tuple[dict[str, float], float, bool]:
-    """Scores (psi, ks, chi2), the smallest p-value and whether the predictions drifted."""
-    classes = categorical_drift(
-        "prediction", pd.Series(reference_classes), pd.Series(current_classes), limits, 1
-    )
-    scores = {"chi2": classes.scores["chi2"], "psi": classes.scores["psi"]}
-    p_value = classes.p_value
-    drifted = classes.drifted
-    if reference_probability is not None and current_probability is not None:
-        probability = numerical_drift(
-            "probability", reference_probability, current_probability, limits, 1
+    reference_score: FloatArray | None = None,
+    current_score: FloatArray | None = None,
+) -> tuple[dict[str, float], float | None, bool]:
+    """Scores, the smallest p-value and whether the predictions drifted.
+
+    Classification: chi-square and PSI of the predicted-label shares, plus PSI and KS of the
+    score (P(positive_class) or the predicted class's probability) when both sides have one.
+    Regression: no labels; PSI and KS of the predicted values.
+    """
+    scores: dict[str, float] = {}
+    p_values: list[float] = []
+    drifted = False
+    if reference_labels is not None and current_labels is not None:
+        labels = categorical_drift(
+            "prediction", pd.Series(reference_labels), pd.Series(current_labels), limits, 1
         )
-        scores["psi"] = probability.scores["psi"]
-        scores["ks"] = probability.scores["ks"]
-        p_value = min(p_value, probability.p_value)
-        drifted = drifted or probability.drifted
-    return scores, p_value, drifted
+        scores = {"chi2": labels.scores["chi2"], "psi": labels.scores["psi"]}
+        p_values.append(labels.p_value)
+        drifted = labels.drifted
+    if reference_score is not None and current_score is not None:
+        values = numerical_drift("score", reference_score, current_score, limits, 1)
+        scores |= {"psi": values.scores["psi"], "ks": values.scores["ks"]}
+        p_values.append(values.p_value)
+        drifted = drifted or values.drifted
+    return scores, min(p_values) if p_values else None, drifted
 
 
 # ---------------------------------------------------------------- outputs

@@ -4,8 +4,10 @@ Signals, each optional (a missing one never triggers on its own), all counted fr
 reset (`state.last_reset`: the newer of the last trigger and the newest registered version):
 - drift: the last `make drift` result (shared state, not the report file) judged the
   champion's traffic since the reset and found the dataset drifted;
-- online accuracy: the champion's, from feedback labels, below `min_online_accuracy` once at
-  least `min_feedback_for_accuracy` labels arrived;
+- online quality, from the champion's feedback labels once at least
+  `min_feedback_for_accuracy` arrived: classification accuracy below `min_online_accuracy`;
+  regression MAE above `max_online_mae_ratio` x the champion's offline test MAE (its
+  bundle's metrics);
 - feedback volume: `feedback_volume` new labels;
 - schedule: the reset is older than `max_model_age_days` (model age from lineage).
 The decision is written to reports/retrain/decision.json; a real trigger is recorded in the
@@ -25,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.monitoring.run import dataset_spec
 from {{ cookiecutter.package_name }}.monitoring.state import (
     DRIFT,
     RETRAIN,
@@ -52,7 +55,9 @@ DECISION_FILE = "decision.json"
 class Signals:
     dataset_drift: bool | None = None
     drifted_features: list[str] = field(default_factory=list)
-    online_accuracy: float | None = None
+    online_accuracy: float | None = None  # classification
+    online_mae: float | None = None  # regression
+    offline_mae: float | None = None  # the champion's test MAE (regression)
     labelled: int = 0
     new_feedback: int = 0
     last_trained_at: str | None = None
@@ -94,6 +99,19 @@ def decide(
         reasons.append(
             f"online accuracy {signals.online_accuracy:.3f} < {config.min_online_accuracy} "
             f"over {signals.labelled} labels"
+        )
+    mae_limit = (
+        None if signals.offline_mae is None else config.max_online_mae_ratio * signals.offline_mae
+    )
+    if (
+        signals.online_mae is not None
+        and mae_limit is not None
+        and signals.labelled >= config.min_feedback_for_accuracy
+        and signals.online_mae > mae_limit
+    ):
+        reasons.append(
+            f"online MAE {signals.online_mae:.4g} > {config.max_online_mae_ratio} x offline MAE "
+            f"{signals.offline_mae:.4g} over {signals.labelled} labels"
         )
     if signals.new_feedback >= config.feedback_volume:
         reasons.append(f"{signals.new_feedback} new feedback labels >= {config.feedback_volume}")
@@ -137,6 +155,19 @@ def current_drift(store: StateStore, reset: datetime | None) -> dict[str, Any] |
     return drift
 
 
+def offline_mae(settings: Settings) -> float | None:
+    """The champion's test MAE from its bundle's metrics (None without one)."""
+    from {{ cookiecutter.package_name }}.registry import resolve_bundle
+    from {{ cookiecutter.package_name }}.training.stage import read_bundle_config
+
+    try:
+        metrics = read_bundle_config(resolve_bundle("champion", settings)).get("metrics") or {}
+    except UserError:
+        return None
+    value = metrics.get("mae")
+    return float(value) if isinstance(value, int | float) else None
+
+
 def gather_signals(settings: Settings, *, now: datetime | None = None) -> Signals:
     """Read the last drift result and retrain trigger (shared state), the newest registered
     version's lineage and the champion's traffic in the prediction log since the last reset."""
@@ -144,19 +175,25 @@ def gather_signals(settings: Settings, *, now: datetime | None = None) -> Signal
     store = open_state(settings)
     reset = last_reset(settings, store)
     drift = current_drift(store, reset)
-    accuracy, labelled, new_feedback = None, 0, 0
+    classification = dataset_spec(settings).is_classification
+    accuracy, mae, labelled, new_feedback = None, None, 0, 0
     try:
         url: str | None = log_url(settings)
     except UserError:
         url = None  # no traffic logged yet: accuracy and feedback signals are absent
     if url is not None and has_predictions(url):
-        window = read_window(url, settings.monitoring.window_size, since=reset)
-        accuracy, labelled = window.online_accuracy(), window.feedback_count
+        window = read_window(
+            url, settings.monitoring.window_size, since=reset, classification=classification
+        )
+        accuracy, mae = window.online_accuracy(), window.online_mae()
+        labelled = window.feedback_count
         new_feedback = _count_feedback_since(url, reset)
     return Signals(
         dataset_drift=bool(drift["dataset_drift"]) if drift else None,
         drifted_features=[str(name) for name in (drift or {}).get("drifted_features", [])],
         online_accuracy=accuracy,
+        online_mae=mae,
+        offline_mae=None if classification else offline_mae(settings),
         labelled=labelled,
         new_feedback=new_feedback,
         last_trained_at=reset.isoformat(timespec="seconds") if reset else None,

@@ -1,4 +1,8 @@
-"""The drift stage: load the reference and the current window, compare, write the reports."""
+"""The drift stage: load the reference and the current window, compare, write the reports.
+
+The reference is the dataset of the spec (`dataset:` in configs/model_config.yaml): its file,
+its target and which features are categorical.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from {{ cookiecutter.package_name }}.data import read_table
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.evaluation.metrics import predicted_indices
 from {{ cookiecutter.package_name }}.monitoring.drift import (
     DriftReport,
     DriftThresholds,
+    category_text,
     compare,
     prediction_drift,
     write_reports,
@@ -54,6 +61,7 @@ def traffic(window: LogWindow | None) -> dict[str, Any]:
             "rows": window.size,
             "labelled": window.feedback_count,
             "online_accuracy": window.online_accuracy(),
+            "online_mae": window.online_mae(),
             "since": stamp(window.since),
             "newest_at": stamp(window.newest_at),
         },
@@ -75,12 +83,14 @@ def drift_record(window: LogWindow, report: DriftReport | None) -> dict[str, Any
     }
 
 
-def champion_window(settings: Settings, size: int, min_rows: int) -> LogWindow:
+def champion_window(settings: Settings, size: int, min_rows: int, spec: DatasetSpec) -> LogWindow:
     """The champion's latest `size` predictions since the last reset (`state.last_reset`);
     `NotEnoughTrafficError` (recorded as "no verdict") below `min_rows`."""
     url = log_url(settings)
     store = open_state(settings)
-    window = read_window(url, size, since=last_reset(settings, store))
+    window = read_window(
+        url, size, since=last_reset(settings, store), classification=spec.is_classification
+    )
     if window.size < min_rows:
         store.save(DRIFT, drift_record(window, None))
         raise NotEnoughTrafficError(window, min_rows)
@@ -99,47 +109,92 @@ def thresholds(settings: Settings) -> DriftThresholds:
     )
 
 
-def load_reference(settings: Settings) -> tuple[pd.DataFrame, npt.NDArray[Any], Path]:
-    """Reference features (target dropped) and the reference labels."""
-    config = settings.monitoring
-    path = settings.resolve(config.reference_path)
+def dataset_spec(settings: Settings) -> DatasetSpec:
+    """The dataset spec (`dataset:` in configs/model_config.yaml): reference, target, kinds."""
+    from {{ cookiecutter.package_name }}.training import load_model_config
+
+    return load_model_config(settings.resolve(settings.pipeline.model_config_file)).dataset
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The training data: the model's features and the target."""
+
+    spec: DatasetSpec
+    path: Path
+    features: pd.DataFrame
+    target: npt.NDArray[Any]
+
+
+def load_reference(settings: Settings, spec: DatasetSpec) -> Reference:
+    """The dataset file's feature columns (model-input order) and its target."""
+    path = settings.resolve(spec.path)
     frame = read_table(path)
-    if config.target_column not in frame.columns:
+    missing = [name for name in (spec.target, *spec.feature_names) if name not in frame]
+    if missing:
         raise UserError(
-            f"reference {path} has no target column '{config.target_column}'; "
-            "fix monitoring.target_column or monitoring.reference_path"
+            f"reference {path} lacks column(s) {', '.join(missing[:5])}; fix dataset.path or "
+            "dataset.features in configs/model_config.yaml (or run init-data again)"
         )
-    labels = frame[config.target_column].to_numpy()
-    return frame.drop(columns=[config.target_column]), labels, path
+    target = frame[spec.target]
+    if spec.is_classification:  # the labels as the model outputs them (CSV may read 1 as 1.0)
+        target = category_text(target)
+    return Reference(spec, path, frame[spec.feature_names], target.to_numpy())
 
 
-def champion_probability(
-    settings: Settings, reference: pd.DataFrame
-) -> npt.NDArray[np.float64] | None:
-    """P(class 1) of the champion model on the reference, or None when no champion exists."""
+def _champion_model(settings: Settings, spec: DatasetSpec) -> Any | None:
+    """The champion model when it predicts this dataset's task and classes, else None."""
+    from {{ cookiecutter.package_name }}.evaluation.gate import predicts_the_same
+    from {{ cookiecutter.package_name }}.registry import resolve_bundle
+    from {{ cookiecutter.package_name }}.training import load_model
+    from {{ cookiecutter.package_name }}.training.stage import read_bundle_config
+
     try:
-        from {{ cookiecutter.package_name }}.registry import resolve_bundle
-        from {{ cookiecutter.package_name }}.training import load_model
-
-        model = load_model(resolve_bundle("champion", settings))
-        return np.asarray(
-            model.predict_proba(reference[model.feature_names])[:, 1], dtype=np.float64
-        )
+        bundle = resolve_bundle("champion", settings)
+        if not predicts_the_same(read_bundle_config(bundle), spec):
+            return None  # trained before the project adopted other data
+        return load_model(bundle)
     except (ImportError, UserError, KeyError):
         return None
 
 
+def reference_outputs(
+    settings: Settings, reference: Reference
+) -> tuple[npt.NDArray[Any] | None, npt.NDArray[np.float64] | None]:
+    """What the predictions are compared with: (labels, scores) of the champion on the
+    reference; without a comparable champion, the reference labels (classification, no
+    score) or the training target as the values (regression)."""
+    spec = reference.spec
+    model = _champion_model(settings, spec)
+    if model is None:
+        if spec.is_classification:
+            return reference.target, None
+        return None, np.asarray(reference.target, dtype=np.float64)
+    output = np.asarray(model.predict(reference.features), dtype=np.float64)
+    if not spec.is_classification:
+        return None, output.reshape(-1)
+    indices = predicted_indices(spec, output)
+    labels = category_text(pd.Series([spec.classes[i] for i in indices], dtype=object))
+    score = output[:, spec.positive_index] if spec.task == "binary" else output.max(axis=1)
+    return labels.to_numpy(), score
+
+
 def _read_current(
-    settings: Settings, path: Path
+    path: Path, spec: DatasetSpec
 ) -> tuple[pd.DataFrame, npt.NDArray[Any] | None, npt.NDArray[np.float64] | None]:
-    """Features, predicted classes and P(class 1) (when present) of a CSV/Parquet file."""
+    """Features, predicted labels and scores (when present) of a CSV/Parquet file; for
+    regression the `prediction` column is the predicted value (the score)."""
     current = read_table(path)
-    classes = current["predicted_class"].to_numpy() if "predicted_class" in current else None
-    probability = (
-        current["probability"].to_numpy(dtype=np.float64) if "probability" in current else None
-    )
-    outputs = (settings.monitoring.target_column, "probability", "predicted_class")
-    return current.drop(columns=[c for c in outputs if c in current]), classes, probability
+    prediction = current.get("prediction")
+    score = current["score"].to_numpy(dtype=np.float64) if "score" in current else None
+    if not spec.is_classification:
+        if score is None and prediction is not None:
+            score = pd.to_numeric(prediction, errors="coerce").to_numpy(dtype=np.float64)
+        labels = None
+    else:
+        labels = None if prediction is None else category_text(prediction).to_numpy()
+    outputs = (spec.target, "prediction", "score")
+    return current.drop(columns=[c for c in outputs if c in current]), labels, score
 
 
 def run_drift(
@@ -148,51 +203,43 @@ def run_drift(
     window_size: int | None = None,
     output_dir: Path | None = None,
 ) -> DriftResult:
-    """Compare `current_path` (a CSV/Parquet of features, optionally `probability` and
-    `predicted_class` columns) or the latest prediction-log window with the reference."""
+    """Compare `current_path` (a CSV/Parquet of features, optionally `prediction` and
+    `score` columns) or the latest prediction-log window with the reference."""
     config = settings.monitoring
     limits = thresholds(settings)
-    reference, reference_labels, reference_path = load_reference(settings)
+    spec = dataset_spec(settings)
+    reference = load_reference(settings, spec)
     window: LogWindow | None = None
     if current_path is not None:
-        current, current_classes, current_probability = _read_current(settings, current_path)
+        current, current_labels, current_score = _read_current(current_path, spec)
         source = str(current_path)
     else:
-        window = champion_window(settings, window_size or config.window_size, limits.min_rows)
+        window = champion_window(settings, window_size or config.window_size, limits.min_rows, spec)
         current = window.features
         source = (
             f"prediction log (last {window.size} champion predictions of {window.model_version})"
         )
-        current_classes = window.predicted_class.to_numpy()
-        current_probability = window.probability.to_numpy(dtype=np.float64)
-    features = compare(reference, current, limits, tuple(config.categorical_features))
-    scores: dict[str, float] = {}
-    p_value: float | None = None
-    drifted = False
-    if current_classes is not None:
-        reference_probability = (
-            champion_probability(settings, reference) if current_probability is not None else None
+        current_labels = (
+            category_text(window.prediction).to_numpy() if spec.is_classification else None
         )
-        reference_classes = (
-            (reference_probability >= 0.5).astype(int)
-            if reference_probability is not None
-            else reference_labels
-        )
-        scores, p_value, drifted = prediction_drift(
-            reference_classes,
-            current_classes,
-            limits,
-            reference_probability,
-            current_probability if reference_probability is not None else None,
-        )
+        current_score = window.score.to_numpy(dtype=np.float64)
+    features = compare(reference.features, current, limits, tuple(spec.categorical_features))
+    reference_labels, reference_score = reference_outputs(settings, reference)
+    scores, p_value, drifted = prediction_drift(
+        reference_labels if current_labels is not None else None,
+        current_labels,
+        limits,
+        reference_score if current_score is not None else None,
+        current_score,
+    )
     report = DriftReport(
         reference=str(
-            reference_path.relative_to(settings.project_root)
-            if reference_path.is_relative_to(settings.project_root)
-            else reference_path
+            reference.path.relative_to(settings.project_root)
+            if reference.path.is_relative_to(settings.project_root)
+            else reference.path
         ),
         current=source,
-        reference_rows=len(reference),
+        reference_rows=len(reference.features),
         current_rows=len(current),
         thresholds=limits,
         features=features,

@@ -1,10 +1,11 @@
 """Read the recent window of the prediction / feedback log written by the model server.
 
-Drift and online accuracy judge the deployed champion only: rows the server logged with role
-`champion` for the newest champion model version (rows of an earlier champion, i.e. before
-the current one was promoted and deployed, are left out), optionally only rows newer than the
-last retrain. Challenger and shadow traffic over the same period is summarised apart, so a
-shadow copy of a request is never counted twice.
+Drift and the online metric (accuracy, or MAE for regression) judge the deployed champion
+only: rows the server logged with role `champion` for the newest champion model version (rows
+of an earlier champion, i.e. before the current one was promoted and deployed, are left out),
+optionally only rows newer than the last retrain. `prediction` and `label` are JSON text
+(serving/predlog.py), decoded here. Challenger and shadow traffic over the same period is
+summarised apart, so a shadow copy of a request is never counted twice.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, desc, func, inspect, select
+from sqlalchemy import Float, and_, case, cast, desc, func, inspect, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
@@ -27,6 +29,11 @@ from {{ cookiecutter.package_name }}.settings import Settings
 CHAMPION = "champion"
 
 
+def same_label(predicted: object, label: object) -> bool:
+    """Equal labels of the same kind (the class `True` is not the class `1`)."""
+    return isinstance(predicted, bool) == isinstance(label, bool) and predicted == label
+
+
 @dataclass(frozen=True)
 class RoleSummary:
     """Traffic of one (role, model version) other than the champion's, reported apart."""
@@ -35,18 +42,24 @@ class RoleSummary:
     model_version: str
     rows: int
     labelled: int
-    online_accuracy: float | None
+    online_accuracy: float | None  # classification
+    online_mae: float | None = None  # regression
 
 
 @dataclass(frozen=True)
 class LogWindow:
-    """The latest champion predictions: features, outputs and (when given) feedback labels."""
+    """The latest champion predictions: features, outputs and (when given) feedback labels.
+
+    `prediction` and `label` hold the decoded JSON (class labels keep their type; regression
+    values are numbers); `label` is None where no feedback arrived yet.
+    """
 
     features: pd.DataFrame
-    probability: pd.Series
-    predicted_class: pd.Series
-    label: pd.Series  # float with NaN where no feedback arrived yet
+    prediction: pd.Series
+    score: pd.Series
+    label: pd.Series
     model_version: str | None  # the champion version judged; None when it served nothing
+    classification: bool = True
     since: datetime | None = None  # rows at or before this instant were left out
     newest_at: datetime | None = None
     others: list[RoleSummary] = field(default_factory=list)
@@ -59,12 +72,24 @@ class LogWindow:
     def feedback_count(self) -> int:
         return int(self.label.notna().sum())
 
-    def online_accuracy(self) -> float | None:
+    def _labelled(self) -> tuple[list[Any], list[Any]]:
         labelled = self.label.notna()
-        if not labelled.any():
+        return list(self.prediction[labelled]), list(self.label[labelled])
+
+    def online_accuracy(self) -> float | None:
+        """Share of feedback labels equal to the prediction (classification only)."""
+        predicted, labels = self._labelled()
+        if not self.classification or not labels:
             return None
-        correct = self.label[labelled].astype(int) == self.predicted_class[labelled].astype(int)
-        return float(correct.mean())
+        return sum(map(same_label, predicted, labels)) / len(labels)
+
+    def online_mae(self) -> float | None:
+        """Mean absolute error of the predictions with feedback (regression only)."""
+        predicted, labels = self._labelled()
+        if self.classification or not labels:
+            return None
+        errors = np.abs(np.asarray(predicted, dtype=np.float64) - np.asarray(labels, float))
+        return float(errors.mean())
 
 
 def log_url(settings: Settings) -> str:
@@ -120,26 +145,45 @@ def _champion_version(connection: Connection, after: ColumnElement[bool]) -> str
     return None if found is None else str(found)
 
 
-def _others(connection: Connection, after: ColumnElement[bool]) -> list[RoleSummary]:
+def _others(
+    connection: Connection, after: ColumnElement[bool], classification: bool
+) -> list[RoleSummary]:
+    """Rows, labels and the online metric per (role, version); both sides of the label
+    comparison are JSON the server wrote the same way, so equal labels are equal text."""
     labelled = predictions.c.label.is_not(None)
-    correct = case((predictions.c.label == predictions.c.predicted_class, 1), else_=0)
+    if classification:
+        hit = case((predictions.c.label == predictions.c.prediction, 1), else_=0)
+        metric = func.sum(case((labelled, hit), else_=0))
+    else:
+        error = func.abs(predictions.c.score - cast(predictions.c.label, Float))
+        metric = func.sum(case((labelled, error), else_=0.0))
     query = (
-        select(
-            predictions.c.role,
-            predictions.c.model_version,
-            func.count(),
-            func.count(predictions.c.label),
-            func.sum(case((labelled, correct), else_=0)),
-        )
+        select(predictions.c.role, predictions.c.model_version, func.count(),
+               func.count(predictions.c.label), metric)
         .where(and_(predictions.c.role != CHAMPION, after))
         .group_by(predictions.c.role, predictions.c.model_version)
         .order_by(predictions.c.role, predictions.c.model_version)
-    )
-    return [
-        RoleSummary(str(role), str(version), int(rows), int(labels),
-                    float(hits) / labels if labels else None)
-        for role, version, rows, labels, hits in connection.execute(query)
-    ]  # fmt: skip
+    )  # fmt: skip
+    summaries = []
+    for role, version, rows, labels, total in connection.execute(query):
+        mean = float(total) / labels if labels else None
+        summaries.append(
+            RoleSummary(str(role), str(version), int(rows), int(labels),
+                        mean if classification else None, None if classification else mean)
+        )  # fmt: skip
+    return summaries
+
+
+def _decode(text: object, column: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(str(text))
+    except ValueError:
+        raise UserError(
+            f"the prediction log holds malformed '{column}' JSON ({str(text)[:40]!r}); "
+            "fix the writer"
+        ) from None
 
 
 def _frame(rows: list[Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -151,16 +195,20 @@ def _frame(rows: list[Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
         ) from None
     outputs = pd.DataFrame(
         {
-            "probability": pd.array([row["probability"] for row in rows], dtype="Float64"),
-            "predicted_class": pd.array([row["predicted_class"] for row in rows], dtype="Int64"),
-            "label": pd.array([row["label"] for row in rows], dtype="Float64"),
+            "prediction": pd.Series([_decode(row["prediction"], "prediction") for row in rows],
+                                    dtype=object),
+            "score": pd.Series([row["score"] for row in rows], dtype=np.float64),
+            "label": pd.Series([_decode(row["label"], "label") for row in rows], dtype=object),
         }
-    )
+    )  # fmt: skip
     return features, outputs
 
 
-def read_window(url: str, size: int, since: datetime | None = None) -> LogWindow:
-    """The `size` most recent champion predictions after `since` (oldest first here)."""
+def read_window(
+    url: str, size: int, since: datetime | None = None, *, classification: bool = True
+) -> LogWindow:
+    """The `size` most recent champion predictions after `since` (oldest first here);
+    `classification` says how to judge feedback (accuracy, or MAE for regression)."""
     engine = make_engine(url)
     try:
         if not inspect(engine).has_table(predictions.name):
@@ -179,7 +227,7 @@ def read_window(url: str, size: int, since: datetime | None = None) -> LogWindow
                 .limit(size)
             )  # fmt: skip
             rows = list(connection.execute(query).mappings().all()) if version else []
-            others = _others(connection, after)
+            others = _others(connection, after, classification)
     except SQLAlchemyError as error:
         detail = " ".join(str(error).split())[:200]
         raise UserError(f"cannot read the prediction log ({detail}); check DATABASE_URL") from None
@@ -189,10 +237,11 @@ def read_window(url: str, size: int, since: datetime | None = None) -> LogWindow
     features, outputs = _frame(rows)
     return LogWindow(
         features=features,
-        probability=outputs["probability"].astype(float),
-        predicted_class=outputs["predicted_class"].astype(int),
-        label=outputs["label"].astype(float),
+        prediction=outputs["prediction"],
+        score=outputs["score"],
+        label=outputs["label"],
         model_version=version,
+        classification=classification,
         since=since,
         newest_at=aware(rows[-1]["created_at"]) if rows else None,
         others=others,

@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.training.stage import read_bundle_config, w
 ALIASES = ("champion", "challenger")
 METRICS_REPORT = "metrics.json"
 REGISTRY_VERSION_FILE = "REGISTRY_VERSION"
-EVALUATION_FILES = (METRICS_REPORT, "model_card.md", "confusion_matrix.png", "roc_curve.png")
+MODEL_CARD = "model_card.md"
 
 
 class AliasNotSetError(UserError):
@@ -95,6 +95,11 @@ def export_bundle(alias: str, settings: Settings, into: Path) -> str:
     return label
 
 
+def evaluation_files(report: dict[str, Any]) -> list[str]:
+    """The evaluation's report files: metrics, model card and the task's plots it lists."""
+    return [METRICS_REPORT, MODEL_CARD, *report.get("files", [])]
+
+
 def _evaluation_report(settings: Settings, bundle: Path) -> dict[str, Any]:
     path = settings.resolve(settings.paths.reports_dir) / METRICS_REPORT
     if not path.is_file():
@@ -149,8 +154,9 @@ def _assemble(candidate: Path, report: dict[str, Any], reports: Path, staging: P
             f"{candidate} has no {missing} in its model_config.yaml; retrain with `make train`"
         ) from None
     write_mlflow_model(bundle, features, example, FRAMEWORK, _project_requirement())
-    for name in EVALUATION_FILES:
+    for name in evaluation_files(report):
         if (reports / name).is_file():
+            (bundle / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(reports / name, bundle / name)
     return bundle
 

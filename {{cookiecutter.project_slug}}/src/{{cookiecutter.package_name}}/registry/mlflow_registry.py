@@ -20,7 +20,6 @@ from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training.stage import read_bundle_config
 
-REPORT_FILES = ("metrics.json", "confusion_matrix.png", "roc_curve.png", "model_card.md")
 # Stores MLflow's client opens (`postgresql+psycopg://` etc. count as their base scheme).
 SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks")
 NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST",)
@@ -134,9 +133,12 @@ class MlflowRegistry:
         if commit:
             self.client.set_tag(run_id, "mlflow.source.git.commit", commit)
         reports = self.settings.resolve(self.settings.paths.reports_dir)
-        for name in REPORT_FILES:
+        from {{ cookiecutter.package_name }}.registry.core import evaluation_files
+
+        for name in evaluation_files(report):
             if (reports / name).is_file():
-                self.client.log_artifact(run_id, str(reports / name), "reports")
+                folder = str(Path("reports", name).parent)  # plots/ keeps its folder
+                self.client.log_artifact(run_id, str(reports / name), folder)
         self.client.log_artifacts(run_id, str(bundle), "bundle")
         self.client.set_terminated(run_id)
         try:

@@ -3,8 +3,10 @@
 The queue, pump and writer process that fill it are `logpump.PredictionLog` and `logwriter`.
 
 Schema (shared with monitoring): `predictions(request_id TEXT PK, created_at TIMESTAMP,
-model_version TEXT, role TEXT, features JSON TEXT, predicted_class INT, probability FLOAT,
-label INT NULL, feedback_at TIMESTAMP NULL)`; `probability` is P(class 1).
+model_version TEXT, role TEXT, features JSON TEXT, prediction TEXT, score FLOAT,
+label TEXT NULL, feedback_at TIMESTAMP NULL)`. `prediction` and `label` are JSON of the
+predicted / feedback label (strings stay strings) or regression value; `score` is
+P(positive_class) (binary), P(predicted class) (multiclass) or the predicted value.
 
 Embedded SQLite in WAL mode by default; PostgreSQL when `DATABASE_URL` is set (several
 replicas share one log). Inserts are idempotent (`ON CONFLICT DO NOTHING` on the request id),
@@ -26,7 +28,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
-    Integer,
     MetaData,
     String,
     Table,
@@ -48,9 +49,9 @@ predictions = Table(
     Column("model_version", Text, nullable=False),
     Column("role", String(16), nullable=False),
     Column("features", Text, nullable=False),
-    Column("predicted_class", Integer, nullable=False),
-    Column("probability", Float, nullable=False),
-    Column("label", Integer, nullable=True),
+    Column("prediction", Text, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("label", Text, nullable=True),
     Column("feedback_at", DateTime(timezone=True), nullable=True),
 )
 
