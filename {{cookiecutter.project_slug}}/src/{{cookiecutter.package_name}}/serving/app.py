@@ -90,7 +90,7 @@ def create_app(
 
     from {{ cookiecutter.package_name }}.serving.online_features import add_entity_route
 
-    add_entity_route(app, settings, score=scorer.score_arrays, observe=observe)
+    add_entity_route(app, settings, score=scorer.score, observe=observe)
 {%- endif %}
     return app
 
