@@ -226,13 +226,17 @@ def test_null_is_a_missing_value_the_model_imputes(client: TestClient, champion:
     assert predicted.status_code == 200, predicted.text
     expected = model.predict([tuple(gap.values())])[:, 1]  # None -> NaN -> the imputer
     assert np.allclose(predicted.json()["probabilities"], expected)
-    invoked = client.post("/invocations", json={"dataframe_split": {"columns": names, "data": [list(gap.values())]}})
+    invoked = client.post(
+        "/invocations", json={"dataframe_split": {"columns": names, "data": [list(gap.values())]}}
+    )
     assert invoked.status_code == 200, invoked.text
     assert invoked.json()["predictions"] == predicted.json()["predictions"]
     # CSV has no null: an empty cell is the missing value.
     header = ",".join(names)
     cells = ",".join("" if value is None else repr(value) for value in gap.values())
-    csv = client.post("/invocations", content=f"{header}\n{cells}\n", headers={"content-type": "text/csv"})
+    csv = client.post(
+        "/invocations", content=f"{header}\n{cells}\n", headers={"content-type": "text/csv"}
+    )
     assert csv.status_code == 200, csv.text
     assert csv.json()["predictions"] == predicted.json()["predictions"]
 
@@ -273,7 +277,9 @@ def test_feedback_updates_log_and_accuracy(client: TestClient, champion: Any) ->
     assert shared.status == 503 and "not stored yet" in shared.message
     assert unknown_id_error("0" * 32, shared_log=True).status == 404  # issued in 1970
     for wrong in (3, "1", True, 1.0, None):
-        bad_label = client.post("/feedback", json={"request_id": body["request_id"], "label": wrong})
+        bad_label = client.post(
+            "/feedback", json={"request_id": body["request_id"], "label": wrong}
+        )
         assert bad_label.status_code == 422, wrong
         detail = bad_label.json()["detail"]
         assert detail.startswith("label: ") and "(0, 1)" in detail, detail

@@ -322,9 +322,14 @@ def test_labels_and_predictions_of_any_type_round_trip_as_json(url: str) -> None
     try:
         for i, value in enumerate(values):
             log.submit(
-                PredictionBatch([f"{prefix}-{i}"], "v1", "champion", ["a"], [("x",)], [value], [0.5])
+                PredictionBatch(
+                    [f"{prefix}-{i}"], "v1", "champion", ["a"], [("x",)], [value], [0.5]
+                )
             )
-        joined = [log.feedback(f"{prefix}-{i}", json.dumps(v)).result(timeout=30) for i, v in enumerate(values)]
+        joined = [
+            log.feedback(f"{prefix}-{i}", json.dumps(v)).result(timeout=30)
+            for i, v in enumerate(values)
+        ]
     finally:
         log.close()
     assert [json.loads(result.prediction) for result in joined if result] == values
@@ -337,13 +342,17 @@ def test_labels_and_predictions_of_any_type_round_trip_as_json(url: str) -> None
                 .order_by(predictions.c.request_id)
             )
             stored = connection.execute(query).all()
-            connection.execute(delete(predictions).where(predictions.c.request_id.startswith(prefix)))
+            connection.execute(
+                delete(predictions).where(predictions.c.request_id.startswith(prefix))
+            )
             connection.commit()
     finally:
         engine.dispose()
     assert [json.loads(row.prediction) for row in stored] == values
     assert [json.loads(row.label) for row in stored] == values
-    assert all(type(json.loads(row.prediction)) is type(v) for row, v in zip(stored, values, strict=True))
+    assert all(
+        type(json.loads(row.prediction)) is type(v) for row, v in zip(stored, values, strict=True)
+    )
     assert json.loads(stored[0].features) == {"a": "x"}
 
 
