@@ -35,7 +35,9 @@ def project_settings(root: Path, **serving: object) -> Settings:
     return load_settings(
         project_root=root,
         pipeline={"registry_backend": "file"},
-        serving=ServingSettings(**({"prediction_log": root / "predictions.db"} | serving)),
+        serving=ServingSettings(
+            **({"prediction_log": root / "predictions.db", "routing": "single"} | serving)
+        ),
     )
 
 

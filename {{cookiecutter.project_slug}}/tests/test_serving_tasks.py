@@ -38,7 +38,12 @@ MISSING = "__missing__"
 
 
 def make_settings(tmp_path: Path, **serving: Any) -> Settings:
-    base = {"prediction_log": tmp_path / "predictions.db", "max_batch_size": 50}
+    # routing "single" unless a test says otherwise: the rendered default may be another.
+    base = {
+        "prediction_log": tmp_path / "predictions.db",
+        "max_batch_size": 50,
+        "routing": "single",
+    }
     return load_settings(project_root=tmp_path, serving=ServingSettings(**(base | serving)))
 
 
