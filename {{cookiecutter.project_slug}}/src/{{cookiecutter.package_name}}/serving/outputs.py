@@ -35,7 +35,7 @@ def label_key(label: Any) -> tuple[type, Any]:
     return (type(label), label)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: it is built on every request, frozen init costs more
 class Decoded:
     """A batch's answers: per row the prediction (label or value) and its score."""
 
@@ -100,7 +100,8 @@ class ModelTask:
             positive_label = self.classes[positive_index]
             negative_label = self.classes[1 - positive_index]
             scores = [pair[positive_index] for pair in rows]
-            _check(scores, _probability, field_name, "probability")
+            if not all(0.0 <= p <= 1.0 for p in scores):  # NaN compares false
+                _check(scores, _probability, field_name, "probability")
             indices = [positive_index if p >= THRESHOLD else 1 - positive_index for p in scores]
             labels = [positive_label if p >= THRESHOLD else negative_label for p in scores]
             confidence = [p if p >= THRESHOLD else 1.0 - p for p in scores]

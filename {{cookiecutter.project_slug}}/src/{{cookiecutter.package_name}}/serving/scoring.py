@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request: a frozen dataclass's __init__ costs more
 class Scored:
     """One scored request: its id (and per-row ids), the model and role that answered."""
 
