@@ -16,6 +16,7 @@ classes [0, 1] and positive class 1, which is what such bundles were.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,10 @@ class ModelTask:
     def label_texts(self) -> tuple[str, ...]:
         """The `predicted_class` metric label per class: `str(label)`."""
         return tuple(str(label) for label in self.classes)
+
+    @cached_property
+    def label_keys(self) -> frozenset[tuple[type, Any]]:
+        return frozenset(label_key(label) for label in self.classes)
 
     @property
     def width(self) -> int:
@@ -123,7 +128,7 @@ class ModelTask:
                 )
             return float(label)
         scalar = type(label) in (bool, int, str)
-        if not scalar or label_key(label) not in {label_key(c) for c in self.classes}:
+        if not scalar or label_key(label) not in self.label_keys:
             allowed = ", ".join(_json_text(c) for c in self.classes)
             raise RequestError(
                 422, f"label: {_json_text(label)} is not one of the model's classes ({allowed})"
@@ -147,8 +152,6 @@ def _check(values: Sequence[float], ok: Any, field_name: str, what: str) -> None
 
 
 def _json_text(value: Any) -> str:
-    import json
-
     return json.dumps(value)
 
 
