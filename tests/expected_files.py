@@ -169,6 +169,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/serving/logwriter.py",
         f"{PKG}/serving/mlflow_protocol.py",
         f"{PKG}/serving/openapi.py",
+        f"{PKG}/serving/outputs.py",
         f"{PKG}/serving/predlog.py",
         f"{PKG}/serving/responses.py",
         f"{PKG}/serving/routes.py",
@@ -197,6 +198,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         "tests/test_serving_faults.py",
         "tests/test_serving_log.py",
         "tests/test_serving_routing.py",
+        "tests/test_serving_tasks.py",
     }
     rollout = config.get("rollout_strategy", "rolling")
     if rollout == "canary":

@@ -129,7 +129,7 @@ def test_image_serves_the_champion_read_only(tmp_path: Path) -> None:
                     "SELECT model_version, label FROM predictions WHERE request_id = ?",
                     (request_id,),
                 ).fetchall()
-            assert logged == [("churn-model-v1", 1)]
+            assert logged == [("churn-model-v1", "1")]  # the label's JSON text
         finally:
             subprocess.run([docker_cli(), "rm", "-f", container], env=env, capture_output=True,
                            check=False, timeout=60)  # fmt: skip

@@ -35,7 +35,9 @@ def project_settings(root: Path, **serving: object) -> Settings:
     return load_settings(
         project_root=root,
         pipeline={"registry_backend": "file"},
-        serving=ServingSettings(**({"prediction_log": root / "predictions.db"} | serving)),
+        serving=ServingSettings(
+            **({"prediction_log": root / "predictions.db", "routing": "single"} | serving)
+        ),
     )
 
 
@@ -138,12 +140,12 @@ def test_predict_entities_logs_the_online_features(
     # Leaving the client ran the shutdown: the writer flushed everything.
     with sqlite3.connect(tmp_path / "own.db") as db:
         logged = db.execute(
-            "SELECT features, predicted_class FROM predictions WHERE request_id = ?",
+            "SELECT features, prediction FROM predictions WHERE request_id = ?",
             (response.json()["request_id"],),
         ).fetchone()
     features = json.loads(logged[0])
     assert features["mean_radius"] == pytest.approx(float(sample_frame().loc[6, "mean_radius"]))
-    assert logged[1] == response.json()["predictions"][0]
+    assert json.loads(logged[1]) == response.json()["predictions"][0]  # the label's JSON
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -45,7 +46,7 @@ def fitted(c: float = 1.0) -> tuple[Pipeline, list[str], np.ndarray]:
     frame = sample_frame()
     names = [name for name in frame.columns if name != "target"]
     x = frame[names].to_numpy()
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=c))
+    model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(C=c))
     model.fit(x, frame["target"].to_numpy())
     return model, names, x
 
@@ -66,7 +67,12 @@ def champion() -> tuple[LoadedModel, np.ndarray]:
 
 
 def make_settings(tmp_path: Path, **serving: Any) -> Settings:
-    base = {"prediction_log": tmp_path / "predictions.db", "max_batch_size": 50}
+    # routing "single" unless a test says otherwise: the rendered default may be another.
+    base = {
+        "prediction_log": tmp_path / "predictions.db",
+        "max_batch_size": 50,
+        "routing": "single",
+    }
     return load_settings(project_root=tmp_path, serving=ServingSettings(**(base | serving)))
 
 
@@ -206,7 +212,6 @@ def test_fast_path_and_pydantic_agree(client: TestClient, champion: Any) -> None
             400,
             names[0],
         ),
-        ("/invocations", json.dumps({"instances": [good | {names[2]: None}]}), 400, names[2]),
         ("/feedback", json.dumps({"request_id": "a", "label": "one"}), 422, "label"),
         ("/feedback", json.dumps({"request_id": "", "label": 1}), 422, "request_id"),
         ("/feedback", json.dumps({"request_id": "a", "label": 1, "x": 1}), 422, "x"),
@@ -216,6 +221,29 @@ def test_fast_path_and_pydantic_agree(client: TestClient, champion: Any) -> None
         response = client.post(route, content=content, headers={"content-type": JSON})
         assert response.status_code == status, (route, content[:60], response.text)
         assert field in error_text(response), (route, response.json())
+
+
+def test_null_is_a_missing_value_the_model_imputes(client: TestClient, champion: Any) -> None:
+    model, x = champion
+    names = model.feature_names
+    gap = row(x, 0, names) | {names[2]: None}
+    predicted = client.post("/predict", json={"instances": [gap]})
+    assert predicted.status_code == 200, predicted.text
+    expected = model.predict([tuple(gap.values())])[:, 1]  # None -> NaN -> the imputer
+    assert np.allclose(predicted.json()["probabilities"], expected)
+    invoked = client.post(
+        "/invocations", json={"dataframe_split": {"columns": names, "data": [list(gap.values())]}}
+    )
+    assert invoked.status_code == 200, invoked.text
+    assert invoked.json()["predictions"] == predicted.json()["predictions"]
+    # CSV has no null: an empty cell is the missing value.
+    header = ",".join(names)
+    cells = ",".join("" if value is None else repr(value) for value in gap.values())
+    csv = client.post(
+        "/invocations", content=f"{header}\n{cells}\n", headers={"content-type": "text/csv"}
+    )
+    assert csv.status_code == 200, csv.text
+    assert csv.json()["predictions"] == predicted.json()["predictions"]
 
 
 def test_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
@@ -253,9 +281,13 @@ def test_feedback_updates_log_and_accuracy(client: TestClient, champion: Any) ->
     shared = unknown_id_error(recent, shared_log=True)
     assert shared.status == 503 and "not stored yet" in shared.message
     assert unknown_id_error("0" * 32, shared_log=True).status == 404  # issued in 1970
-    bad_label = client.post("/feedback", json={"request_id": body["request_id"], "label": 3})
-    assert bad_label.status_code == 422
-    assert "label" in bad_label.json()["detail"]
+    for wrong in (3, "1", True, 1.0, None):
+        bad_label = client.post(
+            "/feedback", json={"request_id": body["request_id"], "label": wrong}
+        )
+        assert bad_label.status_code == 422, wrong
+        detail = bad_label.json()["detail"]
+        assert detail.startswith("label: ") and "(0, 1)" in detail, detail
     metrics = client.get("/metrics").text
     # Online accuracy as two counters that sum across replicas (the rules take the ratio).
     assert 'model_feedback_correct_total{model_version="v1"} 1.0' in metrics
@@ -316,14 +348,15 @@ def test_predictions_are_logged(tmp_path: Path, champion: Any) -> None:
     with sqlite3.connect(tmp_path / "predictions.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         logged = db.execute(
-            "SELECT model_version, role, features, predicted_class, probability, label "
+            "SELECT model_version, role, features, prediction, score, label "
             "FROM predictions WHERE request_id = ?",
             (body["request_id"],),
         ).fetchone()
-    version, role, features, predicted, probability, label = logged
-    assert (version, role, predicted, label) == ("v1", "champion", body["predictions"][0], 0)
+    version, role, features, predicted, score, label = logged
+    assert (version, role) == ("v1", "champion")
+    assert json.loads(predicted) == body["predictions"][0] and label == "0"  # JSON text
     assert json.loads(features) == row(x, 3, model.feature_names)
-    assert probability == pytest.approx(body["probabilities"][0])
+    assert score == pytest.approx(body["probabilities"][0])
 
 
 def test_log_back_pressure_is_503(tmp_path: Path, champion: Any) -> None:

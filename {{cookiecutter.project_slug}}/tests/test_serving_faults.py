@@ -130,7 +130,8 @@ def float32_model(rows: Any) -> np.ndarray:
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = load_settings(
-        project_root=tmp_path, serving=ServingSettings(prediction_log=tmp_path / "p.db")
+        project_root=tmp_path,
+        serving=ServingSettings(prediction_log=tmp_path / "p.db", routing="single"),
     )
     with TestClient(create_app(settings, champion=served("v1", float32_model, NAMES))) as client:
         yield client
@@ -156,7 +157,8 @@ def test_non_finite_output_is_refused_and_never_logged(tmp_path: Path) -> None:
         return out
 
     settings = load_settings(
-        project_root=tmp_path, serving=ServingSettings(prediction_log=tmp_path / "p.db")
+        project_root=tmp_path,
+        serving=ServingSettings(prediction_log=tmp_path / "p.db", routing="single"),
     )
     app = create_app(settings, champion=served("v1", float32_model, NAMES))
     with TestClient(app) as client:

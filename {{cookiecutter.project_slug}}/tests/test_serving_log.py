@@ -7,6 +7,7 @@ start a throwaway server and set it); they are skipped otherwise.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -16,11 +17,13 @@ import textwrap
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import create_engine, delete, select
+from sqlalchemy.engine import make_url
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.serving.logpump import PredictionLog
@@ -65,12 +68,12 @@ def test_predictions_and_feedback_round_trip(url: str) -> None:
     try:
         for start in range(0, 300, 30):
             log.submit(batch(ids[start : start + 30]))
-        result = log.feedback(ids[5], 0).result(timeout=30)
-        missing = log.feedback(f"{prefix}-missing", 1).result(timeout=30)
-        again = log.feedback(ids[5], 1).result(timeout=30)
+        result = log.feedback(ids[5], "0").result(timeout=30)
+        missing = log.feedback(f"{prefix}-missing", "1").result(timeout=30)
+        again = log.feedback(ids[5], "1").result(timeout=30)
     finally:
         log.close()
-    assert result is not None and result.predicted_class == 1 and not result.duplicate
+    assert result is not None and result.prediction == "1" and not result.duplicate
     assert missing is None
     assert again is not None and again.duplicate
     reader = make_engine(url)
@@ -88,7 +91,7 @@ def test_predictions_and_feedback_round_trip(url: str) -> None:
     finally:
         reader.dispose()
     assert len(rows) == 300
-    assert dict(rows)[ids[5]] == 1
+    assert dict(rows)[ids[5]] == "1"  # the label's JSON text
     assert sum(label is not None for _, label in rows) == 1
 
 
@@ -99,7 +102,7 @@ def test_full_queue_refuses_instead_of_growing(tmp_path: Path) -> None:
     with pytest.raises(LogFullError):
         log.submit(batch(["c"]))
     with pytest.raises(LogFullError):
-        log.feedback("a", 1)
+        log.feedback("a", "1")
 
 
 KILLED_WRITER = """
@@ -110,7 +113,7 @@ log = PredictionLog(sys.argv[1])
 log.start()
 prefix = sys.argv[2]
 log.submit(PredictionBatch([prefix], "v1", "champion", ["a"], [(1.0,)], [1], [0.8]))
-result = log.feedback(prefix, 0).result(timeout=30)
+result = log.feedback(prefix, '"no"').result(timeout=30)
 assert result is not None
 print("acknowledged", flush=True)
 for i in range(200):  # more work in flight when the process dies
@@ -151,7 +154,7 @@ def test_acknowledged_feedback_survives_kill(tmp_path: Path, backend: str) -> No
             connection.commit()
     finally:
         reader.dispose()
-    assert label == 0
+    assert label == '"no"'
 
 
 def test_database_url_normalisation(tmp_path: Path) -> None:
@@ -174,7 +177,7 @@ def test_timestamps_round_trip(url: str) -> None:
             item = batch([f"{prefix}-{i}"])
             item.created_at = moment
             log.submit(item)
-        log.feedback(f"{prefix}-1", 1).result(timeout=30)  # resolves after the commit
+        log.feedback(f"{prefix}-1", "1").result(timeout=30)  # resolves after the commit
     finally:
         log.close()
     reader = make_engine(url)
@@ -211,7 +214,7 @@ def test_writer_dying_too_often_is_fatal_and_writes_refused(
         with pytest.raises(LogFullError):
             log.submit(batch(["late"]))
         with pytest.raises(LogFullError):
-            log.feedback("late", 1)
+            log.feedback("late", "1")
         assert "restart" in log.refusal()
     finally:
         log.close()
@@ -237,9 +240,9 @@ def test_timed_out_feedback_does_not_break_its_frame(tmp_path: Path) -> None:
     log.start()
     try:
         log.submit(batch(["a", "b", "c"]))
-        assert log.feedback("a", 1).result(timeout=30) is not None
-        timed_out = log.feedback("a", 0)
-        others = [log.feedback("b", 1), log.feedback("c", 0)]
+        assert log.feedback("a", "1").result(timeout=30) is not None
+        timed_out = log.feedback("a", "0")
+        others = [log.feedback("b", "1"), log.feedback("c", "0")]
         assert timed_out.cancel()  # what asyncio.wait_for does on timeout
         results = [future.result(timeout=30) for future in others]
     finally:
@@ -250,7 +253,7 @@ def test_timed_out_feedback_does_not_break_its_frame(tmp_path: Path) -> None:
         query = select(predictions.c.request_id, predictions.c.label)
         labels = dict(connection.execute(query).all())
     engine.dispose()
-    assert labels == {"a": 0, "b": 1, "c": 0}  # the timed-out label was committed too
+    assert labels == {"a": "0", "b": "1", "c": "0"}  # the timed-out label was committed too
 
 
 def test_one_bad_item_never_costs_its_frame(tmp_path: Path) -> None:
@@ -260,10 +263,10 @@ def test_one_bad_item_never_costs_its_frame(tmp_path: Path) -> None:
     try:
         log.submit(batch(["good-1"]))
         bad = batch(["bad"])
-        bad.probabilities = [None]  # type: ignore[list-item]
+        bad.scores = [None]  # type: ignore[list-item]
         log.submit(bad)
         log.submit(batch(["good-2"]))
-        assert log.feedback("good-2", 1).result(timeout=30) is not None
+        assert log.feedback("good-2", "1").result(timeout=30) is not None
         assert log.alive
     finally:
         log.close()
@@ -279,7 +282,7 @@ def test_failed_commits_refuse_writes_retry_and_lose_nothing(tmp_path: Path) -> 
     log.start()
     try:
         log.submit(batch(["before"]))
-        assert log.feedback("before", 1).result(timeout=30) is not None
+        assert log.feedback("before", "1").result(timeout=30) is not None
         assert log._process is not None
         pid = log._process.pid
         unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
@@ -308,3 +311,84 @@ def test_unusable_database_is_one_line_without_the_password() -> None:
     message = str(raised.value)
     assert "\n" not in message and "s3cret" not in message
     assert "DATABASE_URL" in message and "127.0.0.1:1" in message
+
+
+def test_labels_and_predictions_of_any_type_round_trip_as_json(url: str) -> None:
+    """Strings stay strings, numbers numbers, booleans booleans (monitoring decodes them)."""
+    prefix = uuid.uuid4().hex
+    values = ["class_0", 3, True, 151.25]
+    log = PredictionLog(url)
+    log.start()
+    try:
+        for i, value in enumerate(values):
+            log.submit(
+                PredictionBatch(
+                    [f"{prefix}-{i}"], "v1", "champion", ["a"], [("x",)], [value], [0.5]
+                )
+            )
+        joined = [
+            log.feedback(f"{prefix}-{i}", json.dumps(v)).result(timeout=30)
+            for i, v in enumerate(values)
+        ]
+    finally:
+        log.close()
+    assert [json.loads(result.prediction) for result in joined if result] == values
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = (
+                select(predictions.c.features, predictions.c.prediction, predictions.c.label)
+                .where(predictions.c.request_id.startswith(prefix))
+                .order_by(predictions.c.request_id)
+            )
+            stored = connection.execute(query).all()
+            connection.execute(
+                delete(predictions).where(predictions.c.request_id.startswith(prefix))
+            )
+            connection.commit()
+    finally:
+        engine.dispose()
+    assert [json.loads(row.prediction) for row in stored] == values
+    assert [json.loads(row.label) for row in stored] == values
+    assert all(
+        type(json.loads(row.prediction)) is type(v) for row, v in zip(stored, values, strict=True)
+    )
+    assert json.loads(stored[0].features) == {"a": "x"}
+
+
+@contextmanager
+def empty_database(url: str) -> Iterator[str]:
+    """A database of its own (PostgreSQL: created and dropped here; SQLite: a new file)."""
+    if url.startswith("sqlite"):
+        yield url
+        return
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"legacy_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        admin.dispose()
+
+
+def test_a_log_of_the_earlier_schema_is_refused_with_the_fix(url: str) -> None:
+    with empty_database(url) as legacy:
+        engine = make_engine(legacy)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "CREATE TABLE predictions (request_id TEXT PRIMARY KEY, created_at TIMESTAMP, "
+                "model_version TEXT, role TEXT, features TEXT, predicted_class INTEGER, "
+                "probability FLOAT, label INTEGER, feedback_at TIMESTAMP)"
+            )
+        engine.dispose()
+        with pytest.raises(UserError) as raised:
+            check_database(legacy)
+        message = str(raised.value)
+        assert "\n" not in message and "predicted_class" in message
+        fix = "predictions.db aside" if legacy.startswith("sqlite") else "RENAME TO predictions_v1"
+        assert fix in message, message
+        with pytest.raises(UserError, match="earlier schema"):
+            PredictionLog(legacy).start()  # the server's start-up runs the same check

@@ -4,11 +4,11 @@ Routes: GET /health (liveness), GET /ready (model warm and prediction log commit
 GET /model, POST /predict, POST /invocations (MLflow scoring protocol), GET /ping and
 /version (MLflow), POST /feedback, GET /metrics, GET /openapi.json, /docs, /redoc.
 
-Where things live: `hotpath` (the raw ASGI front for the POST routes), `scoring` (predict,
-log, count), `feedback`, `mlflow_protocol` (content types and payloads), `routes` (the GET
-routes), `state` (shared state, start-up and shutdown), `openapi` (the document),
-`responses` (bodies and error shapes). Bad input is a 4xx naming the field; a 503 carries
-Retry-After.
+Where things live: `hotpath` (the raw ASGI front for the POST routes), `scoring` (predict, log,
+count), `outputs` (what the model's output means for its task: labels, probabilities, values;
+feedback labels), `feedback`, `mlflow_protocol` (content types and payloads), `routes` (the GET
+routes), `state` (shared state, start-up and shutdown), `openapi` (the document), `responses`
+(bodies and error shapes). Bad input is a 4xx naming the field; a 503 carries Retry-After.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def create_app(
 
     from {{ cookiecutter.package_name }}.serving.online_features import add_entity_route
 
-    add_entity_route(app, settings, score=scorer.score_arrays, observe=observe)
+    add_entity_route(app, settings, score=scorer.score, observe=observe)
 {%- endif %}
     return app
 

@@ -1,28 +1,31 @@
 """POST /feedback: a label for a logged prediction, acknowledged only once committed.
 
-The label joins the prediction in the log's database. Answers: 200 once the transaction
-holding it committed (`duplicate` when the prediction already had a label); 503 with
-Retry-After when it is not committed in `feedback_timeout_s`, when the log cannot commit, or
-when the prediction may not be stored yet; 404 when it cannot be. One server's labels queue
-behind its own predictions, so on a log of its own (SQLite) an unknown id was never
-acknowledged: 404. On a log shared by replicas (PostgreSQL) another replica may still hold
-the prediction (its database was down), so an id of our format issued in the last
-`UNLOGGED_RETRY_WINDOW_S` is a 503 to retry, never a 404. Labels are idempotent, so a retry
-is always safe.
+The label joins the prediction in the log's database. It must be one of the model's classes,
+with their JSON type (422 naming the allowed ones), or for regression a finite number. Answers:
+200 once the transaction holding it committed (`duplicate` when the prediction already had a
+label); 503 with Retry-After when it is not committed in `feedback_timeout_s`, when the log
+cannot commit, or when the prediction may not be stored yet; 404 when it cannot be. One
+server's labels queue behind its own predictions, so on a log of its own (SQLite) an unknown id
+was never acknowledged: 404. On a log shared by replicas (PostgreSQL) another replica may still
+hold the prediction (its database was down), so an id of our format issued in the last
+`UNLOGGED_RETRY_WINDOW_S` is a 503 to retry, never a 404. Labels are idempotent, so a retry is
+always safe.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from {{ cookiecutter.package_name }}.serving.hotpath import RequestIds
-from {{ cookiecutter.package_name }}.serving.predlog import BatchIdError, LogFullError
+from {{ cookiecutter.package_name }}.serving.outputs import ModelTask, label_key
+from {{ cookiecutter.package_name }}.serving.predlog import BatchIdError, FeedbackResult, LogFullError
 from {{ cookiecutter.package_name }}.serving.responses import Reply
+from {{ cookiecutter.package_name }}.serving.routing import reward
 from {{ cookiecutter.package_name }}.serving.schema import RequestError, describe
 
 if TYPE_CHECKING:
@@ -32,43 +35,54 @@ UNLOGGED_RETRY_WINDOW_S = 600.0
 
 
 class FeedbackRequest(BaseModel):
+    """The envelope; the label's type and values depend on the model (`ModelTask.check_label`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     request_id: Annotated[str, Field(min_length=1, max_length=160)]
-    label: Literal[0, 1]
+    label: Any = Field(
+        description='One of the model\'s classes (its JSON type: "class_0", 1, true) or, for '
+        "regression, the true value (a finite number)."
+    )
 
 
 class FeedbackResponse(BaseModel):
+    """Classification: whether the logged prediction was the label."""
+
     request_id: str
     model_version: str
     correct: bool
     duplicate: bool
 
 
+class RegressionFeedbackResponse(BaseModel):
+    """Regression: |label - logged prediction|."""
+
+    request_id: str
+    model_version: str
+    absolute_error: float
+    duplicate: bool
+
+
 FEEDBACK = TypeAdapter(FeedbackRequest)
 
 
-def parse_feedback(body: bytes) -> tuple[str, int]:
+def parse_feedback(body: bytes, task: ModelTask) -> tuple[str, Any]:
     """`{request_id, label}` -> (request_id, label); `RequestError` naming the bad field."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         payload = None
-    if type(payload) is dict and len(payload) == 2:
-        request_id, label = payload.get("request_id"), payload.get("label")
-        if (
-            isinstance(request_id, str)
-            and 0 < len(request_id) <= 160
-            and type(label) is int
-            and label in (0, 1)
-        ):
-            return request_id, label
+    if type(payload) is dict and len(payload) == 2 and "label" in payload:
+        request_id = payload.get("request_id")
+        if isinstance(request_id, str) and 0 < len(request_id) <= 160:
+            return request_id, task.check_label(payload["label"])
     try:  # not certainly valid: pydantic names the field
         item = FEEDBACK.validate_json(body)
     except ValidationError as error:
         status = 400 if error.errors()[0]["type"] == "json_invalid" else 422
         raise RequestError(status, describe(error)) from None
-    return item.request_id, item.label
+    return item.request_id, task.check_label(item.label)
 
 
 def unknown_id_error(request_id: str, shared_log: bool) -> RequestError:
@@ -87,11 +101,13 @@ def unknown_id_error(request_id: str, shared_log: bool) -> RequestError:
 
 async def feedback_reply(state: ServingState, body: bytes) -> Reply:
     predlog = state.predlog
-    if not state.ready or predlog is None:
+    if not state.ready or predlog is None or state.champion is None:
         raise RequestError(503, "model not loaded yet; retry when /ready answers 200")
-    request_id, label = parse_feedback(body)
+    # Champion and challenger share their task and classes (`check_models`).
+    task = state.champion.task
+    request_id, label = parse_feedback(body, task)
     try:
-        pending = predlog.feedback(request_id, label)
+        pending = predlog.feedback(request_id, orjson.dumps(label).decode())
     except LogFullError:
         raise RequestError(503, predlog.refusal()) from None
     try:
@@ -112,14 +128,35 @@ async def feedback_reply(state: ServingState, body: bytes) -> Reply:
         raise RequestError(503, f"feedback could not be stored: {error}; retry") from None
     if result is None:
         raise unknown_id_error(request_id, shared_log=not predlog.url.startswith("sqlite"))
-    correct = result.predicted_class == label
+    return _answer(state, request_id, label, result)
+
+
+def _answer(state: ServingState, request_id: str, label: Any, result: FeedbackResult) -> Reply:
+    """Count the label (online accuracy or error sums) and reward the bandit, once per
+    prediction; answer per task."""
+    prediction = orjson.loads(result.prediction)
+    version = result.model_version
+    served = state.model_by_version(version)
+    task = served.task if served is not None else state.model("champion").task
+    answer: BaseModel
+    if task.is_classification:
+        correct = label_key(prediction) == label_key(label)
+        answer = FeedbackResponse(
+            request_id=request_id, model_version=version, correct=correct,
+            duplicate=result.duplicate,
+        )  # fmt: skip
+        if not result.duplicate:
+            state.metrics.record_feedback(version, correct)
+    else:
+        error = float(label) - float(prediction)
+        answer = RegressionFeedbackResponse(
+            request_id=request_id, model_version=version, absolute_error=abs(error),
+            duplicate=result.duplicate,
+        )  # fmt: skip
+        if not result.duplicate:
+            state.metrics.record_error(version, error)
     if not result.duplicate:
-        state.metrics.record_feedback(result.model_version, correct)
-        state.router.reward(result.role, float(correct))
-    answer = FeedbackResponse(
-        request_id=request_id,
-        model_version=result.model_version,
-        correct=correct,
-        duplicate=result.duplicate,
-    )
-    return Reply(200, orjson.dumps(answer.model_dump()), result.model_version)
+        value = reward(task, prediction, label)
+        if value is not None:
+            state.router.reward(result.role, value)
+    return Reply(200, orjson.dumps(answer.model_dump()), version)

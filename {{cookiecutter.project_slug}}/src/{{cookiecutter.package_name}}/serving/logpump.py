@@ -238,8 +238,9 @@ class PredictionLog:
             raise LogFullError
         self._queue.append(batch)
 
-    def feedback(self, request_id: str, label: int) -> Future[FeedbackResult | None]:
-        """Queue a label; the future resolves after commit (None: unknown request_id)."""
+    def feedback(self, request_id: str, label: str) -> Future[FeedbackResult | None]:
+        """Queue a label (its JSON text, as stored); the future resolves after commit
+        (None: unknown request_id)."""
         if self.full():
             raise LogFullError
         item = PendingFeedback(request_id, label)

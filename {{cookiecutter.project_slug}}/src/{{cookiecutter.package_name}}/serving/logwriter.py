@@ -84,7 +84,7 @@ class LogWriter:
 
     def handle(self, items: list[list[Any]]) -> dict[str, Any]:
         rows: list[tuple[Any, ...]] = []
-        feedback: list[tuple[str, int]] = []
+        feedback: list[tuple[str, str]] = []
         rejected = 0
         for item in items:
             if item[0] != "p":
@@ -131,14 +131,14 @@ class LogWriter:
         return {"written": written, "rejected": rejected, "feedback": results, "error": None}
 
     def _records(self, item: list[Any]) -> list[tuple[Any, ...]]:
-        _, request_ids, version, role, names, rows, features_json, classes, probs, created = item
+        _, request_ids, version, role, names, rows, features_json, predicted, scores, created = item
         if features_json is None:
             features_json = [json.dumps(dict(zip(names, row, strict=True))) for row in rows]
         created_at = sqlite_timestamp(created) if self.sqlite else datetime.fromisoformat(created)
         return [
-            (request_id, created_at, version, role, row_json, int(predicted), float(probability))
-            for request_id, row_json, predicted, probability in zip(
-                request_ids, features_json, classes, probs, strict=True
+            (request_id, created_at, version, role, row_json, _json(value), float(score))
+            for request_id, row_json, value, score in zip(
+                request_ids, features_json, predicted, scores, strict=True
             )
         ]
 
@@ -150,7 +150,7 @@ class LogWriter:
         return sql
 
     def _commit(
-        self, rows: list[tuple[Any, ...]], feedback: list[tuple[str, int]]
+        self, rows: list[tuple[Any, ...]], feedback: list[tuple[str, str]]
     ) -> list[list[Any] | None]:
         results: list[list[Any] | None] = []
         with self.engine.begin() as connection:
@@ -169,7 +169,7 @@ class LogWriter:
                     select(
                         predictions.c.model_version,
                         predictions.c.role,
-                        predictions.c.predicted_class,
+                        predictions.c.prediction,
                         predictions.c.label,
                     ).where(predictions.c.request_id == request_id)
                 ).first()
@@ -184,7 +184,7 @@ class LogWriter:
                     .values(label=label, feedback_at=datetime.now(UTC))
                 )
                 duplicate = found.label is not None
-                results.append([found.model_version, found.role, found.predicted_class, duplicate])
+                results.append([found.model_version, found.role, found.prediction, duplicate])
         return results
 
     @staticmethod
@@ -194,6 +194,13 @@ class LogWriter:
             select(predictions.c.request_id).where(predictions.c.request_id == f"{request_id}-0")
         ).first()
         return found is not None
+
+
+def _json(value: Any) -> str:
+    """A predicted label or value as stored: its JSON text (strings stay strings)."""
+    if type(value) not in (str, int, float, bool):
+        raise TypeError(f"prediction {value!r} is not a label or a number")
+    return orjson.dumps(value).decode()
 
 
 def serve(source: IO[bytes], sink: IO[bytes]) -> int:

@@ -4,19 +4,26 @@ Every model series carries `model_version`. Each app gets its own registry, so t
 build several apps in one process. Probe and scrape traffic (/health, /ready, /ping,
 /metrics, the OpenAPI pages) is counted apart in `model_probe_requests_total`, so
 `model_requests_total` is client traffic only (ModelNoTraffic can fire, probes do not
-dilute the error ratio or the latency percentiles). Online accuracy is two counters,
-`model_feedback_total` and `model_feedback_correct_total`, that sum across replicas; the
-recording rules compute the ratio. The prediction log's own counters are read from it at
+dilute the error ratio or the latency percentiles). Online metrics are counters that sum
+across replicas, the recording rules compute the ratios: classification
+`model_feedback_total` and `model_feedback_correct_total` (accuracy); regression
+`model_feedback_total`, `model_feedback_absolute_error_total` and
+`model_feedback_squared_error_total` (MAE, RMSE). Predictions: by class
+(`model_predictions_total{predicted_class}`, `str(label)`) and the confidence histogram, or
+for regression the `model_prediction_value` histogram whose buckets are the training
+target's quantiles (the bundle's `target_quantiles`; a decade scale when it has none).
+`model_offline_metric{metric}` is the bundle's test metrics, for alerts comparing online
+with offline figures. The prediction log's own counters are read from it at
 scrape time (`PredictionLogCollector`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -29,10 +36,20 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+if TYPE_CHECKING:
+    from {{ cookiecutter.package_name }}.serving.model import LoadedModel
+
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
-CONFIDENCE_BUCKETS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0)
+# From 0.1: a multiclass model's top probability can be below 0.5.
+CONFIDENCE_BUCKETS = (
+    0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0,
+)  # fmt: skip
+# Regression values without recorded target quantiles: 0 and +-10^k, k = -2..6.
+DEFAULT_VALUE_BUCKETS = tuple(
+    sorted({0.0, *(sign * 10.0**k for k in range(-2, 7) for sign in (-1.0, 1.0))})
+)
 
 
 class ServingMetrics:
@@ -114,8 +131,52 @@ class ServingMetrics:
             ["model_version"],
             registry=r,
         )
+        self.feedback_absolute_error = Counter(
+            "model_feedback_absolute_error",
+            "Sum of |label - prediction| over regression labels on /feedback (MAE numerator).",
+            ["model_version"],
+            registry=r,
+        )
+        self.feedback_squared_error = Counter(
+            "model_feedback_squared_error",
+            "Sum of (label - prediction)^2 over regression labels on /feedback (for RMSE).",
+            ["model_version"],
+            registry=r,
+        )
+        self.offline_metric = Gauge(
+            "model_offline_metric",
+            "The model's test-set metrics recorded in its bundle.",
+            ["model_version", "metric"],
+            registry=r,
+        )
+        self._value: Histogram | None = None
         self._drift_mtime = 0.0
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def describe_models(self, models: Sequence[LoadedModel]) -> None:
+        """At start-up: export the models' offline metrics, and for regression register the
+        predicted-value histogram with the champion's target quantiles as buckets (one
+        histogram has one set of buckets)."""
+        for model in models:
+            for metric, value in model.task.offline_metrics.items():
+                self.offline_metric.labels(model.version, metric).set(value)
+        regression = [model for model in models if not model.task.is_classification]
+        if regression and self._value is None:
+            self._value = self._value_histogram(regression[0].task.target_quantiles)
+
+    def prediction_value(self) -> Histogram:
+        if self._value is None:  # a regression model not described at start-up
+            self._value = self._value_histogram(())
+        return self._value
+
+    def _value_histogram(self, quantiles: Sequence[float]) -> Histogram:
+        return Histogram(
+            "model_prediction_value",
+            "Predicted regression values (buckets: the training target's quantiles).",
+            ["model_version"],
+            buckets=tuple(quantiles) or DEFAULT_VALUE_BUCKETS,
+            registry=self.registry,
+        )
 
     def child(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, cached: the hot path skips prometheus_client's lock."""
@@ -129,6 +190,12 @@ class ServingMetrics:
         self.child(self.feedback, model_version).inc()
         correct_count = self.child(self.feedback_correct, model_version)
         correct_count.inc(int(correct))  # 0 still creates the series: the ratio is defined
+
+    def record_error(self, model_version: str, error: float) -> None:
+        """A regression label: `error` = label - prediction."""
+        self.child(self.feedback, model_version).inc()
+        self.child(self.feedback_absolute_error, model_version).inc(abs(error))
+        self.child(self.feedback_squared_error, model_version).inc(error * error)
 
     def watch_log(self, read: Callable[[], LogCounts | None]) -> None:
         """Export the prediction log's counters (read at each scrape)."""

@@ -4,7 +4,8 @@
 - `GET /version`: the MLflow version (MLflow's `ScoringServerClient.get_version`);
 - `POST /invocations` with `application/json` (`dataframe_split`, `dataframe_records`,
   `instances` as rows or as a dict of columns, `inputs`, optional `params`), `text/csv`
-  (a header row of feature names) or `application/vnd.apache.parquet`; `charset` other
+  (a header row of feature names; an empty cell is a missing value, sent to the model as
+  null) or `application/vnd.apache.parquet` (NaN and null cells are missing values); `charset` other
   than UTF-8 or any other content-type parameter is 415, as in MLflow;
 - errors as MLflow's `{"error_code": "BAD_REQUEST", "message": ...}` with status 400 for a
   bad payload (`responses.mlflow_error_reply`).
@@ -66,11 +67,16 @@ def parse_invocations(
         raise RequestError(
             422, f"{field}.{unknown[0]}: unknown feature; send only the features the model uses"
         )
+    # A table has no null: an empty cell (NaN, or None in a text column) is the missing value.
     records = [
-        {str(name): value for name, value in record.items()}
+        {str(name): None if _missing(value) else value for name, value in record.items()}
         for record in frame.to_dict(orient="records")
     ]
     return schema.parse_records(records, field), field
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (type(value) is float and value != value)  # NaN != NaN
 
 
 def _read_csv(body: bytes) -> Any:

@@ -1,7 +1,8 @@
 """Load a model bundle for serving: the optimized artifact when its parity check passed.
 
 Bundle layout (shared with the pipeline, an MLflow model directory): `MLmodel`,
-`model_config.yaml` (features, lineage, metrics), `native/` (loaded by `training.load_model`),
+`model_config.yaml` (features and categories, `dataset:` with the task and class labels,
+lineage, metrics), `native/` (loaded by `training.load_model`),
 `optimized/model.onnx` or `optimized/model.tflite` with `optimized/parity.json`. The
 predictor is `runtime.load_bundle_predictor`, the same code the parity check measured; an
 artifact that failed (or never had) its parity check is refused, and the native model is
@@ -22,6 +23,7 @@ import yaml
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.runtime import ONNX_FILE, TFLITE_FILE, load_bundle_predictor
+from {{ cookiecutter.package_name }}.serving.outputs import ModelTask, task_from_config
 from {{ cookiecutter.package_name }}.serving.schema import Feature, features_from_config
 
 CONFIG_FILE = "model_config.yaml"
@@ -32,7 +34,8 @@ PredictRows = Callable[[Rows], np.ndarray]
 
 @dataclass
 class LoadedModel:
-    """A model ready to serve: `predict(rows)` -> (n, 2) class probabilities."""
+    """A model ready to serve: `predict(rows of raw values)` -> (n, k) class probabilities in
+    `task.classes` order, or (n, 1) regression values."""
 
     version: str
     features: list[Feature]
@@ -40,6 +43,7 @@ class LoadedModel:
     bundle: Path | None
     predict: PredictRows
     info: dict[str, Any] = field(default_factory=dict)
+    task: ModelTask = field(default_factory=ModelTask)
 
     @cached_property
     def feature_names(self) -> list[str]:
@@ -51,13 +55,17 @@ class LoadedModel:
         if isinstance(example, dict) and set(example) == set(self.feature_names):
             row = tuple(example[name] for name in self.feature_names)
         else:
-            row = tuple(0.0 if feature.numeric else "" for feature in self.features)
+            row = tuple(
+                0.0 if feature.numeric else (feature.categories or ("",))[0]
+                for feature in self.features
+            )
+        width = self.task.width
         for size in (1, 8) * max(1, repeats // 2):
-            proba = self.predict([row] * size)
-            if proba.shape != (size, 2) or not np.all(np.isfinite(proba)):
+            output = np.asarray(self.predict([row] * size))
+            if output.shape != (size, width) or not np.all(np.isfinite(output)):
                 raise UserError(
-                    f"model {self.version} returned {proba.shape} probabilities on warm-up; "
-                    "expected (n, 2) finite values: re-run the pipeline"
+                    f"model {self.version} returned {output.shape} outputs on warm-up; expected "
+                    f"(n, {width}) finite values for its {self.task.task} task: re-run the pipeline"
                 )
 
 
@@ -91,7 +99,8 @@ def load_bundle(bundle: Path, prefer_optimized: bool = True) -> LoadedModel:
     try:
         config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
         features = features_from_config(config)
-    except (yaml.YAMLError, ValueError, KeyError) as error:
+        task = task_from_config(config)
+    except (yaml.YAMLError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"{config_path}: {error}") from None
     names = [feature.name for feature in features]
     predictor = load_bundle_predictor(bundle, names, prefer_optimized)
@@ -102,7 +111,7 @@ def load_bundle(bundle: Path, prefer_optimized: bool = True) -> LoadedModel:
         )
     info = {
         key: config[key]
-        for key in ("model_id", "lineage", "metrics", "dataset", "input_example")
+        for key in ("model_id", "lineage", "metrics", "dataset", "categories", "input_example")
         if key in config
     }
     return LoadedModel(
@@ -112,6 +121,7 @@ def load_bundle(bundle: Path, prefer_optimized: bool = True) -> LoadedModel:
         bundle,
         predictor.predict_rows,
         info,
+        task,
     )
 
 

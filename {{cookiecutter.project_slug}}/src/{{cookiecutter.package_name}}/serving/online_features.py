@@ -23,18 +23,18 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.feature_store import ENTITY_KEY, online_features, store
-from {{ cookiecutter.package_name }}.serving.model import LoadedModel, Rows
-from {{ cookiecutter.package_name }}.serving.schema import RequestError, describe
+from {{ cookiecutter.package_name }}.serving.model import Rows
+from {{ cookiecutter.package_name }}.serving.schema import Feature, RequestError, describe
+from {{ cookiecutter.package_name }}.serving.scoring import Scored
 from {{ cookiecutter.package_name }}.settings import Settings
 
 ROUTE = "/predict/entities"
 
 JSON = "application/json"
 
-# `score(routing_key, rows)` and `observe(route, status, model_version, started)` of create_app.
-Score = Callable[
-    [str | None, Rows], tuple[str, LoadedModel, str, np.ndarray, np.ndarray, list[str]]
-]
+# `score(routing_key, rows, field)` (`Scorer.score`) and `observe(route, status,
+# model_version, started)` of create_app.
+Score = Callable[[str | None, Rows, str], Scored]
 Observe = Callable[[str, int, str, float], None]
 
 
@@ -64,7 +64,9 @@ class OnlineFeatures:
         self._store: Any | None = None
         self._lock = threading.Lock()
 
-    def rows(self, entity_ids: list[int], feature_names: list[str]) -> list[tuple[Any, ...]]:
+    def rows(self, entity_ids: list[int], features: list[Feature]) -> list[tuple[Any, ...]]:
+        """Feature rows in model order: numbers as floats, categories as stored."""
+        feature_names = [feature.name for feature in features]
         try:
             with self._lock:
                 if self._store is None:
@@ -86,16 +88,24 @@ class OnlineFeatures:
                 f"the online store lacks feature(s) {', '.join(absent[:5])} the model needs; "
                 "run `make features` with the feature repo the model was trained from",
             )
-        values = frame[feature_names].to_numpy(dtype=np.float64)
-        for index, row in enumerate(values):
-            gaps = [name for name, value in zip(feature_names, row, strict=True) if isnan(value)]
+        columns = [
+            frame[f.name].to_numpy(dtype=np.float64 if f.numeric else object).tolist()
+            for f in features
+        ]
+        rows = list(zip(*columns, strict=True))
+        for index, row in enumerate(rows):
+            gaps = [name for name, value in zip(feature_names, row, strict=True) if _gap(value)]
             if gaps:
                 raise RequestError(
                     422,
                     f"entity_ids: patient {frame[ENTITY_KEY].iloc[index]} has no online value for "
                     f"{', '.join(gaps[:5])}; re-materialize with `make features`",
                 )
-        return [tuple(row) for row in values.tolist()]
+        return rows
+
+
+def _gap(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and isnan(value))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -142,25 +152,17 @@ def add_entity_route(
                 raise RequestError(status, describe(error)) from None
             if len(ids) > limit:
                 raise RequestError(422, f"entity_ids: {len(ids)} ids exceed the maximum of {limit}")
-            names = state.champion.feature_names
-            rows = await asyncio.to_thread(reader.rows, ids, names)
+            rows = await asyncio.to_thread(reader.rows, ids, state.champion.features)
             key = request.headers.get(serving.routing_key_header)
-            request_id, model, role, proba, classes, request_ids = score(key, rows)
+            scored = score(key, rows, "entity_ids")
         except RequestError as error:
             observe(ROUTE, error.status, version(), started)
             return _error(error.status, error.message)
-        payload: dict[str, Any] = {
-            "request_id": request_id,
-            "model_version": model.version,
-            "role": role,
-            "entity_ids": ids,
-            "predictions": classes.tolist(),
-            "probabilities": proba[:, 1].tolist(),
-        }
-        if len(request_ids) > 1:
-            payload["request_ids"] = request_ids
+        # As /predict's answer for the task, with the entity ids.
+        payload: dict[str, Any] = {**scored.payload(), "entity_ids": ids}
+        model = scored.model
         observe(ROUTE, 200, model.version, started)
-        headers = {"X-Request-ID": request_id, "X-Model-Version": model.version}
+        headers = {"X-Request-ID": scored.request_id, "X-Model-Version": model.version}
         return _json(payload, headers=headers)
 
     return reader

@@ -9,13 +9,20 @@ the hot path pays nothing for them. They are added at start-up, once the feature
 
 from __future__ import annotations
 
+import functools
 import inspect
+import operator
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from {{ cookiecutter.package_name }}.serving.feedback import FeedbackRequest, FeedbackResponse
+from {{ cookiecutter.package_name }}.serving.feedback import (
+    FeedbackRequest,
+    FeedbackResponse,
+    RegressionFeedbackResponse,
+)
+from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
 from {{ cookiecutter.package_name }}.serving.schema import FLOAT32_MAX, RequestSchema
 
 
@@ -28,19 +35,44 @@ class MlflowErrorBody(BaseModel):
     message: str
 
 
-class PredictResponse(BaseModel):
-    request_id: str = Field(description="Send it back with the label to POST /feedback.")
-    request_ids: list[str] | None = Field(
-        default=None, description="One id per row, when the request had several rows."
-    )
-    model_version: str
-    role: str
-    predictions: list[int] = Field(description="Predicted class per row (0 or 1).")
-    probabilities: list[float] = Field(description="P(class 1) per row.")
+def label_type(task: ModelTask) -> Any:
+    """The JSON type of a prediction: the classes' types, or a number for regression."""
+    if not task.is_classification:
+        return float
+    types = sorted({type(label) for label in task.classes}, key=lambda t: t.__name__)
+    return functools.reduce(operator.or_, types)
 
 
-class InvocationsResponse(BaseModel):
-    predictions: list[int]
+def response_models(task: ModelTask) -> tuple[Any, Any, Any]:
+    """(PredictResponse, InvocationsResponse, FeedbackResponse) for the model's task."""
+    label: Any = label_type(task)
+    classes = ", ".join(map(repr, task.classes))
+    fields: dict[str, Any] = {
+        "request_id": (str, Field(description="Send it back with the label to POST /feedback.")),
+        "request_ids": (
+            list[str] | None,
+            Field(default=None, description="One id per row, when the request had several rows."),
+        ),
+        "model_version": (str, ...),
+        "role": (str, ...),
+    }
+    if task.task == "regression":
+        fields["predictions"] = (list[float], Field(description="Predicted value per row."))
+    else:
+        fields["predictions"] = (list[label], Field(description=f"Predicted class ({classes})."))
+    if task.task == "binary":
+        positive = repr(task.classes[task.positive_index])
+        fields["probabilities"] = (list[float], Field(description=f"P({positive}) per row."))
+    elif task.task == "multiclass":
+        fields["probabilities"] = (
+            list[list[float]],
+            Field(description="Per row, the probability of each class, in `classes` order."),
+        )
+        fields["classes"] = (list[label], Field(description="The classes, in output order."))
+    predict = create_model("PredictResponse", **fields)
+    invocations = create_model("InvocationsResponse", predictions=(list[label], ...))
+    feedback = FeedbackResponse if task.is_classification else RegressionFeedbackResponse
+    return predict, invocations, feedback
 
 
 DESCRIPTIONS = {
@@ -64,7 +96,7 @@ def request_models(schema: RequestSchema) -> tuple[Any, Any]:
     forbid = ConfigDict(extra="forbid")
     rows: Any = Annotated[list[row], Field(min_length=1, max_length=schema.max_batch_size)]
     predict = create_model("PredictRequest", __config__=forbid, instances=(rows, ...))
-    value: Any = Annotated[float, Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX)] | str
+    value: Any = Annotated[float, Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX)] | str | bool | None
     columns: Any = dict[str, Annotated[list[value], Field(min_length=1)]]
     split: Any = create_model(
         "DataframeSplit",
@@ -106,16 +138,32 @@ def _declare(app: FastAPI, path: str, body: Any, **route: Any) -> None:
     app.post(path, **route)(not_served)
 
 
-def document_hot_routes(app: FastAPI, schema: RequestSchema) -> None:
+def feedback_request(task: ModelTask) -> Any:
+    """FeedbackRequest with the label typed for the task (its values listed)."""
+    if not task.is_classification:
+        label: Any = Annotated[float, Field(description="The true value (a finite number).")]
+    else:
+        label = Annotated[
+            label_type(task),
+            Field(
+                description="One of the model's classes.",
+                json_schema_extra={"enum": list(task.classes)},
+            ),
+        ]
+    return create_model("FeedbackRequest", __base__=FeedbackRequest, label=(label, ...))
+
+
+def document_hot_routes(app: FastAPI, schema: RequestSchema, task: ModelTask) -> None:
     """Declare POST /predict, /invocations and /feedback for the document."""
     predict_request, invocations_request = request_models(schema)
+    predict_response, invocations_response, feedback_response = response_models(task)
     _declare(
         app,
         "/predict",
         predict_request,
         operation_id="predict",
-        summary="Predict the class of one or more rows",
-        response_model=PredictResponse,
+        summary=f"Predict ({task.task}) for one or more rows",
+        response_model=predict_response,
         response_model_exclude_none=True,
         responses=error_responses(400, 413, 415, 422, 503),
     )
@@ -130,16 +178,16 @@ def document_hot_routes(app: FastAPI, schema: RequestSchema) -> None:
             "or `application/vnd.apache.parquet`. Errors use MLflow's body, status 400 for "
             "a bad payload."
         ),
-        response_model=InvocationsResponse,
+        response_model=invocations_response,
         responses=error_responses(400, 413, 415, 503, body=MlflowErrorBody),
     )
     _declare(
         app,
         "/feedback",
-        FeedbackRequest,
+        feedback_request(task),
         operation_id="feedback",
         summary="Label a prediction (joins the prediction log)",
-        response_model=FeedbackResponse,
+        response_model=feedback_response,
         responses=error_responses(400, 404, 413, 415, 422, 503),
     )
     app.openapi_schema = None  # regenerate with these routes

@@ -2,11 +2,13 @@
 
 The queue, pump and writer process that fill it are `logpump.PredictionLog` and `logwriter`.
 
-Schema (shared with monitoring): `predictions(request_id TEXT PK, created_at TIMESTAMP,
-model_version TEXT, role TEXT, features JSON TEXT, prediction TEXT, score FLOAT,
-label TEXT NULL, feedback_at TIMESTAMP NULL)`. `prediction` and `label` are JSON of the
-predicted / feedback label (strings stay strings) or regression value; `score` is
-P(positive_class) (binary), P(predicted class) (multiclass) or the predicted value.
+Schema (shared with monitoring, which decodes the JSON): `predictions(request_id TEXT PK,
+created_at TIMESTAMP, model_version TEXT, role TEXT, features JSON TEXT, prediction TEXT,
+score FLOAT, label TEXT NULL, feedback_at TIMESTAMP NULL)`. `prediction` is the JSON of the
+predicted label (`"class_0"`, `1`, `true`) or regression value; `score` is P(positive class)
+(binary), P(predicted class) (multiclass) or the value (regression); `label` is the JSON of
+the feedback label or true value. A database with the earlier schema (`predicted_class`,
+`probability`) is refused at start-up with the way to move it aside (`check_database`).
 
 Embedded SQLite in WAL mode by default; PostgreSQL when `DATABASE_URL` is set (several
 replicas share one log). Inserts are idempotent (`ON CONFLICT DO NOTHING` on the request id),
@@ -34,6 +36,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -94,9 +97,9 @@ def make_engine(url: str) -> Engine:
 
 
 INSERT_COLUMNS = (
-    "request_id", "created_at", "model_version", "role", "features", "predicted_class",
-    "probability",
+    "request_id", "created_at", "model_version", "role", "features", "prediction", "score",
 )  # fmt: skip
+LEGACY_COLUMNS = frozenset({"predicted_class", "probability"})
 
 FRAME_HEADER = struct.Struct("!I")
 
@@ -161,6 +164,7 @@ def check_database(url: str) -> None:
         except SQLAlchemyError:
             # Another replica may have created the table at the same moment.
             metadata.create_all(engine, checkfirst=True)
+        _check_columns(engine, url)
         with engine.connect() as connection:
             probe = connection.begin()
             connection.execute(predictions.insert().values(PROBE_ROW))
@@ -172,24 +176,46 @@ def check_database(url: str) -> None:
         engine.dispose()
 
 
+def _check_columns(engine: Engine, url: str) -> None:
+    """An existing table of another schema (the earlier `predicted_class`/`probability`
+    one) is refused with how to move it aside: it is never altered in place."""
+    columns = {column["name"] for column in inspect(engine).get_columns(predictions.name)}
+    missing = [column.name for column in predictions.columns if column.name not in columns]
+    if not missing:
+        return
+    if columns & LEGACY_COLUMNS:
+        old = "the earlier schema (predicted_class, probability)"
+    else:
+        old = f"other columns (missing {', '.join(missing)})"
+    if engine.dialect.name == "sqlite":
+        fix = f"move {make_url(url).database} aside (e.g. rename it *.v1.db)"
+    else:
+        fix = "run `ALTER TABLE predictions RENAME TO predictions_v1` on it"
+    raise UserError(
+        f"prediction log database {_shown(url)} has a predictions table with {old}; {fix} "
+        "and start again: the server creates the new table (monitoring reads only the new one)"
+    )
+
+
 PROBE_ROW = {
     "request_id": "startup-write-probe",
     "created_at": datetime(2000, 1, 1, tzinfo=UTC),
     "model_version": "probe",
     "role": "probe",
     "features": "{}",
-    "predicted_class": 0,
-    "probability": 0.0,
+    "prediction": "0",
+    "score": 0.0,
 }
 
 
 @dataclass(frozen=True)
 class FeedbackResult:
-    """What the feedback joined to: the logged prediction's model and class."""
+    """What the feedback joined to: the logged prediction's model, role and prediction (its
+    JSON text, as stored)."""
 
     model_version: str
     role: str
-    predicted_class: int
+    prediction: str
     duplicate: bool
 
 
@@ -202,8 +228,8 @@ class PredictionBatch:
     role: str
     feature_names: Sequence[str]
     rows: Sequence[Sequence[Any]]
-    predicted_classes: Sequence[int]
-    probabilities: Sequence[float]
+    predictions: Sequence[Any]  # the predicted label or regression value per row
+    scores: Sequence[float]
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # The rows' JSON objects exactly as the client sent them (already validated), when known:
     # saves re-serialising every feature value.
@@ -221,18 +247,19 @@ class PredictionBatch:
             None if known else self.feature_names,
             None if known else self.rows,
             self.features_json,
-            self.predicted_classes,
-            self.probabilities,
+            self.predictions,
+            self.scores,
             self.created_at,
         ]
 
 
 @dataclass
 class PendingFeedback:
-    """A label waiting for its commit; `done` resolves to the join (None: unknown id)."""
+    """A label (its JSON text) waiting for its commit; `done` resolves to the join (None:
+    unknown id)."""
 
     request_id: str
-    label: int
+    label: str
     done: Future[FeedbackResult | None] = field(default_factory=Future)
 
 

@@ -80,6 +80,11 @@ def add_routes(app: FastAPI, state: ServingState, drift_report: Path) -> None:
                     "runtime": model.runtime,
                     "bundle": str(model.bundle) if model.bundle else None,
                     "features": model.feature_names,
+                    "feature_types": {
+                        f.name: "numeric" if f.numeric else "categorical" for f in model.features
+                    },
+                    "task": model.task.task,
+                    "classes": list(model.task.classes),
                     **{k: v for k, v in model.info.items() if k != "input_example"},
                 }
         return json_response(body)

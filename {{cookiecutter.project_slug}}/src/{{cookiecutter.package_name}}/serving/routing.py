@@ -6,8 +6,10 @@
 - `shadow`:  the champion answers; the challenger gets a copy off the request path and its
              answer is only logged.
 - `ab-test`: a deterministic split by a hash of the user key (a user always sees one arm).
-- `bandit`:  epsilon-greedy or Thompson sampling over the two models; rewards come from
-             `/feedback` (1 when the logged prediction matched the label).
+- `bandit`:  epsilon-greedy or Thompson sampling over the two models; rewards in [0, 1] come
+             from `/feedback` (`reward`): classification 1 when the logged prediction was
+             the label; regression 1 when |label - prediction| is within the serving
+             model's offline test MAE (its bundle's `metrics.mae`), else 0.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import hashlib
 import random
 import threading
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from {{ cookiecutter.package_name }}.serving.outputs import ModelTask, label_key
 
 Role = Literal["champion", "challenger"]
 Strategy = Literal["single", "canary", "shadow", "ab-test", "bandit"]
@@ -37,6 +41,18 @@ def bucket(key: str, salt: str) -> float:
     """A uniform, stable number in [0, 1) for `key` (blake2b: same on every replica)."""
     digest = hashlib.blake2b(f"{salt}:{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
+
+
+def reward(task: ModelTask, prediction: Any, label: Any) -> float | None:
+    """The bandit's reward for one labelled prediction (None: the task defines none: a
+    regression model whose bundle records no offline MAE; `check_models` refuses those for
+    the bandit)."""
+    if task.is_classification:
+        return float(label_key(prediction) == label_key(label))
+    tolerance = task.offline_mae
+    if tolerance is None:
+        return None
+    return float(abs(float(label) - float(prediction)) <= tolerance)
 
 
 class Router:

@@ -1,15 +1,21 @@
 """Request validation against the training schema.
 
-The bundle's `model_config.yaml` lists the features the model was trained on. From it we build
-a pydantic model (one strict field per feature, unknown keys forbidden, NaN/inf refused) and
-validate every request against it, so a bad request becomes a 4xx whose message names the
-field, never a 500.
+The bundle's `model_config.yaml` lists the features the model was trained on (`features:`,
+dtype "category" for categoricals, whose known values are under `categories:`). From it we
+build a pydantic model (one strict field per feature, unknown keys forbidden) and validate
+every request against it, so a bad request becomes a 4xx whose message names the field,
+never a 500. Every feature accepts `null` (a missing value: the model imputes it). Numbers
+must be finite and within float32's range (NaN and infinity are refused: `null` is how a
+value is sent missing). A categorical accepts the JSON types training saw (strings; ints or
+booleans when those were the categories); a category training never saw is passed to the
+model (`dataset.unknown_category: ignore`, encoded as "none of the known ones") or refused
+with a 422 naming the column and the value (`reject`).
 
 Hot path: the body is parsed by orjson and, for all-numeric schemas, checked column-wise in one
 go (exact key set per row, int/float values only, `numpy.isfinite` on the whole matrix). Any
-request that fails that check is re-validated by pydantic-core (Rust) straight from the
-request bytes, which names the first bad field; so valid requests never pay for pydantic and
-invalid ones get the same messages either way.
+request that fails that check (a null, a string, a bad value) is re-validated by pydantic-core
+(Rust) straight from the request bytes, which names the first bad field; so valid all-numeric
+requests never pay for pydantic and invalid ones get the same messages either way.
 """
 
 from __future__ import annotations
@@ -23,9 +29,21 @@ from typing import Annotated, Any
 
 import numpy as np
 import orjson
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 NUMERIC_DTYPE_PREFIXES = ("float", "int", "uint", "double", "number", "bool")
+CATEGORICAL_DTYPES = ("category", "categorical", "object", "string", "str")
+MAX_TEXT = 1024  # characters of one categorical value
+SHOWN_CATEGORIES = 10  # known values named in an unknown-category message
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 # The non-finite policy: NaN, infinity and numbers beyond float32's range (which ONNX and
@@ -33,7 +51,6 @@ MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 # field; a model output that is not finite is refused too (`scoring`), never logged.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
-Text = Annotated[str, Field(strict=True, max_length=1024)]
 
 
 class RequestError(Exception):
@@ -47,15 +64,29 @@ class RequestError(Exception):
 
 @dataclass(frozen=True)
 class Feature:
+    """A model input: numeric, or categorical with the values training saw (`categories`,
+    empty when the bundle does not list them: then any string is accepted)."""
+
     name: str
     numeric: bool
+    categories: tuple[bool | int | str, ...] = ()
+
+
+def _categories(name: str, raw: Any) -> tuple[bool | int | str, ...]:
+    values = raw.get(name) if isinstance(raw, Mapping) else None
+    if values is None:
+        return ()
+    if not isinstance(values, list) or not all(type(v) in (bool, int, str) for v in values):
+        raise ValueError(f"categories.{name} must be a list of strings, integers or booleans")
+    return tuple(values)
 
 
 def features_from_config(config: Mapping[str, Any]) -> list[Feature]:
     """Features from `model_config.yaml`: `features:` as names or `{name, dtype}` mappings.
 
     An optional `dtypes: {name: dtype}` mapping gives the types of features listed by name;
-    features without a known dtype are numeric.
+    features without a known dtype are numeric. Categoricals (dtype "category") take their
+    known values from `categories: {name: [...]}`.
     """
     raw = config.get("features")
     if not isinstance(raw, list) or not raw:
@@ -65,11 +96,14 @@ def features_from_config(config: Mapping[str, Any]) -> list[Feature]:
     for item in raw:
         if isinstance(item, Mapping):
             name = str(item["name"])
-            dtype = str(item.get("dtype", dtypes.get(name, "float64")))
+            dtype = str(item.get("dtype", dtypes.get(name, "float64"))).lower()
         else:
             name = str(item)
-            dtype = str(dtypes.get(name, "float64"))
-        features.append(Feature(name, dtype.lower().startswith(NUMERIC_DTYPE_PREFIXES)))
+            dtype = str(dtypes.get(name, "float64")).lower()
+        if dtype in CATEGORICAL_DTYPES:
+            features.append(Feature(name, False, _categories(name, config.get("categories"))))
+        else:
+            features.append(Feature(name, dtype.startswith(NUMERIC_DTYPE_PREFIXES)))
     names = [feature.name for feature in features]
     if len(set(names)) != len(names):
         raise ValueError("model_config.yaml lists a feature twice; re-run the training stage")
@@ -119,12 +153,14 @@ def describe(error: ValidationError, prefix: str = "") -> str:
 class RequestSchema:
     """Validates request payloads into rows of feature values in training order."""
 
-    def __init__(self, features: Sequence[Feature], max_batch_size: int) -> None:
+    def __init__(
+        self, features: Sequence[Feature], max_batch_size: int, reject_unknown: bool = False
+    ) -> None:
         self.features = list(features)
         self.names = [feature.name for feature in self.features]
         self.max_batch_size = max_batch_size
         fields: dict[str, Any] = {
-            f"f{index}": (Number if feature.numeric else Text, Field(alias=feature.name))
+            f"f{index}": (field_type(feature, reject_unknown), Field(alias=feature.name))
             for index, feature in enumerate(self.features)
         }
         row_model: Any = create_model(
@@ -288,6 +324,47 @@ class RequestSchema:
 
 
 _NUMBER_TYPES = frozenset({float, int})
+_JSON_TYPE = {str: "string", int: "integer", bool: "boolean"}
+
+
+def field_type(feature: Feature, reject_unknown: bool) -> Any:
+    """The pydantic type of one feature: a bounded number or null; a category or null."""
+    if feature.numeric:
+        return Number | None
+    known = frozenset((type(value), value) for value in feature.categories)
+    types = tuple(
+        sorted({type(v) for v in feature.categories} or {str}, key=_JSON_TYPE.__getitem__)
+    )
+    wanted = " or ".join(_JSON_TYPE[t] for t in types)
+    shown = ", ".join(repr(v) for v in feature.categories[:SHOWN_CATEGORIES])
+    shown += ", ..." if len(feature.categories) > SHOWN_CATEGORIES else ""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        if type(value) not in types:
+            raise PydanticCustomError(
+                "category_type",
+                "expected a category ({wanted}) or null, got {got}",
+                {"wanted": wanted, "got": type(value).__name__},
+            )
+        if type(value) is str and len(value) > MAX_TEXT:
+            raise PydanticCustomError(
+                "category_length", "categories are at most {limit} characters", {"limit": MAX_TEXT}
+            )
+        if reject_unknown and known and (type(value), value) not in known:
+            raise PydanticCustomError(
+                "unknown_category",
+                "unknown category {value} (training saw {shown}); send one of those or null",
+                {"value": repr(value), "shown": shown},
+            )
+        return value
+
+    schema: dict[str, Any] = {"type": [_JSON_TYPE[t] for t in types] + ["null"]}
+    if feature.categories:
+        key = "enum" if reject_unknown else "examples"
+        schema[key] = [*feature.categories[:100], *([None] if key == "enum" else [])]
+    return Annotated[Any, AfterValidator(check), WithJsonSchema(schema)]
 
 
 def _single(name: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:

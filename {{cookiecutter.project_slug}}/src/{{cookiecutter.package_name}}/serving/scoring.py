@@ -3,7 +3,8 @@
 Inference runs inline (small models answer in microseconds; a thread hop costs more); the
 prediction log is written by a separate process (`logpump`) and shadow scoring runs on a
 background thread (`ShadowScorer`). A prediction is acknowledged only when its rows are
-queued for the log; a model output that is not finite is refused (422) and never logged.
+queued for the log; a model output that is not finite (or a probability outside [0, 1]) is
+refused (422) and never logged. What the output means per task is `outputs.ModelTask`.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 
 from {{ cookiecutter.package_name }}.serving.hotpath import RequestIds
 from {{ cookiecutter.package_name }}.serving.metrics import ServingMetrics
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel, Rows
+from {{ cookiecutter.package_name }}.serving.outputs import Decoded
 from {{ cookiecutter.package_name }}.serving.predlog import LogFullError, PredictionBatch
 from {{ cookiecutter.package_name }}.serving.responses import Reply
 from {{ cookiecutter.package_name }}.serving.schema import RequestError
@@ -28,37 +31,51 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-THRESHOLD = 0.5  # class 1 when P(class 1) >= 0.5, as in evaluation
-Scored = tuple[str, LoadedModel, str, np.ndarray, list[int], list[float], list[str]]
+
+@dataclass(slots=True)  # built per request: a frozen dataclass's __init__ costs more
+class Scored:
+    """One scored request: its id (and per-row ids), the model and role that answered."""
+
+    request_id: str
+    model: LoadedModel
+    role: str
+    decoded: Decoded
+    request_ids: list[str]
+
+    def payload(self) -> dict[str, Any]:
+        """The /predict answer: ids, model, `predictions` (label or value per row) and the
+        task's fields (binary: P(positive class) per row; multiclass: probabilities per
+        class and the classes)."""
+        body: dict[str, Any] = {
+            "request_id": self.request_id,
+            "model_version": self.model.version,
+            "role": self.role,
+            "predictions": self.decoded.predictions,
+            **self.decoded.extra,
+        }
+        if len(self.request_ids) > 1:
+            body["request_ids"] = self.request_ids
+        return body
 
 
-def classes_of(proba: np.ndarray) -> tuple[list[int], list[float], list[float]]:
-    """Predicted classes, P(class 1) and confidence as lists (plain Python: requests are
-    small batches, where a numpy call costs more than the loop)."""
-    pairs = proba.tolist()
-    positive = [pair[1] for pair in pairs]
-    return [int(p >= THRESHOLD) for p in positive], positive, [max(pair) for pair in pairs]
-
-
-def count_predictions(
-    metrics: ServingMetrics, version: str, classes: list[int], confidence: list[float]
-) -> None:
-    positives = sum(classes)
-    if positives:
-        metrics.child(metrics.predictions, version, "1").inc(positives)
-    if len(classes) - positives:
-        metrics.child(metrics.predictions, version, "0").inc(len(classes) - positives)
+def count_predictions(metrics: ServingMetrics, model: LoadedModel, decoded: Decoded) -> None:
+    """Classification: predictions by class and the confidence histogram; regression: the
+    predicted-value histogram."""
+    version = model.version
+    if decoded.indices is None:
+        histogram = metrics.child(metrics.prediction_value(), version)
+        for value in decoded.predictions:
+            histogram.observe(value)
+        return
+    names = model.task.label_texts
+    if len(decoded.indices) == 1:
+        metrics.child(metrics.predictions, version, names[decoded.indices[0]]).inc()
+    else:
+        for index, count in Counter(decoded.indices).items():
+            metrics.child(metrics.predictions, version, names[index]).inc(count)
     histogram = metrics.child(metrics.confidence, version)
-    for value in confidence:
+    for value in decoded.confidence or ():
         histogram.observe(value)
-
-
-def first_bad_row(positive: list[float], confidence: list[float]) -> int | None:
-    """The first row whose probabilities are not numbers in [0, 1] (NaN compares false)."""
-    for row, (p, c) in enumerate(zip(positive, confidence, strict=True)):
-        if not (0.0 <= p <= 1.0 and 0.0 <= c <= 1.0):
-            return row
-    return None
 
 
 class Scorer:
@@ -69,7 +86,7 @@ class Scorer:
         self.ids = RequestIds()
 
     def score(self, key: str | None, rows: Rows, field: str, row_json: str | None = None) -> Scored:
-        """Route, predict, log, count: (request id, model, role, proba, classes, P(1), ids)."""
+        """Route, predict, log, count."""
         state = self.state
         predlog = state.predlog
         assert predlog is not None
@@ -78,18 +95,9 @@ class Scorer:
         request_id = self.ids.next()
         decision = state.router.route(key or request_id)
         model = state.model(decision.role)
-        # A single-model server logs the alias it serves (a canary/shadow Deployment: challenger).
+        # Logged under the alias it serves (a canary/shadow Deployment: challenger).
         role = decision.role if state.router.needs_challenger else state.settings.model_alias
-        proba = model.predict(rows)
-        classes, positive, confidence = classes_of(proba)
-        bad = first_bad_row(positive, confidence)
-        if bad is not None:
-            raise RequestError(
-                422,
-                f"{field}[{bad}]: the model returned a non-finite probability for this row; "
-                "its values are outside what the model can score: send values like the "
-                "training data",
-            )
+        decoded = model.task.decode(model.predict(rows), field)
         request_ids = (
             [request_id] if len(rows) == 1 else [f"{request_id}-{i}" for i in range(len(rows))]
         )
@@ -103,8 +111,8 @@ class Scorer:
                     role,
                     model.feature_names,
                     tuple(rows),
-                    tuple(classes),
-                    tuple(positive),
+                    tuple(decoded.predictions),
+                    tuple(decoded.scores),
                     features_json=None if row_json is None else (row_json,),
                 )
             )
@@ -112,22 +120,13 @@ class Scorer:
             raise RequestError(503, predlog.refusal()) from None
         metrics = state.metrics
         metrics.child(metrics.routed, model.version, role, state.router.strategy).inc()
-        count_predictions(metrics, model.version, classes, confidence)
+        count_predictions(metrics, model, decoded)
         if decision.shadow and state.shadow is not None:
             state.shadow.submit(request_ids, rows)
-        return request_id, model, role, proba, classes, positive, request_ids
-
-    def score_arrays(
-        self, key: str | None, rows: Rows
-    ) -> tuple[str, LoadedModel, str, np.ndarray, np.ndarray, list[str]]:
-        """`score` with numpy results, proba (n, 2) and classes (n,) (POST /predict/entities)."""
-        request_id, model, role, proba, classes, _, request_ids = self.score(
-            key, rows, "entity_ids"
-        )
-        return request_id, model, role, proba, np.asarray(classes, dtype=np.int64), request_ids
+        return Scored(request_id, model, role, decoded, request_ids)
 
     def predict_reply(self, body: bytes, key: str | None) -> Reply:
-        """POST /predict: `{"instances": [...]}` -> ids, classes and P(class 1)."""
+        """POST /predict: `{"instances": [...]}` -> `Scored.payload`."""
         schema = self.state.require_schema()
         rows = schema.parse_predict(body)
         row_json = None
@@ -135,25 +134,16 @@ class Scorer:
             # Validated as {"instances": [ {...} ]} with no other bracket: the text between
             # the brackets is the row's JSON object as sent; log it verbatim.
             row_json = body[body.index(b"[") + 1 : body.index(b"]")].decode().strip()
-        request_id, model, role, _, classes, positive, request_ids = self.score(
-            key, rows, "instances", row_json
-        )
-        payload: dict[str, Any] = {
-            "request_id": request_id,
-            "model_version": model.version,
-            "role": role,
-            "predictions": classes,
-            "probabilities": positive,
-        }
-        if len(request_ids) > 1:
-            payload["request_ids"] = request_ids
-        return Reply(200, orjson.dumps(payload), model.version, _id_headers(request_id, model))
+        scored = self.score(key, rows, "instances", row_json)
+        headers = _id_headers(scored.request_id, scored.model)
+        return Reply(200, orjson.dumps(scored.payload()), scored.model.version, headers)
 
     def invocations_reply(self, rows: Rows, field: str, key: str | None) -> Reply:
-        """POST /invocations (already parsed by `mlflow_protocol`): `{"predictions": [...]}`."""
-        request_id, model, _, _, classes, _, _ = self.score(key, rows, field)
-        body = orjson.dumps({"predictions": classes})
-        return Reply(200, body, model.version, _id_headers(request_id, model))
+        """POST /invocations (already parsed by `mlflow_protocol`): `{"predictions": [...]}`,
+        the label (classification) or value (regression) per row, as MLflow's pyfunc."""
+        scored = self.score(key, rows, field)
+        body = orjson.dumps({"predictions": scored.decoded.predictions})
+        return Reply(200, body, scored.model.version, _id_headers(scored.request_id, scored.model))
 
 
 def _id_headers(request_id: str, model: LoadedModel) -> list[tuple[bytes, bytes]]:
@@ -198,10 +188,11 @@ class ShadowScorer:
     def _score(self, request_ids: list[str], rows: Rows) -> None:
         state = self.state
         model = state.model("challenger")
-        classes, positive, confidence = classes_of(model.predict(rows))
-        if first_bad_row(positive, confidence) is not None:
+        try:
+            decoded = model.task.decode(model.predict(rows), "instances")
+        except RequestError:
             return  # never logged, as on the champion's path
-        count_predictions(state.metrics, model.version, classes, confidence)
+        count_predictions(state.metrics, model, decoded)
         state.metrics.child(state.metrics.routed, model.version, "shadow", "shadow").inc()
         if state.predlog is not None:
             try:
@@ -212,8 +203,8 @@ class ShadowScorer:
                         "shadow",
                         model.feature_names,
                         rows,
-                        classes,
-                        positive,
+                        decoded.predictions,
+                        decoded.scores,
                     )
                 )
             except LogFullError:

@@ -72,6 +72,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
+def example_row(champion: dict[str, Any]) -> dict[str, Any]:
+    """A valid row from GET /model: 0.0 per numeric feature, the first known category per
+    categorical."""
+    categories = champion.get("categories") or {}
+    types = champion.get("feature_types") or {}
+    return {
+        name: 0.0 if types.get(name, "numeric") == "numeric" else (categories.get(name) or [""])[0]
+        for name in champion["features"]
+    }
+
+
 def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -80,12 +91,16 @@ def main() -> int:
     try:
         wait_ready(base, process)
         status, body = call(f"{base}/model")
-        features = json.loads(body)["champion"]["features"]
+        champion = json.loads(body)["champion"]
         checks: list[tuple[str, int, int]] = [("GET /health", call(f"{base}/health")[0], 200)]
-        status, body = call(f"{base}/predict", {"instances": [dict.fromkeys(features, 0.0)]})
+        status, body = call(f"{base}/predict", {"instances": [example_row(champion)]})
         checks.append(("POST /predict", status, 200))
-        request_id = json.loads(body).get("request_id", "") if status == 200 else ""
-        label = {"request_id": request_id, "label": 1}
+        answer = json.loads(body) if status == 200 else {}
+        # The label is the prediction itself: a valid label of any task (class or value).
+        label = {
+            "request_id": answer.get("request_id", ""),
+            "label": (answer.get("predictions") or [None])[0],
+        }
         checks.append(("POST /feedback", call(f"{base}/feedback", label)[0], 200))
         checks.append(("POST /predict (bad)", call(f"{base}/predict", {"instances": []})[0], 422))
         status, body = call(f"{base}/metrics")

@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.serving.logpump import PredictionLog
 from {{ cookiecutter.package_name }}.serving.metrics import ServingMetrics
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel, load_bundle
+from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
 from {{ cookiecutter.package_name }}.serving.predlog import database_url
 from {{ cookiecutter.package_name }}.serving.routing import Router, make_router
 from {{ cookiecutter.package_name }}.serving.schema import RequestError, RequestSchema
@@ -48,6 +49,13 @@ class ServingState:
         model = self.challenger if role == "challenger" else self.champion
         assert model is not None
         return model
+
+    def model_by_version(self, version: str) -> LoadedModel | None:
+        """The loaded model of that version (None: a version no longer served here)."""
+        for model in (self.champion, self.challenger):
+            if model is not None and model.version == version:
+                return model
+        return None
 
     def version(self) -> str:
         return self.champion.version if self.champion is not None else "none"
@@ -106,11 +114,31 @@ def check_models(
             f"serving.routing={serving.routing} needs a challenger model; register one "
             "or set serving.routing=single"
         )
-    if challenger is not None and challenger.feature_names != champion.feature_names:
+    if challenger is not None and _inputs(challenger) != _inputs(champion):
         raise UserError(
             f"champion {champion.version} and challenger {challenger.version} expect "
             "different features; both must be trained on the same schema"
         )
+    if challenger is not None and not challenger.task.same_outputs(champion.task):
+        raise UserError(
+            f"champion {champion.version} ({champion.task.task}, classes "
+            f"{list(champion.task.classes)}) and challenger {challenger.version} "
+            f"({challenger.task.task}, classes {list(challenger.task.classes)}) predict "
+            "different things; train both on the same dataset section"
+        )
+    if serving.routing == "bandit":
+        for model in [m for m in (champion, challenger) if m is not None]:
+            if not model.task.is_classification and model.task.offline_mae is None:
+                raise UserError(
+                    f"serving.routing=bandit rewards a regression prediction within the "
+                    f"model's offline MAE, but bundle {model.version} records no metrics.mae; "
+                    "re-run the pipeline (or use another routing)"
+                )
+
+
+def _inputs(model: LoadedModel) -> list[tuple[str, bool]]:
+    # Categories may differ (a challenger trained on newer data saw more of them).
+    return [(feature.name, feature.numeric) for feature in model.features]
 
 
 def make_lifespan(
@@ -118,7 +146,7 @@ def make_lifespan(
     state: ServingState,
     champion: LoadedModel | None,
     challenger: LoadedModel | None,
-    on_started: Callable[[FastAPI, RequestSchema], None],
+    on_started: Callable[[FastAPI, RequestSchema, ModelTask], None],
 ) -> Callable[[FastAPI], Any]:
     """Start-up: models (loaded here unless given), warm-up, the log, shadow scoring;
     shutdown: drain the shadow queue and the log."""
@@ -126,7 +154,7 @@ def make_lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await start(settings, state, champion, challenger)
-        on_started(app, state.require_schema())
+        on_started(app, state.require_schema(), state.model("champion").task)
         try:
             yield
         finally:
@@ -151,7 +179,12 @@ async def start(
     assert champion is not None
     check_models(serving, champion, challenger)
     state.champion, state.challenger = champion, challenger
-    state.schema = RequestSchema(champion.features, serving.max_batch_size)
+    state.schema = RequestSchema(
+        champion.features,
+        serving.max_batch_size,
+        reject_unknown=champion.task.unknown_category == "reject",
+    )
+    state.metrics.describe_models([m for m in (champion, challenger) if m is not None])
     for model in (champion, challenger):
         if model is not None:
             await asyncio.to_thread(model.warm_up)
