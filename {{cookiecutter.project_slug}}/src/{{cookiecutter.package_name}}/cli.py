@@ -329,14 +329,15 @@ def retrain_check(
 @app.command("feast-prepare")
 def feast_prepare(
     dataset: Annotated[
-        Path, typer.Option(help="CSV/Parquet with the features and the label.")
-    ] = Path("data/raw/breast_cancer.csv"),
-    target: Annotated[str, typer.Option(help="The label column.")] = "target",
+        Path | None, typer.Option(help="CSV/Parquet with the features and the label.")
+    ] = None,
 ) -> None:
-    """Write the Feast source and label tables (data/feast/) from the dataset."""
-    from {{ cookiecutter.package_name }}.feature_store import prepare_source
+    """Write the Feast source and label tables (data/feast/) from the dataset (dataset.path)."""
+    from {{ cookiecutter.package_name }}.feature_store import configured_spec, prepare_source
 
-    prepared = prepare_source(get_settings(), dataset, target)
+    settings = get_settings()
+    path = dataset or settings.resolve(configured_spec(settings).path)
+    prepared = prepare_source(settings, path)
     typer.echo(f"wrote {prepared.source} and {prepared.labels} ({prepared.rows} rows)")
     first, last = (when.isoformat(timespec="seconds") for when in (prepared.start, prepared.end))
     typer.echo(f"event timestamps {first} .. {last}")

@@ -292,8 +292,8 @@ def write_rules(rules: dict[str, Any], path: Path, source: Path) -> None:
     header = (
         "---\n"
         f"# Data validation rules derived from {source.name} by `derive-rules`.\n"
-        "# Review them: ranges are the observed ones widened by 10% of the span; categories\n"
-        "# are listed for categorical features and class labels only.\n"
+        "# Review them: ranges are the observed ones widened by 10% (of span or magnitude);\n"
+        "# categories are listed for categorical features and class labels only.\n"
     )
     body = yaml.safe_dump(rules, sort_keys=False, default_flow_style=None, width=100)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """Validation rules derived from a trusted table: they pass on it and still catch corruption.
 
 Numeric columns (integer-valued ones too: next year's `year` must pass) get a range, the
-observed one widened by 10% of the span on each side and clamped at 0 when every value is
-non-negative. Only real categoricals (and a classification target) get `allowed_values`.
+observed one widened on each side by 10% of the larger of its span and its largest
+magnitude, clamped at 0 when every value is non-negative. Only real categoricals (and a classification target) get `allowed_values`.
 Nullability is as observed. A label-balance rule exists for classification only. Columns
 the model does not use (identifiers, dropped columns) get their dtype and nullability.
 `validation` loads and checks these rules; this module only derives them.
@@ -40,7 +40,9 @@ def dtype_name(series: pd.Series) -> str:
 
 def _range(series: pd.Series) -> dict[str, float]:
     low, high = float(series.min()), float(series.max())
-    margin = RANGE_MARGIN * (high - low) or RANGE_MARGIN * max(abs(low), 1.0)
+    # The span alone is too tight where values sit far from 0 (a `year` of 2015..2022 must
+    # accept 2023): widen by the larger of the span and the largest magnitude.
+    margin = RANGE_MARGIN * (max(high - low, abs(low), abs(high)) or 1.0)
     bottom = round(low - margin, 6)
     return {"min": max(0.0, bottom) if low >= 0 else bottom, "max": round(high + margin, 6)}
 
