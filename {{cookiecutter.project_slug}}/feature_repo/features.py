@@ -38,7 +38,9 @@ dataset_features = FeatureView(
     name="dataset_features",
     entities=[row],
     ttl=timedelta(days=3650),
-    schema=[Field(name=name, dtype=FEAST_TYPES[kind]) for name, kind in DATASET["features"].items()],
+    schema=[
+        Field(name=name, dtype=FEAST_TYPES[kind]) for name, kind in DATASET["features"].items()
+    ],
     source=source,
     online=True,
     description="Every model feature, in model-input order (dataset.features).",

@@ -44,8 +44,10 @@ def churn(rows: int = 240, seed: int = 0) -> pd.DataFrame:
 def species(rows: int = 150) -> pd.DataFrame:
     rng = np.random.default_rng(1)
     label = rng.choice(["setosa", "versicolor", "virginica"], rows)
-    return pd.DataFrame({"petal": rng.normal(3, 1, rows) + (label == "setosa"),
-                         "colour": rng.choice(["red", "blue"], rows), "species": label})  # fmt: skip
+    petal = rng.normal(3, 1, rows) + (label == "setosa")
+    return pd.DataFrame(
+        {"petal": petal, "colour": rng.choice(["red", "blue"], rows), "species": label}
+    )
 
 
 def prices(rows: int = 200) -> pd.DataFrame:
@@ -180,7 +182,7 @@ def test_drop_missing_target_writes_the_labelled_rows(
     data = _write(project, "churn.csv", frame)
     code, _, err = _run(capsys, "--data", data, "--target", "churned")
     assert code == 2 and "3 missing value(s)" in err and "--drop-missing-target" in err
-    code, out, err = _run(capsys, "--data", data, "--target", "churned", "--drop-missing-target")
+    code, _, err = _run(capsys, "--data", data, "--target", "churned", "--drop-missing-target")
     assert code == 0, err
     spec = _spec(project)
     assert spec.path == Path("data/raw/churn_labelled.csv")

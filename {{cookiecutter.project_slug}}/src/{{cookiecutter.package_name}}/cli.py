@@ -94,8 +94,9 @@ def init_data(
         rules=settings.resolve(settings.pipeline.validation_rules),
         seed=settings.seed,
     )
-    request = Request(data, target, task, _listed(id_columns), _listed(drop),
-                      drop_missing_target, force)  # fmt: skip
+    request = Request(
+        data, target, task, _listed(id_columns), _listed(drop), drop_missing_target, force
+    )
     typer.echo(summary(adopt(project, request), settings.project_root))
 
 
@@ -127,7 +128,10 @@ def derive_rules(
     label = spec.target if target is None else (target or None)
     if label is not None and label not in frame.columns:
         raise UserError(f"label column '{label}' is not in {data}; pass --target NAME or ''")
-    kinds = {"categorical": set(spec.categorical_features), "numeric": set(spec.numeric_features)}
+    kinds: dict[str, set[str] | None] = {
+        "categorical": set(spec.categorical_features),
+        "numeric": set(spec.numeric_features),
+    }
     if not set(spec.features) & set(frame.columns):
         kinds = {"categorical": None, "numeric": None}  # another table: guess the kinds
     classification = spec.is_classification if label == spec.target else None

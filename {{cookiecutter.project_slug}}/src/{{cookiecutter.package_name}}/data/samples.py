@@ -26,7 +26,9 @@ SAMPLE_TARGET = "target"
 
 
 def _snake_case(frame: pd.DataFrame) -> pd.DataFrame:
-    frame.columns = [str(name).strip().replace(" ", "_").replace("/", "_") for name in frame.columns]
+    frame.columns = [
+        str(name).strip().replace(" ", "_").replace("/", "_") for name in frame.columns
+    ]
     return frame
 
 

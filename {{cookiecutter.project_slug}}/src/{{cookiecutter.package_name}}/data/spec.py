@@ -66,7 +66,9 @@ class DatasetSpec(BaseModel):
                 raise ValueError("positive_class is for binary datasets only")
         clash = {self.target, *self.id_columns} & set(self.features)
         if clash:
-            raise ValueError(f"{', '.join(sorted(clash))} cannot be both a feature and the target/id")
+            raise ValueError(
+                f"{', '.join(sorted(clash))} cannot be both a feature and the target/id"
+            )
         return self
 
     @property

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from {{ cookiecutter.package_name }} import tables
 from {{ cookiecutter.package_name }}.data import read_table
+
 # Rules are derived in the data layer (init-data uses them); validation loads and checks them.
 from {{ cookiecutter.package_name }}.data.adopt.rules import derive_rules as derive_rules
 from {{ cookiecutter.package_name }}.data.adopt.rules import json_value

@@ -89,7 +89,9 @@ def _check_columns(frame: pd.DataFrame, request: Request) -> None:
                 raise UserError(f"{option} {name}: that is the target; pick another --target")
 
 
-def _labelled(frame: pd.DataFrame, request: Request, source: Path) -> tuple[pd.DataFrame, Path | None, str | None]:
+def _labelled(
+    frame: pd.DataFrame, request: Request, source: Path
+) -> tuple[pd.DataFrame, Path | None, str | None]:
     """The rows with a target; with --drop-missing-target also the file they go to."""
     missing = int(frame[request.target].isna().sum())
     if not missing:
@@ -116,7 +118,9 @@ def read_csv_text(text: str) -> pd.DataFrame:
     return pd.read_csv(StringIO(text))
 
 
-def _spec(request: Request, path: Path, inferred: Inferred, previous: dict[str, Any]) -> DatasetSpec:
+def _spec(
+    request: Request, path: Path, inferred: Inferred, previous: dict[str, Any]
+) -> DatasetSpec:
     try:
         return DatasetSpec(
             name=path.stem.replace("_", "-"),
@@ -134,7 +138,9 @@ def _spec(request: Request, path: Path, inferred: Inferred, previous: dict[str, 
         )
     except ValidationError as error:
         first = error.errors()[0]
-        raise UserError(f"dataset spec: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise UserError(
+            f"dataset spec: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        ) from None
 
 
 def _previous_dataset(config_text: str) -> dict[str, Any]:

@@ -80,7 +80,11 @@ def _regression(train: pd.Series, test: pd.Series) -> dict[str, float]:
 def baseline(frame: pd.DataFrame, spec: DatasetSpec, seed: int) -> dict[str, float]:
     """The dummy model's test metrics."""
     train, test = _split(frame, spec, seed)
-    scores = _regression(train, test) if spec.task == "regression" else _classification(spec, train, test)
+    scores = (
+        _regression(train, test)
+        if spec.task == "regression"
+        else _classification(spec, train, test)
+    )
     return {name: round(float(value), 4) for name, value in scores.items()}
 
 

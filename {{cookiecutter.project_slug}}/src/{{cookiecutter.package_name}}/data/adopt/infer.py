@@ -44,7 +44,7 @@ def _one_line(column: str, problem: str, fix: str) -> UserError:
 
 
 def _is_text(series: pd.Series) -> bool:
-    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+    return bool(pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series))
 
 
 def _looks_like_dates(values: pd.Series) -> bool:
@@ -64,7 +64,9 @@ def check_column(name: str, series: pd.Series) -> None:
         raise _one_line(
             name, f"holds one value ({values.iloc[0]!r}) in every row", f"pass --drop {name}"
         )
-    if pd.api.types.is_datetime64_any_dtype(series) or (_is_text(series) and _looks_like_dates(values)):
+    if pd.api.types.is_datetime64_any_dtype(series) or (
+        _is_text(series) and _looks_like_dates(values)
+    ):
         raise _one_line(
             name,
             "holds dates, which the model cannot use as they are",
@@ -142,8 +144,11 @@ def infer_task(target: str, series: pd.Series, wanted: str) -> tuple[Task, list[
         return "regression", []
     classes = _classes(series)
     if len(classes) < 2:
-        raise _one_line(target, f"has a single class ({classes[0]!r})",
-                        "a classifier needs at least two: add rows of the other classes")  # fmt: skip
+        raise _one_line(
+            target,
+            f"has a single class ({classes[0]!r})",
+            "a classifier needs at least two: add rows of the other classes",
+        )
     if wanted == "binary" and len(classes) != 2:
         raise _one_line(target, f"has {len(classes)} classes, not 2",
                         "pass --task multiclass (or auto)")  # fmt: skip

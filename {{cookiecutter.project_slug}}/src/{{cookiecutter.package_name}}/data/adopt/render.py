@@ -13,7 +13,12 @@ from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 
 def scalar(value: Any) -> str:
     """One YAML value in flow style (strings quoted when YAML would misread them)."""
-    return yaml.safe_dump(value, default_flow_style=True, width=1 << 16).strip().removesuffix("\n...").strip()
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=1 << 16)
+        .strip()
+        .removesuffix("\n...")
+        .strip()
+    )
 
 
 def dataset_block(spec: DatasetSpec) -> str:
@@ -31,8 +36,8 @@ def dataset_block(spec: DatasetSpec) -> str:
     if spec.is_classification:
         lines.append(f"  classes: {scalar(spec.classes)}")
     if spec.task == "binary":
-        lines.append(f"  positive_class: {scalar(spec.positive_class)}"
-                     "  # binary: the class whose probability /predict reports")  # fmt: skip
+        note = "  # binary: the class whose probability /predict reports"
+        lines.append(f"  positive_class: {scalar(spec.positive_class)}{note}")
     lines += [
         f"  id_columns: {scalar(spec.id_columns)}"
         "  # carried into logs and batch outputs, never fed to the model",
@@ -58,10 +63,11 @@ def evaluation_block(section: dict[str, Any], measured: dict[str, float]) -> str
     return "\n".join(
         [
             "evaluation:",
-            "  # Gate on the held-out split: below a minimum (above a maximum for log_loss, rmse,",
-            "  # mae) `make evaluate` exits 1. Set by init-data from a dummy model on the same split",
-            f"  # (class priors / the training mean): minimum = baseline + {MARGIN} x (1 - baseline),",
-            f"  # maximum = {1 - MARGIN:g} x baseline. Raise them once you know what your model reaches.",
+            "  # Gate on the held-out split: below a minimum (above a maximum for log_loss,",
+            "  # rmse, mae) `make evaluate` exits 1. Set by init-data from a dummy model on the",
+            "  # same split (class priors / the training mean): minimum = baseline +",
+            f"  # {MARGIN} x (1 - baseline), maximum = {1 - MARGIN:g} x baseline. Raise them once",
+            "  # you know what your model reaches.",
             "  thresholds:",
             *bounds,
             "  # A candidate whose primary metric is worse than the champion's by more than the",
@@ -74,8 +80,8 @@ def evaluation_block(section: dict[str, Any], measured: dict[str, float]) -> str
 
 def intended_use_block(spec: DatasetSpec) -> str:
     if spec.task == "binary":
-        what = (f"Binary classification of `{spec.target}` (positive class "
-                f"{scalar(spec.positive_class)})")  # fmt: skip
+        positive = scalar(spec.positive_class)
+        what = f"Binary classification of `{spec.target}` (positive class {positive})"
     elif spec.task == "multiclass":
         what = f"Multi-class classification of `{spec.target}` into {len(spec.classes)} classes"
     else:

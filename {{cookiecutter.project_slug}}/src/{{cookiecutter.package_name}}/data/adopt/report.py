@@ -12,14 +12,14 @@ def summary(adopted: Adopted, root: Path) -> str:
     kinds = f"{len(spec.numeric_features)} numeric, {len(spec.categorical_features)} categorical"
     lines = [f"dataset {spec.path}: target '{spec.target}', task {spec.task}, features: {kinds}"]
     if spec.is_classification:
-        lines.append(f"classes: {spec.classes}"
-                     + (f", positive class {spec.positive_class!r}" if spec.task == "binary" else ""))  # fmt: skip
+        positive = f", positive class {spec.positive_class!r}" if spec.task == "binary" else ""
+        lines.append(f"classes: {spec.classes}{positive}")
     if spec.categorical_features:
         lines.append(f"categorical: {', '.join(spec.categorical_features)}")
     if spec.id_columns:
         lines.append(f"identifiers (not fed to the model): {', '.join(spec.id_columns)}")
-    lines.append("baseline (dummy model): "
-                 + ", ".join(f"{name} {value}" for name, value in adopted.baseline.items()))  # fmt: skip
+    scores = ", ".join(f"{name} {value}" for name, value in adopted.baseline.items())
+    lines.append(f"baseline (dummy model): {scores}")
     for path in adopted.written:
         shown = path.relative_to(root) if path.is_relative_to(root) else path
         lines.append(f"wrote {shown}")

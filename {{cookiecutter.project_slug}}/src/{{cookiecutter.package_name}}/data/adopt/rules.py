@@ -2,9 +2,10 @@
 
 Numeric columns (integer-valued ones too: next year's `year` must pass) get a range, the
 observed one widened on each side by 10% of the larger of its span and its largest
-magnitude, clamped at 0 when every value is non-negative. Only real categoricals (and a classification target) get `allowed_values`.
-Nullability is as observed. A label-balance rule exists for classification only. Columns
-the model does not use (identifiers, dropped columns) get their dtype and nullability.
+magnitude, clamped at 0 when every value is non-negative. Only real categoricals (and a
+classification target) get `allowed_values`. Nullability is as observed. A label-balance
+rule exists for classification only. Columns the model does not use (identifiers, dropped
+columns) get their dtype and nullability.
 `validation` loads and checks these rules; this module only derives them.
 """
 
@@ -88,10 +89,14 @@ def derive_rules(
         if name == target:
             role = "categorical" if classification else "numeric"
         elif guess:
-            number = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+            number = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(
+                series
+            )
             role = "numeric" if number else "categorical"
         else:
-            role = "categorical" if name in categorical else "numeric" if name in numeric else "other"
+            role = (
+                "categorical" if name in categorical else "numeric" if name in numeric else "other"
+            )
         columns[str(name)] = column_rule(series, role)
     rules: dict[str, Any] = {
         "min_rows": max(1, len(frame) // 2),
