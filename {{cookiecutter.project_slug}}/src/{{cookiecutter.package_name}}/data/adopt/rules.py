@@ -36,6 +36,9 @@ def dtype_name(series: pd.Series) -> str:
         return "int64"
     if pd.api.types.is_float_dtype(series):
         return "float64"
+    values = series.dropna()
+    if pd.api.types.is_string_dtype(series) and all(isinstance(v, str) for v in values):
+        return "str"  # pandas 3's string dtype; pandera reads it as object text under pandas 2
     return str(series.dtype)
 
 
