@@ -10,8 +10,10 @@ a batch large enough for drift, `make drift`, `make test`.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import random
 import socket
 import subprocess
 import time
@@ -22,8 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
@@ -33,54 +33,69 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("venv-default")]
 
 VENV = VENV_CACHE / "bake-default"  # the default project's venv (test_bake.py)
 ROWS = 400
+Row = dict[str, Any]  # the template's own environment has no pandas: plain rows and csv
 
 
-def churn(rng: np.random.Generator) -> pd.DataFrame:
-    plan = rng.choice(["basic", "plus", "pro"], ROWS)
-    tenure = rng.integers(1, 72, ROWS)
-    frame = pd.DataFrame(
-        {
-            "customer_id": [f"C{i:05d}" for i in range(ROWS)],
-            "plan": plan,
-            "region": rng.choice(["north", "south", "east", None], ROWS),
-            "tenure_months": tenure,
-            "monthly_fee": rng.normal(40, 12, ROWS).round(2),
-            "paperless": rng.choice([True, False], ROWS),
-        }
-    )
-    frame.loc[rng.choice(ROWS, 25, replace=False), "monthly_fee"] = np.nan
-    risk = (plan == "basic") * 2.0 - tenure / 24 + rng.normal(0, 0.5, ROWS)
-    frame["churned"] = np.where(risk > 0, "yes", "no")
-    return frame
+def churn(rng: random.Random) -> list[Row]:
+    rows = []
+    for index in range(ROWS):
+        plan = rng.choice(["basic", "plus", "pro"])
+        tenure = rng.randint(1, 72)
+        risk = (plan == "basic") * 2.0 - tenure / 24 + rng.gauss(0, 0.5)
+        rows.append(
+            {
+                "customer_id": f"C{index:05d}",
+                "plan": plan,
+                "region": rng.choice(["north", "south", "east", None]),
+                "tenure_months": tenure,
+                "monthly_fee": None if rng.random() < 0.06 else round(rng.gauss(40, 12), 2),
+                "paperless": rng.choice([True, False]),
+                "churned": "yes" if risk > 0 else "no",
+            }
+        )
+    return rows
 
 
-def species(rng: np.random.Generator) -> pd.DataFrame:
-    label = rng.choice(["setosa", "versicolor", "virginica"], ROWS)
-    centre = pd.Series(label).map({"setosa": 1.0, "versicolor": 3.0, "virginica": 5.0})
-    return pd.DataFrame(
-        {
-            "petal_length": centre + rng.normal(0, 0.5, ROWS),
-            "sepal_width": 3 + rng.normal(0, 0.4, ROWS),
-            "colour": rng.choice(["white", "purple"], ROWS),
-            "species": label,
-        }
-    )
+def species(rng: random.Random) -> list[Row]:
+    centre = {"setosa": 1.0, "versicolor": 3.0, "virginica": 5.0}
+    rows = []
+    for _ in range(ROWS):
+        label = rng.choice(list(centre))
+        rows.append(
+            {
+                "petal_length": round(centre[label] + rng.gauss(0, 0.5), 3),
+                "sepal_width": round(3 + rng.gauss(0, 0.4), 3),
+                "colour": rng.choice(["white", "purple"]),
+                "species": label,
+            }
+        )
+    return rows
 
 
-def prices(rng: np.random.Generator) -> pd.DataFrame:
-    year = rng.integers(2005, 2024, ROWS)
-    area = rng.uniform(30, 200, ROWS).round(1)
-    district = rng.choice(["centre", "suburb", "harbour"], ROWS)
-    bonus = pd.Series(district).map({"centre": 80.0, "suburb": 0.0, "harbour": 40.0})
-    price = 2.0 * area + 5.0 * (year - 2005) + bonus + rng.normal(0, 10, ROWS)
-    return pd.DataFrame({"year": year, "area": area, "district": district, "price": price.round(2)})
+def prices(rng: random.Random) -> list[Row]:
+    bonus = {"centre": 80.0, "suburb": 0.0, "harbour": 40.0}
+    rows = []
+    for _ in range(ROWS):
+        year, area = rng.randint(2005, 2023), round(rng.uniform(30, 200), 1)
+        district = rng.choice(list(bonus))
+        price = 2.0 * area + 5.0 * (year - 2005) + bonus[district] + rng.gauss(0, 10)
+        rows.append({"year": year, "area": area, "district": district, "price": round(price, 2)})
+    return rows
 
 
-DATASETS: dict[str, tuple[Callable[[np.random.Generator], pd.DataFrame], str, str]] = {
+DATASETS: dict[str, tuple[Callable[[random.Random], list[Row]], str, str]] = {
     "churn": (churn, "churned", "binary"),
     "species": (species, "species", "multiclass"),
     "prices": (prices, "price", "regression"),
 }
+
+
+def write_csv(path: Path, rows: list[Row]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
 
 
 def _free_port() -> int:
@@ -130,19 +145,17 @@ def serving(project: Path) -> Iterator[str]:
         server.wait(timeout=60)
 
 
-def _instance(row: pd.Series, features: list[str]) -> dict[str, Any]:
+def _instance(row: Row, features: list[str]) -> Row:
     """A raw JSON instance: strings stay strings, missing values are null."""
-    return {name: (None if pd.isna(row[name]) else row[name].item() if hasattr(row[name], "item")
-                   else row[name]) for name in features}  # fmt: skip
+    return {name: row[name] for name in features}
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_init_data_then_everything_downstream(tmp_path: Path, name: str) -> None:
     build, target, task = DATASETS[name]
     project = render(tmp_path)
-    frame = build(np.random.default_rng(7))
-    (project / "data" / "raw").mkdir(parents=True, exist_ok=True)
-    frame.to_csv(project / "data" / "raw" / f"{name}.csv", index=False)
+    rows = build(random.Random(7))
+    write_csv(project / "data" / "raw" / f"{name}.csv", rows)
 
     make(project, "install", venv=VENV)
     output = make(project, "init-data", f"DATA=data/raw/{name}.csv", f"TARGET={target}",
@@ -153,7 +166,7 @@ def test_init_data_then_everything_downstream(tmp_path: Path, name: str) -> None
     make(project, "pipeline", venv=VENV)
 
     features = list(spec["features"])
-    instance = _instance(frame.iloc[0], features)
+    instance = _instance(rows[0], features)
     categorical = [f for f, kind in spec["features"].items() if kind == "categorical"]
     numeric = [f for f, kind in spec["features"].items() if kind == "numeric"]
     assert any(isinstance(instance[f], str) for f in categorical), instance
@@ -164,16 +177,15 @@ def test_init_data_then_everything_downstream(tmp_path: Path, name: str) -> None
         predicted = answer["predictions"][0]
         if task == "regression":
             assert isinstance(predicted, float) and "probabilities" not in answer
-            label: Any = float(frame[target].iloc[0])
+            label: Any = float(rows[0][target])
         else:
             assert predicted in spec["classes"]
-            label = frame[target].iloc[0]
-            label = label.item() if hasattr(label, "item") else label
+            label = rows[0][target]
         status, answer = _call(
             f"{url}/feedback", {"request_id": answer["request_id"], "label": label}
         )
         assert status in (200, 202), answer
-        batch = [_instance(row, features) for _, row in frame.iloc[:150].iterrows()]
+        batch = [_instance(row, features) for row in rows[:150]]
         status, answer = _call(f"{url}/predict", {"instances": batch})
         assert status == 200, answer
     drift = make(project, "drift", venv=VENV).stdout

@@ -15,6 +15,7 @@ without `force`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +114,6 @@ def _labelled(
 
 def read_csv_text(text: str) -> pd.DataFrame:
     """The frame training will read back from the written CSV (its dtypes, not ours)."""
-    from io import StringIO
-
     return pd.read_csv(StringIO(text))
 
 
