@@ -35,7 +35,11 @@ def spec() -> DatasetSpec:
 def dataset_path(spec: DatasetSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The configured dataset file: the project's own, or its bundled sample written afresh."""
     if sample_at(spec.path) is None:
-        return PROJECT_ROOT / spec.path
+        path = PROJECT_ROOT / spec.path
+        if not path.is_file():
+            pytest.fail(f"{path} not found: the tests read the configured dataset; fetch it first "
+                        "(`dvc pull`, or copy it there)")  # fmt: skip
+        return path
     path = tmp_path_factory.mktemp("sample") / spec.path.name
     write_sample(path, sample=spec.path)
     return path
