@@ -33,12 +33,14 @@ def spec() -> DatasetSpec:
 
 @pytest.fixture(scope="session")
 def dataset_path(spec: DatasetSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The configured dataset file: the project's own, or its bundled sample written afresh."""
+    """The configured dataset file: the project's own, or its bundled sample written afresh.
+
+    Tests that need your data skip (saying so) where the checkout lacks it.
+    """
     if sample_at(spec.path) is None:
         path = PROJECT_ROOT / spec.path
-        if not path.is_file():
-            pytest.fail(f"{path} not found: the tests read the configured dataset; fetch it first "
-                        "(`dvc pull`, or copy it there)")  # fmt: skip
+        if not path.is_file():  # data/raw/ is not in git: a CI checkout may not have it
+            pytest.skip(f"{spec.path} is not in this checkout; `dvc pull` it to run this test")
         return path
     path = tmp_path_factory.mktemp("sample") / spec.path.name
     write_sample(path, sample=spec.path)
