@@ -13,6 +13,7 @@ import yaml
 
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.data.adopt.blocks import current_block, is_pristine
+from {{ cookiecutter.package_name }}.data.samples import sample_at
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.validation import check_frame, load_rules
 
@@ -172,6 +173,23 @@ def test_the_shipped_sections_are_init_data_output() -> None:
     for key in ("intended_use", "dataset", "evaluation"):
         assert is_pristine(current_block(text, key) or ""), key
     assert is_pristine((PROJECT_ROOT / RULES).read_text())
+
+
+def test_init_data_on_the_sample_writes_the_shipped_sections(
+    project: Path, capsys: pytest.CaptureFixture[str], spec: DatasetSpec, dataset_path: Path
+) -> None:
+    """The shipped dataset, evaluation and rules are init-data's own output for the sample:
+    one way to write them."""
+    if sample_at(spec.path) is None:
+        pytest.skip("the project adopted its own data (options of that run are not recorded)")
+    shipped = (project / CONFIG).read_text()
+    shutil.copy(dataset_path, project / spec.path)
+    code, _, err = _run(capsys, "--data", str(spec.path), "--target", spec.target)
+    assert code == 0, err
+    written = (project / CONFIG).read_text()
+    for key in ("intended_use", "dataset", "evaluation"):
+        assert current_block(written, key) == current_block(shipped, key), key
+    assert (project / RULES).read_text() == (PROJECT_ROOT / RULES).read_text()
 
 
 def test_drop_missing_target_writes_the_labelled_rows(
