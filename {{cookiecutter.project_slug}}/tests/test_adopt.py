@@ -22,7 +22,7 @@ CONFIG = Path("configs/model_config.yaml")
 RULES = Path("configs/data_validation.yaml")
 
 
-def churn(rows: int = 240, seed: int = 0) -> pd.DataFrame:
+def subscribers(rows: int = 240, seed: int = 0) -> pd.DataFrame:
     """String categoricals with missing values, an id, a bool, a low-cardinality integer."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame(
@@ -37,8 +37,8 @@ def churn(rows: int = 240, seed: int = 0) -> pd.DataFrame:
         }
     )
     frame.loc[rng.choice(rows, 12, replace=False), "monthly_fee"] = np.nan
-    frame["churned"] = np.where(frame["plan"] == "basic", "yes", "no")
-    frame.loc[rng.choice(rows, 30, replace=False), "churned"] = "yes"
+    frame["cancelled"] = np.where(frame["plan"] == "basic", "yes", "no")
+    frame.loc[rng.choice(rows, 30, replace=False), "cancelled"] = "yes"
     return frame
 
 
@@ -88,9 +88,9 @@ def _spec(project: Path) -> DatasetSpec:
 def test_string_categoricals_missing_values_and_an_id(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = _write(project, "churn.csv", churn())
+    data = _write(project, "subscribers.csv", subscribers())
     before = (project / CONFIG).read_text()
-    code, out, err = _run(capsys, "--data", data, "--target", "churned")
+    code, out, err = _run(capsys, "--data", data, "--target", "cancelled")
     assert code == 0, err
     spec = _spec(project)
     assert (spec.task, spec.classes, spec.positive_class) == ("binary", ["no", "yes"], "yes")
@@ -151,17 +151,17 @@ def test_regression_gets_ranges_maxima_and_no_label_rule(
 def test_rerun_is_safe_but_hand_edits_need_force(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = _write(project, "churn.csv", churn())
-    assert _run(capsys, "--data", data, "--target", "churned")[0] == 0
+    data = _write(project, "subscribers.csv", subscribers())
+    assert _run(capsys, "--data", data, "--target", "cancelled")[0] == 0
     first = (project / CONFIG).read_text()
-    assert _run(capsys, "--data", data, "--target", "churned")[0] == 0
+    assert _run(capsys, "--data", data, "--target", "cancelled")[0] == 0
     assert (project / CONFIG).read_text() == first
     edited = first.replace("unknown_category: ignore", "unknown_category: reject")
     (project / CONFIG).write_text(edited)
-    code, _, err = _run(capsys, "--data", data, "--target", "churned")
+    code, _, err = _run(capsys, "--data", data, "--target", "cancelled")
     assert code == 2 and "edited by hand" in err and "--force" in err
     assert (project / CONFIG).read_text() == edited
-    assert _run(capsys, "--data", data, "--target", "churned", "--force")[0] == 0
+    assert _run(capsys, "--data", data, "--target", "cancelled", "--force")[0] == 0
     assert _spec(project).unknown_category == "reject"  # the reviewed policy is kept
     assert is_pristine(current_block((project / CONFIG).read_text(), "dataset") or "")
 
@@ -195,30 +195,30 @@ def test_init_data_on_the_sample_writes_the_shipped_sections(
 def test_drop_missing_target_writes_the_labelled_rows(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    frame = churn()
-    frame.loc[[3, 9, 27], "churned"] = None
-    data = _write(project, "churn.csv", frame)
-    code, _, err = _run(capsys, "--data", data, "--target", "churned")
+    frame = subscribers()
+    frame.loc[[3, 9, 27], "cancelled"] = None
+    data = _write(project, "subscribers.csv", frame)
+    code, _, err = _run(capsys, "--data", data, "--target", "cancelled")
     assert code == 2 and "3 missing value(s)" in err and "--drop-missing-target" in err
-    code, _, err = _run(capsys, "--data", data, "--target", "churned", "--drop-missing-target")
+    code, _, err = _run(capsys, "--data", data, "--target", "cancelled", "--drop-missing-target")
     assert code == 0, err
     spec = _spec(project)
-    assert spec.path == Path("data/raw/churn_labelled.csv")
+    assert spec.path == Path("data/raw/subscribers_labelled.csv")
     labelled = pd.read_csv(project / spec.path)
-    assert len(labelled) == len(frame) - 3 and labelled["churned"].notna().all()
+    assert len(labelled) == len(frame) - 3 and labelled["cancelled"].notna().all()
     assert check_frame(labelled, load_rules(project / RULES)) == []
 
 
 def _bad(kind: str) -> tuple[pd.DataFrame | str, list[str], str]:
     """(data, extra options, what the one line says) for each kind of bad data."""
-    frame = churn()
+    frame = subscribers()
     if kind == "no target":
         return frame, ["--target", "label"], "target column 'label' is not in"
     if kind == "missing target":
-        frame.loc[[1, 2], "churned"] = None
+        frame.loc[[1, 2], "cancelled"] = None
         return frame, [], "has 2 missing value(s)"
     if kind == "single class":
-        return frame.assign(churned="yes"), [], "single class"
+        return frame.assign(cancelled="yes"), [], "single class"
     if kind == "too few rows":
         return frame.head(6), [], "only 6 rows"
     if kind == "all null":
@@ -253,7 +253,7 @@ def test_bad_data_is_one_line_exit_2_and_nothing_written(
     (project / "models").mkdir()
     (project / "models" / "bundle.txt").write_text("previous bundle")
     before = {p: p.read_bytes() for p in (project / CONFIG, project / RULES)}
-    target = [] if "--target" in extra else ["--target", "churned"]
+    target = [] if "--target" in extra else ["--target", "cancelled"]
     code, _, err = _run(capsys, "--data", "data/raw/bad.csv", *target, *extra)
     assert code == 2
     lines = err.strip().splitlines()
@@ -267,10 +267,10 @@ def test_bad_data_is_one_line_exit_2_and_nothing_written(
 
 
 def test_task_option_is_checked(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    data = _write(project, "churn.csv", churn())
-    code, _, err = _run(capsys, "--data", data, "--target", "churned", "--task", "multiclass")
+    data = _write(project, "subscribers.csv", subscribers())
+    code, _, err = _run(capsys, "--data", data, "--target", "cancelled", "--task", "multiclass")
     assert code == 2 and "has 2 classes" in err
-    code, _, err = _run(capsys, "--data", data, "--target", "churned", "--task", "regression")
+    code, _, err = _run(capsys, "--data", data, "--target", "cancelled", "--task", "regression")
     assert code == 2 and "not numeric" in err
 
 
