@@ -266,6 +266,19 @@ def test_bad_data_is_one_line_exit_2_and_nothing_written(
     )  # no temporary file left behind
 
 
+def test_integer_labels_with_missing_values_stay_integers(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = species().assign(rating=[1, 2, 3] * 50)
+    frame.loc[[0, 4], "rating"] = None  # the CSV column reads as 1.0, 2.0, ...
+    data = _write(project, "ratings.csv", frame.drop(columns=["species"]))
+    code, _, err = _run(capsys, "--data", data, "--target", "rating", "--drop-missing-target")
+    assert code == 0, err
+    spec = _spec(project)
+    assert spec.task == "multiclass" and spec.classes == [1, 2, 3]
+    assert pd.read_csv(project / spec.path)["rating"].dtype == "int64"
+
+
 def test_task_option_is_checked(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = _write(project, "subscribers.csv", subscribers())
     code, _, err = _run(capsys, "--data", data, "--target", "cancelled", "--task", "multiclass")

@@ -28,6 +28,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import train_test_split
 
+from {{ cookiecutter.package_name }}.data.adopt.infer import plain
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 
 MARGIN = 0.2
@@ -47,9 +48,10 @@ def _split(frame: pd.DataFrame, spec: DatasetSpec, seed: int) -> tuple[pd.Series
 
 
 def _classification(spec: DatasetSpec, train: pd.Series, test: pd.Series) -> dict[str, float]:
-    index = {repr(label): i for i, label in enumerate(spec.classes)}
-    y_train = np.array([index[repr(v)] for v in train])
-    y_test = np.array([index[repr(v)] for v in test])
+    # plain(): a CSV column of 1.0/2.0 holds the classes 1/2 the spec lists.
+    index = {plain(label): i for i, label in enumerate(spec.classes)}
+    y_train = np.array([index[plain(v)] for v in train])
+    y_test = np.array([index[plain(v)] for v in test])
     labels = list(range(len(spec.classes)))
     dummy = DummyClassifier(strategy="prior").fit(np.zeros((len(y_train), 1)), y_train)
     proba = dummy.predict_proba(np.zeros((len(y_test), 1)))
