@@ -236,11 +236,14 @@ def _bad(kind: str) -> tuple[pd.DataFrame | str, list[str], str]:
         return frame.assign(signup=signup), [], "column 'signup' holds dates"
     if kind == "unreadable":
         return 'a,b\n1,2\n1,2,3,"4\n', [], "not a well-formed CSV"
+    if kind == "no file":
+        return "", ["--data", "data/raw/none.csv"], "--data data/raw/none.csv: no such file"
     raise AssertionError(kind)
 
 
 BAD_KINDS = ["no target", "missing target", "single class", "too few rows", "all null",
-             "constant", "mixed types", "thousands of levels", "dates", "unreadable"]  # fmt: skip
+             "constant", "mixed types", "thousands of levels", "dates", "unreadable",
+             "no file"]  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
@@ -254,7 +257,8 @@ def test_bad_data_is_one_line_exit_2_and_nothing_written(
     (project / "models" / "bundle.txt").write_text("previous bundle")
     before = {p: p.read_bytes() for p in (project / CONFIG, project / RULES)}
     target = [] if "--target" in extra else ["--target", "cancelled"]
-    code, _, err = _run(capsys, "--data", "data/raw/bad.csv", *target, *extra)
+    source = [] if "--data" in extra else ["--data", "data/raw/bad.csv"]
+    code, _, err = _run(capsys, *source, *target, *extra)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], err

@@ -156,6 +156,8 @@ def adopt(project: Project, request: Request) -> Adopted:
     if request.task not in TASK_CHOICES:
         raise UserError(f"--task {request.task}: choose one of {', '.join(TASK_CHOICES)}")
     source = project.root / request.data if not request.data.is_absolute() else request.data
+    if not source.is_file():
+        raise UserError(f"--data {request.data}: no such file; copy your CSV or Parquet there")
     frame = read_table(source)
     frame.columns = [str(name) for name in frame.columns]
     _check_columns(frame, request)
