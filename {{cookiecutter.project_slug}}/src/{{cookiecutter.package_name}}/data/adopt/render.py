@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from {{ cookiecutter.package_name }}.data.adopt.baseline import LOWER_IS_BETTER, MARGIN
+from {{ cookiecutter.package_name }}.data.adopt.baseline import LOWER_FACTOR, LOWER_IS_BETTER, MARGIN
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 
 
@@ -66,7 +66,7 @@ def evaluation_block(section: dict[str, Any], measured: dict[str, float]) -> str
             "  # Gate on the held-out split: below a minimum (above a maximum for log_loss,",
             "  # rmse, mae) `make evaluate` exits 1. Set by init-data from a dummy model on the",
             "  # same split (class priors / the training mean): minimum = baseline +",
-            f"  # {MARGIN} x (1 - baseline), maximum = {1 - MARGIN:g} x baseline. Raise them once",
+            f"  # {MARGIN} x (1 - baseline), maximum = {LOWER_FACTOR} x baseline. Raise them once",
             "  # you know what your model reaches.",
             "  thresholds:",
             *bounds,
