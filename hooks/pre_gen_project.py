@@ -39,6 +39,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "python_version": ("3.11", "3.12"),
     "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),
     "ml_framework": ("scikit-learn", "pytorch", "tensorflow"),
+    "task": ("binary", "multiclass", "regression"),
     "experiment_tracking": ("mlflow", "none"),
     "data_versioning": ("dvc", "none"),
     "cloud_provider": ("aws", "gcp", "azure", "none"),

@@ -17,6 +17,10 @@ COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
 # Options whose values change the same files, so every combination must render.
 INTERACTING = ("ml_framework", "experiment_tracking", "orchestrator")
 
+# Options that change the same files as one other option only: every pair of their values
+# is rendered (task x ml_framework = 9 projects) without multiplying the full product.
+PAIRED = (("ml_framework", "task"),)
+
 # How often the cycled options are redrawn to make an interacting combination valid.
 MAX_DRAWS = 12
 
@@ -71,6 +75,10 @@ def generate_configs() -> list[dict[str, Any]]:
                 break
         else:
             raise AssertionError(f"no supported config for {base}")
+    for first, second in PAIRED:
+        for pair in itertools.product(values.get(first, []), values.get(second, [])):
+            if not any((config[first], config[second]) == pair for config in configs):
+                configs.append(_valid_config_with(first, pair[0], {second: pair[1]}))
     # Any value not rendered yet (too few rows, or filtered out) gets a config of its own.
     for name, choices in values.items():
         for value in choices:
@@ -79,14 +87,17 @@ def generate_configs() -> list[dict[str, Any]]:
     return configs
 
 
-def _valid_config_with(name: str, value: Any) -> dict[str, Any]:
-    base = defaults() | {name: value}
+def _valid_config_with(
+    name: str, value: Any, fixed: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    fixed = fixed or {}
+    base = defaults() | {name: value} | fixed
     if is_valid(base):
         return base
     for other, choices in option_values().items():
         for choice in choices:
             candidate = base | {other: choice}
-            if other != name and is_valid(candidate):
+            if other != name and other not in fixed and is_valid(candidate):
                 return candidate
     raise AssertionError(f"no supported config renders {name}={value!r}")
 

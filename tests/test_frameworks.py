@@ -33,7 +33,11 @@ VENVS = VENV_CACHE
 PYTHON = "3.11"  # the local CPU torch wheel is built for CPython 3.11
 
 # Installed before the project so that pip keeps them (they satisfy the project's ranges).
-PRE_INSTALL: dict[str, list[str]] = {"pytorch": ["torch==2.13.0"], "tensorflow": []}
+PRE_INSTALL: dict[str, list[str]] = {
+    "pytorch": ["torch==2.13.0"],
+    "tensorflow": [],
+    "scikit-learn": [],
+}
 
 # The primary optimized artifact (what serving loads) and the variants the reports list.
 EXPECTED: dict[str, dict[str, Any]] = {
@@ -173,3 +177,51 @@ def test_framework_bake(framework: str, tmp_path: Path) -> None:
     assert 0.0 <= float(probability) <= 1.0
     check_mlflow_tools(venv, project, str(registered), registered)  # the file registry's layout
     run_checked([*make, "lint", "test"], cwd=project, env=env)
+
+
+# Every task x framework is baked (the binary deep-learning ones above, binary scikit-learn
+# in test_bake.py / test_pipeline.py). To keep the suite within its budget, the scikit-learn
+# ones run the generated `make lint test` whole; the deep-learning ones run `make pipeline`
+# and the generated tests where the task changes the code path (training, optimization,
+# serving, validation, adoption).
+TASK_SUBSET = [
+    "tests/test_training.py",
+    "tests/test_optimization.py",
+    "tests/test_serving.py",
+    "tests/test_validation.py",
+    "tests/test_adopt.py",
+]
+PRIMARY = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "rmse"}
+TASK_COMBOS = [
+    ("scikit-learn", "multiclass"),
+    ("scikit-learn", "regression"),
+    ("pytorch", "multiclass"),
+    ("pytorch", "regression"),
+    ("tensorflow", "multiclass"),
+    ("tensorflow", "regression"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("framework", "task"), TASK_COMBOS)
+def test_task_bake(framework: str, task: str, tmp_path: Path) -> None:
+    require_tool("make", "apt-get install make")
+    project = render(tmp_path, ml_framework=framework, task=task, **ANSWERS)
+    venv = cached_venv(framework, project)
+    env = bake_env(venv)
+    make = ["make", f"VENV={venv}"]
+    run_checked([*make, "install"], cwd=project, env=env)
+    run_checked([*make, "pipeline"], cwd=project, env=env)
+
+    bundle = project / "models" / "churn-model-v1"
+    config = yaml.safe_load((bundle / "model_config.yaml").read_text(encoding="utf-8"))
+    assert config["dataset"]["task"] == task
+    metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    assert PRIMARY[task] in metrics["metrics"]
+    if task == "multiclass":
+        assert config["dataset"]["classes"] == ["class_0", "class_1", "class_2"]
+    if framework == "scikit-learn":
+        run_checked([*make, "lint", "test"], cwd=project, env=env)
+    else:
+        pytest_args = [str(venv / "bin" / "python"), "-m", "pytest", "-q", *TASK_SUBSET]
+        run_checked(pytest_args, cwd=project, env=env)

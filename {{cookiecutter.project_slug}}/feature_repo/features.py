@@ -1,58 +1,53 @@
-"""Feast definitions over the bundled dataset: one entity, three feature views, a service.
+"""Feast definitions over the configured dataset: one entity, one feature view, a service.
 
-The source Parquet is written by `{{ cookiecutter.package_name }}.feature_store.prepare_source`
-(`make features`) from data/raw/: one row per patient with an event timestamp. The feature
-views group the 30 measurements by statistic (mean, standard error, worst); the feature
-service `model_features` is what training and serving request.
+Nothing here names a column: the features and their kinds come from the dataset spec in
+configs/model_config.yaml (`dataset.features`, written by `init-data`), so adopting other
+data needs no edit here. The source Parquet is written by
+`{{ cookiecutter.package_name }}.feature_store.prepare_source` (`make features`): one row per
+example with a `patient_id` entity key and an event timestamp; numeric features are Float64,
+categorical ones String. The feature service `model_features` is what training and serving
+request.
 """
 
 from datetime import timedelta
+from pathlib import Path
 
+import yaml
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
-from feast.types import Float64
+from feast.types import Float64, String
 
-STATISTICS = ("mean", "error", "worst")
-MEASUREMENTS = (
-    "radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
-    "concave_points", "symmetry", "fractal_dimension",
-)  # fmt: skip
+SPEC_FILE = Path(__file__).resolve().parents[1] / "configs" / "model_config.yaml"
+DATASET = yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))["dataset"]
+FEAST_TYPES = {"numeric": Float64, "categorical": String}
 
-patient = Entity(
+row = Entity(
     name="patient",
     join_keys=["patient_id"],
     value_type=ValueType.INT64,
-    description="One examined patient (a row of the dataset).",
+    description=f"One example (a row) of the {DATASET['name']} dataset.",
 )
 
 source = FileSource(
-    name="breast_cancer_measurements",
+    name=f"{DATASET['name']}_features".replace("-", "_"),
     path="../data/feast/measurements.parquet",
     timestamp_field="event_timestamp",
-    description="Cell-nucleus measurements, one row per patient.",
+    description=f"The features of {DATASET['path']}, one row per example.",
 )
 
-
-def feature_name(statistic: str, measurement: str) -> str:
-    """Column name in the dataset: `mean_radius`, `radius_error`, `worst_radius`."""
-    return f"{measurement}_error" if statistic == "error" else f"{statistic}_{measurement}"
-
-
-views = [
-    FeatureView(
-        name=f"tumor_{statistic}",
-        entities=[patient],
-        ttl=timedelta(days=3650),
-        schema=[Field(name=feature_name(statistic, m), dtype=Float64) for m in MEASUREMENTS],
-        source=source,
-        online=True,
-        description=f"The {statistic} of each measurement.",
-    )
-    for statistic in STATISTICS
-]
-tumor_mean, tumor_error, tumor_worst = views
+dataset_features = FeatureView(
+    name="dataset_features",
+    entities=[row],
+    ttl=timedelta(days=3650),
+    schema=[
+        Field(name=name, dtype=FEAST_TYPES[kind]) for name, kind in DATASET["features"].items()
+    ],
+    source=source,
+    online=True,
+    description="Every model feature, in model-input order (dataset.features).",
+)
 
 model_features = FeatureService(
     name="model_features",
-    features=[tumor_mean, tumor_error, tumor_worst],
+    features=[dataset_features],
     description="Every feature the model is trained on and served with.",
 )

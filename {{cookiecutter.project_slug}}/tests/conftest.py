@@ -6,12 +6,51 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 
+from {{ cookiecutter.package_name }}.data import read_table
+from {{ cookiecutter.package_name }}.data.samples import sample_at, write_sample
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.serving.logpump import PredictionLog
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MODEL_CONFIG = PROJECT_ROOT / "configs" / "model_config.yaml"
+
+
+def configured_spec() -> DatasetSpec:
+    """The project's dataset spec (configs/model_config.yaml `dataset:`): tests follow it."""
+    raw = yaml.safe_load(MODEL_CONFIG.read_text(encoding="utf-8"))
+    return DatasetSpec.model_validate(raw["dataset"])
+
+
+@pytest.fixture(scope="session")
+def spec() -> DatasetSpec:
+    return configured_spec()
+
+
+@pytest.fixture(scope="session")
+def dataset_path(spec: DatasetSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The configured dataset file: the project's own, or its bundled sample written afresh.
+
+    Tests that need your data skip (saying so) where the checkout lacks it.
+    """
+    if sample_at(spec.path) is None:
+        path = PROJECT_ROOT / spec.path
+        if not path.is_file():  # data/raw/ is not in git: a CI checkout may not have it
+            pytest.skip(f"{spec.path} is not in this checkout; `dvc pull` it to run this test")
+        return path
+    path = tmp_path_factory.mktemp("sample") / spec.path.name
+    write_sample(path, sample=spec.path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def dataset_frame(dataset_path: Path) -> pd.DataFrame:
+    """The configured dataset as training reads it (CSV dtypes)."""
+    return read_table(dataset_path)
 
 
 @pytest.fixture(autouse=True)

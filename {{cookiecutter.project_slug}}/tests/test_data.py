@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.data import (
-    SAMPLE_DATASET,
     decode_labels,
     read_table,
     sample_frame,
@@ -19,6 +18,8 @@ from {{ cookiecutter.package_name }}.data import (
     train_test,
     write_sample,
 )
+from {{ cookiecutter.package_name }}.data.samples import sample_at
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.settings import load_settings
@@ -27,14 +28,37 @@ from task_frames import frame_of, spec_of
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_sample_is_a_binary_table(tmp_path: Path) -> None:
-    path = tmp_path / "raw.csv"
-    assert write_sample(path)
+@pytest.mark.parametrize(
+    ("sample", "shape", "labels"),
+    [
+        ("breast_cancer.csv", (569, 31), {0, 1}),
+        ("wine.csv", (178, 14), {"class_0", "class_1", "class_2"}),
+        ("diabetes.csv", (442, 11), None),
+    ],
+)
+def test_each_task_has_a_sample(
+    tmp_path: Path, sample: str, shape: tuple[int, int], labels: set[object] | None
+) -> None:
+    path = tmp_path / sample
+    assert write_sample(path, sample=Path("data/raw") / sample)
     frame = read_table(path)
-    assert frame.shape == (569, 31)
-    assert set(frame["target"].unique()) == {0, 1}
+    assert frame.shape == shape
+    assert list(frame.columns)[-1] == "target"
     assert all(" " not in name for name in frame.columns)
-    pd.testing.assert_frame_equal(frame, sample_frame(), check_exact=False, rtol=1e-9)
+    if labels is None:  # regression: a numeric target with many values
+        assert frame["target"].dtype.kind in "if" and frame["target"].nunique() > 100
+    else:
+        assert set(frame["target"].unique()) == labels
+    expected = sample_frame(Path("data/raw") / sample)
+    pd.testing.assert_frame_equal(frame, expected, check_exact=False, rtol=1e-9, check_dtype=False)
+
+
+def test_the_default_sample_is_the_binary_one(tmp_path: Path) -> None:
+    assert write_sample(tmp_path / "raw.csv")
+    assert read_table(tmp_path / "raw.csv").shape == (569, 31)
+    assert sample_at("data/raw/mine.csv") is None
+    with pytest.raises(UserError, match="not a bundled sample"):
+        sample_frame("data/raw/mine.csv")
 
 
 def test_sample_is_not_rewritten_unless_forced(tmp_path: Path) -> None:
@@ -160,13 +184,16 @@ def test_a_class_with_one_row_cannot_be_split() -> None:
     assert "\n" not in str(caught.value)
 
 
-def test_data_stage_writes_sample_but_not_over_user_paths(tmp_path: Path) -> None:
+def test_data_stage_writes_the_configured_sample_but_not_over_user_paths(
+    tmp_path: Path, spec: DatasetSpec
+) -> None:
     shutil.copytree(PROJECT_ROOT / "configs", tmp_path / "configs")
     settings = load_settings(project_root=tmp_path)
     path, written = data_stage(settings)
-    assert written and path == tmp_path / SAMPLE_DATASET
+    assert written and path == tmp_path / spec.path
+    assert list(read_table(path).columns) == [*spec.feature_names, spec.target]
     assert data_stage(settings) == (path, False)
     config = tmp_path / "configs" / "model_config.yaml"
-    config.write_text(config.read_text().replace(str(SAMPLE_DATASET), "data/raw/mine.csv"))
-    with pytest.raises(UserError, match=r"mine.csv not found"):
+    config.write_text(config.read_text().replace(str(spec.path), "data/raw/mine.csv"))
+    with pytest.raises(UserError, match=r"mine.csv not found.*make init-data"):
         data_stage(settings)

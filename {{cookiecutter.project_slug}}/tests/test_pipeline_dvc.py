@@ -20,11 +20,14 @@ def _load(name: str) -> dict[str, object]:
     return loaded
 
 
-def test_params_match_the_settings_and_model_config() -> None:
+def test_params_match_the_settings_and_dvc_reads_the_dataset_spec() -> None:
     params = _load("params.yaml")
     settings = load_settings(project_root=PROJECT_ROOT)
+    # The dataset is not repeated in params.yaml: dvc.yaml imports the spec's section.
+    assert "dataset" not in params
+    assert _load("dvc.yaml")["vars"] == [f"{settings.pipeline.model_config_file}:dataset"]
     config = load_model_config(PROJECT_ROOT / settings.pipeline.model_config_file)
-    assert Path(str(params["dataset"])) == config.dataset.path
+    assert config.dataset.path.suffix in {".csv", ".parquet", ".pq"}
     assert Path(str(params["rules"])) == settings.pipeline.validation_rules
     assert Path(str(params["processed_dir"])) == settings.pipeline.processed_dir
     assert Path(str(params["candidate_dir"])) == settings.pipeline.candidate_dir
@@ -33,9 +36,11 @@ def test_params_match_the_settings_and_model_config() -> None:
 
 def test_stages_use_defined_variables_and_real_commands() -> None:
     params = _load("params.yaml")
+    spec = yaml.safe_load((PROJECT_ROOT / "configs" / "model_config.yaml").read_text())["dataset"]
     text = (PROJECT_ROOT / "dvc.yaml").read_text()
-    for variable in re.findall(r"\$\{(\w+)\}", text):
-        assert variable in params, variable
+    for variable in re.findall(r"\$\{([\w.]+)\}", text):
+        section, _, key = variable.partition(".")
+        assert (key in spec) if section == "dataset" else (variable in params), variable
     commands = set()
     for command in app.registered_commands:
         if command.name:

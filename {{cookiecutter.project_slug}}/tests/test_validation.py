@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.data import sample_frame
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.validation import (
+    Rules,
     check_frame,
     derive_rules,
     enforce,
@@ -27,86 +28,131 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RULES = PROJECT_ROOT / "configs" / "data_validation.yaml"
 
 
-def _corrupt(kind: str) -> pd.DataFrame:
-    frame = sample_frame()
+def _columns(spec: DatasetSpec) -> tuple[str, str]:
+    """Two numeric columns of the configured data to corrupt (the target if one is missing)."""
+    numeric = [*spec.numeric_features, spec.target][:2]
+    return numeric[0], numeric[1] if len(numeric) > 1 else numeric[0]
+
+
+def _corrupt(kind: str, frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    frame = frame.copy()
+    first, second = _columns(spec)
     if kind == "missing column":
-        return frame.drop(columns=["mean_radius"])
+        return frame.drop(columns=[first])
     if kind == "extra column":
         return frame.assign(surprise=1.0)
     if kind == "wrong dtype":
-        return frame.assign(mean_texture=frame["mean_texture"].astype(str))
+        return frame.assign(**{second: frame[second].astype(str)})
     if kind == "nulls":
-        frame.loc[[3, 7], "mean_area"] = None
+        frame[first] = frame[first].astype("float64")
+        frame.loc[[3, 7], first] = None
         return frame
     if kind == "out of range":
-        frame.loc[[5], "mean_radius"] = 1000.0
-        frame.loc[[6], "worst_area"] = -1.0
+        frame[first] = frame[first].astype("float64")
+        frame[second] = frame[second].astype("float64")
+        frame.loc[[5], first] = 1e9
+        frame.loc[[6], second] = -1e9
         return frame
     if kind == "too many categories":
-        frame.loc[[0, 1], "target"] = [2, 3]
+        frame[spec.target] = frame[spec.target].astype(object)
+        frame.loc[[0, 1], spec.target] = ["new_a", "new_b"]
         return frame
     if kind == "duplicates":
         return pd.concat([frame, frame.iloc[[10, 11]]], ignore_index=True)
     if kind == "too few rows":
-        return frame.iloc[:100]
+        return frame.iloc[:5]
     if kind == "label imbalance":
-        return pd.concat([frame[frame["target"] == 1], frame[frame["target"] == 0].iloc[:20]])
+        rare = frame[spec.target] == spec.classes[0]
+        return pd.concat([frame[~rare], frame[rare].iloc[:1]], ignore_index=True)
     raise AssertionError(kind)
 
 
-def test_sample_passes_the_shipped_rules() -> None:
-    assert check_frame(sample_frame(), load_rules(RULES)) == []
+def test_configured_data_passes_the_shipped_rules(dataset_frame: pd.DataFrame) -> None:
+    assert check_frame(dataset_frame, load_rules(RULES)) == []
 
 
-@pytest.mark.parametrize(
-    ("kind", "rule", "column", "count"),
-    [
-        ("missing column", "missing column", "mean_radius", 1),
-        ("extra column", "extra column", "surprise", 1),
-        ("wrong dtype", "wrong dtype (expected float64)", "mean_texture", 1),
-        ("nulls", "nulls", "mean_area", 2),
-        ("out of range", "above maximum", "mean_radius", 1),
-        ("out of range", "below minimum", "worst_area", 1),
-        ("too many categories", "too many categories (at most 2)", "target", 4),
-        ("too many categories", "value not allowed", "target", 2),
-        ("duplicates", "duplicate rows (at most 0)", None, 2),
-        ("too few rows", "too few rows (minimum 284)", None, 100),
-        ("label imbalance", "label imbalance (each class >= 0.186)", "target", 2),
-    ],
-)
+def _expected(kind: str, spec: DatasetSpec) -> list[tuple[str, str | None, int]]:
+    rules = load_rules(RULES)
+    first, second = _columns(spec)
+    table: dict[str, list[tuple[str, str | None, int]]] = {
+        "missing column": [("missing column", first, 1)],
+        "extra column": [("extra column", "surprise", 1)],
+        "wrong dtype": [(f"wrong dtype (expected {rules.columns[second].dtype})", second, 1)],
+        "nulls": [("nulls", first, 2)],
+        "out of range": [("above maximum", first, 1), ("below minimum", second, 1)],
+        "duplicates": [("duplicate rows (at most 0)", None, 2)],
+        "too few rows": [(f"too few rows (minimum {rules.min_rows})", None, 5)],
+    }
+    if spec.is_classification:
+        classes = len(spec.classes)
+        table["too many categories"] = [
+            (f"too many categories (at most {classes})", spec.target, classes + 2),
+            ("value not allowed", spec.target, 2),
+        ]
+        assert rules.label is not None
+        table["label imbalance"] = [
+            (f"label imbalance (each class >= {rules.label.min_class_fraction})", spec.target,
+             classes),
+        ]  # fmt: skip
+    return table.get(kind, [])
+
+
+KINDS = ["missing column", "extra column", "wrong dtype", "nulls", "out of range",
+         "too many categories", "duplicates", "too few rows", "label imbalance"]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_corrupted_data_fails_the_right_rule(
-    kind: str, rule: str, column: str | None, count: int
+    kind: str, spec: DatasetSpec, dataset_frame: pd.DataFrame
 ) -> None:
-    failures = check_frame(_corrupt(kind), load_rules(RULES))
-    matching = [f for f in failures if f["rule"] == rule and f["column"] == column]
-    assert matching, failures
-    assert matching[0]["count"] == count
+    expected = _expected(kind, spec)
+    if not expected:
+        pytest.skip(f"{kind}: a classification rule; the configured task is {spec.task}")
+    failures = check_frame(_corrupt(kind, dataset_frame, spec), load_rules(RULES))
+    for rule, column, count in expected:
+        matching = [f for f in failures if f["rule"] == rule and f["column"] == column]
+        assert matching, failures
+        assert matching[0]["count"] == count
 
 
-def test_integer_values_in_a_float_column_are_accepted() -> None:
-    frame = sample_frame()
-    frame["mean_area"] = frame["mean_area"].round().astype("int64")
+def test_regression_rules_have_a_target_range_and_no_label_rule(spec: DatasetSpec) -> None:
+    rules = load_rules(RULES)
+    target = rules.columns[spec.target]
+    if spec.is_classification:
+        assert target.allowed_values is not None and rules.label is not None
+    else:
+        assert target.allowed_values is None and rules.label is None
+        assert target.min is not None and target.max is not None
+
+
+def test_integer_values_in_a_float_column_are_accepted(
+    spec: DatasetSpec, dataset_frame: pd.DataFrame
+) -> None:
+    first, _ = _columns(spec)
+    frame = dataset_frame.copy()
+    frame[first] = frame[first].round().astype("int64")
     assert check_frame(frame, load_rules(RULES)) == []
 
 
-def test_failures_carry_example_rows() -> None:
-    failures = check_frame(_corrupt("nulls"), load_rules(RULES))
+def test_failures_carry_example_rows(spec: DatasetSpec, dataset_frame: pd.DataFrame) -> None:
+    failures = check_frame(_corrupt("nulls", dataset_frame, spec), load_rules(RULES))
     nulls = next(f for f in failures if f["rule"] == "nulls")
     assert [e["row"] for e in nulls["examples"]] == [3, 7]
-    high = check_frame(_corrupt("out of range"), load_rules(RULES))
+    high = check_frame(_corrupt("out of range", dataset_frame, spec), load_rules(RULES))
     above = next(f for f in high if f["rule"] == "above maximum")
-    assert above["examples"] == [{"row": 5, "value": 1000.0}]
+    assert above["examples"] == [{"row": 5, "value": 1e9}]
 
 
-def test_report_and_gate(tmp_path: Path) -> None:
+def test_report_and_gate(tmp_path: Path, spec: DatasetSpec, dataset_frame: pd.DataFrame) -> None:
+    first, _ = _columns(spec)
     data = tmp_path / "bad.csv"
-    _corrupt("nulls").to_csv(data, index=False)
+    _corrupt("nulls", dataset_frame, spec).to_csv(data, index=False)
     report_path = tmp_path / "reports" / "validation.json"
     report = validate(data, RULES, report_path)
     assert json.loads(report_path.read_text()) == report
     assert not report["passed"]
-    assert "nulls" in render_table(report) and "mean_area" in render_table(report)
-    with pytest.raises(GateFailedError, match=r"1 rule\(s\): nulls in mean_area \(2\)") as caught:
+    assert "nulls" in render_table(report) and first in render_table(report)
+    with pytest.raises(GateFailedError, match=rf"1 rule\(s\): nulls in {first} \(2\)") as caught:
         enforce(report, report_path)
     assert "\n" not in str(caught.value)
 
@@ -134,11 +180,13 @@ def test_cli_exit_codes_and_one_line_errors(
     content: str | None,
     code: int,
     message: str,
+    spec: DatasetSpec,
+    dataset_frame: pd.DataFrame,
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the report goes to ./reports/
     data = tmp_path / "data.csv"
     if content == "CORRUPT":
-        _corrupt("missing column").to_csv(data, index=False)
+        _corrupt("missing column", dataset_frame, spec).to_csv(data, index=False)
     elif content is not None:
         data.write_text(content)
     returncode, out, err = _cli(
@@ -151,9 +199,12 @@ def test_cli_exit_codes_and_one_line_errors(
         assert "missing column" in out  # the readable table
 
 
-def test_cli_failure_in_a_real_process_has_no_traceback(tmp_path: Path) -> None:
+def test_cli_failure_in_a_real_process_has_no_traceback(
+    tmp_path: Path, spec: DatasetSpec, dataset_frame: pd.DataFrame
+) -> None:
+    first, _ = _columns(spec)
     data = tmp_path / "data.csv"
-    _corrupt("nulls").to_csv(data, index=False)
+    _corrupt("nulls", dataset_frame, spec).to_csv(data, index=False)
     result = subprocess.run(
         [
             sys.executable,
@@ -173,7 +224,7 @@ def test_cli_failure_in_a_real_process_has_no_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"error: data validation failed on 1 rule(s): nulls in mean_area (2); details in "
+        f"error: data validation failed on 1 rule(s): nulls in {first} (2); details in "
         f"{tmp_path / 'reports' / 'validation.json'}"
     ]
 
@@ -187,12 +238,42 @@ def test_bad_rules_file_is_a_user_error(tmp_path: Path) -> None:
         load_rules(tmp_path / "none.yaml")
 
 
-def test_derived_rules_accept_their_source_and_catch_corruption(tmp_path: Path) -> None:
-    frame = sample_frame()
+def test_derived_rules_accept_their_source_and_catch_corruption(
+    tmp_path: Path, spec: DatasetSpec, dataset_frame: pd.DataFrame
+) -> None:
     path = tmp_path / "rules.yaml"
-    write_rules(derive_rules(frame, "target"), path, Path("sample.csv"))
+    rules_dict = derive_rules(
+        dataset_frame,
+        spec.target,
+        classification=spec.is_classification,
+        categorical=set(spec.categorical_features),
+        numeric=set(spec.numeric_features),
+    )
+    write_rules(rules_dict, path, Path("sample.csv"))
     rules = load_rules(path)
-    assert rules.columns["target"].allowed_values == [0, 1]
-    assert check_frame(frame, rules) == []
-    assert any(f["rule"] == "nulls" for f in check_frame(_corrupt("nulls"), rules))
-    assert any(f["rule"] == "extra column" for f in check_frame(_corrupt("extra column"), rules))
+    if spec.is_classification:
+        assert rules.columns[spec.target].allowed_values == spec.classes
+    assert check_frame(dataset_frame, rules) == []
+    for kind, rule in (("nulls", "nulls"), ("extra column", "extra column")):
+        failures = check_frame(_corrupt(kind, dataset_frame, spec), rules)
+        assert any(f["rule"] == rule for f in failures), kind
+
+
+def test_derived_rules_of_a_regression_target_and_an_integer_column() -> None:
+    """The issue's failures: a float target became 214 allowed_values plus a label-balance
+    rule, and an integer `year` became allowed_values so next year's data failed."""
+    frame = pd.DataFrame(
+        {"year": [2015 + i % 8 for i in range(200)], "price": [100.5 + 3.7 * i for i in range(200)]}
+    )
+    derived = derive_rules(frame, "price", classification=False, numeric={"year"})
+    assert "label" not in derived
+    assert "allowed_values" not in derived["columns"]["price"]
+    year = derived["columns"]["year"]
+    assert "allowed_values" not in year and year["max"] >= 2023
+    rules_file = load_rules_from(derived)
+    assert check_frame(frame, rules_file) == []
+    assert check_frame(frame.assign(year=2023), rules_file) == []  # next year passes
+
+
+def load_rules_from(derived: dict[str, object]) -> Rules:
+    return Rules.model_validate(derived)

@@ -69,25 +69,73 @@ def validate(
     enforce(report, settings.resolve(settings.paths.reports_dir) / VALIDATION_REPORT)
 
 
+@app.command("init-data")
+def init_data(
+    data: Annotated[Path, typer.Option(help="Your CSV or Parquet file (inside the project).")],
+    target: Annotated[str, typer.Option(help="The column the model predicts.")],
+    task: Annotated[str, typer.Option(help="auto, binary, multiclass or regression.")] = "auto",
+    id_columns: Annotated[
+        list[str] | None, typer.Option("--id-columns", help="Row identifiers (repeatable).")
+    ] = None,
+    drop: Annotated[list[str] | None, typer.Option(help="Columns to ignore (repeatable).")] = None,
+    drop_missing_target: Annotated[
+        bool, typer.Option("--drop-missing-target", help="Keep only the labelled rows.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite hand-edited sections.")] = False,
+) -> None:
+    """Adopt your data: the dataset section, validation rules and gate thresholds from it."""
+    from {{ cookiecutter.package_name }}.data.adopt import Project, Request, adopt
+    from {{ cookiecutter.package_name }}.data.adopt.report import summary
+
+    settings = get_settings()
+    project = Project(
+        root=settings.project_root,
+        model_config=settings.resolve(settings.pipeline.model_config_file),
+        rules=settings.resolve(settings.pipeline.validation_rules),
+        seed=settings.seed,
+    )
+    request = Request(
+        data, target, task, _listed(id_columns), _listed(drop), drop_missing_target, force
+    )
+    typer.echo(summary(adopt(project, request), settings.project_root))
+
+
+def _listed(values: list[str] | None) -> list[str]:
+    """Repeated options and comma-separated lists alike: `--drop a,b --drop c`."""
+    return [name.strip() for value in values or [] for name in value.split(",") if name.strip()]
+
+
 @app.command("derive-rules")
 def derive_rules(
     data: Annotated[Path, typer.Option(help="A trusted CSV/Parquet file to learn from.")],
     out: Annotated[Path, typer.Option(help="Rules file to write.")] = DEFAULT_RULES,
-    target: Annotated[str, typer.Option(help="Label column ('' for none).")] = "target",
+    target: Annotated[
+        str | None, typer.Option(help="Label column ('' for none; default: dataset.target).")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the rules file.")] = False,
 ) -> None:
-    """Write a starting validation rules file derived from a trusted dataset."""
+    """Write validation rules from a trusted file (feature kinds from the dataset spec)."""
     from {{ cookiecutter.package_name }}.data import read_table
+    from {{ cookiecutter.package_name }}.training import load_model_config
     from {{ cookiecutter.package_name }}.validation import derive_rules as derive
     from {{ cookiecutter.package_name }}.validation import write_rules
 
     if out.exists() and not force:
         raise UserError(f"{out} exists; pass --force to overwrite it or choose --out")
+    settings = get_settings()
+    spec = load_model_config(settings.resolve(settings.pipeline.model_config_file)).dataset
     frame = read_table(data)
-    label = target or None
+    label = spec.target if target is None else (target or None)
     if label is not None and label not in frame.columns:
         raise UserError(f"label column '{label}' is not in {data}; pass --target NAME or ''")
-    write_rules(derive(frame, label), out, data)
+    kinds: dict[str, set[str] | None] = {
+        "categorical": set(spec.categorical_features),
+        "numeric": set(spec.numeric_features),
+    }
+    if not set(spec.features) & set(frame.columns):
+        kinds = {"categorical": None, "numeric": None}  # another table: guess the kinds
+    classification = spec.is_classification if label == spec.target else None
+    write_rules(derive(frame, label, classification=classification, **kinds), out, data)
     typer.echo(f"wrote {out} ({len(frame.columns)} columns); review it before use")
 
 
@@ -285,14 +333,15 @@ def retrain_check(
 @app.command("feast-prepare")
 def feast_prepare(
     dataset: Annotated[
-        Path, typer.Option(help="CSV/Parquet with the features and the label.")
-    ] = Path("data/raw/breast_cancer.csv"),
-    target: Annotated[str, typer.Option(help="The label column.")] = "target",
+        Path | None, typer.Option(help="CSV/Parquet with the features and the label.")
+    ] = None,
 ) -> None:
-    """Write the Feast source and label tables (data/feast/) from the dataset."""
-    from {{ cookiecutter.package_name }}.feature_store import prepare_source
+    """Write the Feast source and label tables (data/feast/) from the dataset (dataset.path)."""
+    from {{ cookiecutter.package_name }}.feature_store import configured_spec, prepare_source
 
-    prepared = prepare_source(get_settings(), dataset, target)
+    settings = get_settings()
+    path = dataset or settings.resolve(configured_spec(settings).path)
+    prepared = prepare_source(settings, path)
     typer.echo(f"wrote {prepared.source} and {prepared.labels} ({prepared.rows} rows)")
     first, last = (when.isoformat(timespec="seconds") for when in (prepared.start, prepared.end))
     typer.echo(f"event timestamps {first} .. {last}")

@@ -1,7 +1,9 @@
 """Feast feature store (feature_repo/): source preparation, training and serving reads.
 
-`prepare_source` turns the bundled dataset into the Parquet source of feature_repo/ (a
-`patient_id` entity key and a deterministic `event_timestamp` per row) plus the label table.
+`prepare_source` turns the configured dataset into the Parquet source of feature_repo/ (a
+`patient_id` entity key, a deterministic `event_timestamp` per row, the spec's features:
+numeric as float64, categorical as strings) plus the label table. feature_repo/features.py
+reads the same spec, so adopting other data (`init-data`) needs no edit there.
 After `feast apply` and `feast materialize` (`make features`, or `sync` which the pipeline
 runs before training), training reads point-in-time correct historical features with
 `training_frame`, and serving reads the online store (SQLite) with `online_features`
@@ -19,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
+from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }}.data import read_table, sha256_file
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -45,20 +50,59 @@ class PreparedSource:
     end: datetime
 
 
-def prepare_source(settings: Settings, dataset: Path, target: str = "target") -> PreparedSource:
+def source_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The spec's features in Feast's types: numeric float64, categorical strings (None kept)."""
+    missing = [name for name in spec.feature_names if name not in frame.columns]
+    if missing:
+        raise UserError(
+            f"the dataset lacks feature column(s) {', '.join(missing[:5])} of dataset.features; "
+            "run `make init-data` for this file"
+        )
+    columns = {}
+    for name, kind in spec.features.items():
+        values = frame[name]
+        columns[name] = (
+            values.astype("float64")
+            if kind == "numeric"
+            else values.map(lambda value: None if pd.isna(value) else str(value)).astype(object)
+        )
+    return pd.DataFrame(columns)
+
+
+def configured_spec(settings: Settings, target: str | None = None) -> DatasetSpec:
+    """The dataset spec of configs/model_config.yaml (what feature_repo/ reads too).
+
+    `target`, when a caller passes its label column, must be the spec's.
+    """
+    path = settings.resolve(settings.pipeline.model_config_file)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    try:
+        spec = DatasetSpec.model_validate((raw or {}).get("dataset"))
+    except ValidationError as error:
+        raise UserError(f"{path}: invalid dataset section ({error.errors()[0]['msg']}); "
+                        "run `make init-data`") from None  # fmt: skip
+    if target is not None and target != spec.target:
+        raise UserError(f"label column '{target}' is not dataset.target '{spec.target}'")
+    return spec
+
+
+def prepare_source(settings: Settings, dataset: Path, target: str | None = None) -> PreparedSource:
     """Write the Feast source (features) and the label table from `dataset`."""
+    spec = configured_spec(settings, target)
     frame = read_table(dataset)
-    if target not in frame.columns:
-        raise UserError(f"{dataset} has no target column '{target}'; pass the label column name")
+    if spec.target not in frame.columns:
+        raise UserError(f"{dataset} has no target column '{spec.target}'; fix dataset.target")
     frame = frame.reset_index(drop=True)
-    frame.insert(0, ENTITY_KEY, range(1, len(frame) + 1))
+    features = source_columns(frame, spec)
+    features.insert(0, ENTITY_KEY, range(1, len(frame) + 1))
     timestamps = [EPOCH + timedelta(hours=int(i)) for i in range(len(frame))]
-    frame.insert(1, TIMESTAMP, pd.to_datetime(timestamps, utc=True))
+    features.insert(1, TIMESTAMP, pd.to_datetime(timestamps, utc=True))
     source = settings.resolve(SOURCE)
     labels = settings.resolve(LABELS)
     source.parent.mkdir(parents=True, exist_ok=True)
-    frame.drop(columns=[target]).to_parquet(source, index=False)
-    frame[[ENTITY_KEY, TIMESTAMP, target]].to_parquet(labels, index=False)
+    features.to_parquet(source, index=False)
+    label_table = features[[ENTITY_KEY, TIMESTAMP]].assign(**{spec.target: frame[spec.target]})
+    label_table.to_parquet(labels, index=False)
     provenance = {"dataset": str(dataset), "sha256": sha256_file(dataset), "rows": len(frame)}
     settings.resolve(PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
     return PreparedSource(source, labels, len(frame), timestamps[0], timestamps[-1])
@@ -99,7 +143,7 @@ class Synced:
     online_store: Path
 
 
-def sync(settings: Settings, dataset: Path, target: str = "target") -> Synced:
+def sync(settings: Settings, dataset: Path, target: str | None = None) -> Synced:
     """`make features` in one call: prepare the source, `feast apply`, materialize it all."""
     prepared = prepare_source(settings, dataset, target)
     feast_command(settings, "apply")

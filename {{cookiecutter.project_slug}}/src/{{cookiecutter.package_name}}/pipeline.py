@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.package_name }}.data import SAMPLE_DATASET, write_sample
+from {{ cookiecutter.package_name }}.data.samples import SAMPLE_DIR, SAMPLES, sample_at, write_sample
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import load_model_config
@@ -28,16 +28,20 @@ def dataset_file(settings: Settings) -> Path:
 
 
 def data(settings: Settings, *, force: bool = False) -> tuple[Path, bool]:
-    """Write the bundled sample where the config expects it; (path, written)."""
+    """Write the bundled sample `dataset.path` names (data/raw/<sample>.csv); (path, written)."""
     path = dataset_file(settings)
     if path.exists() and not force:
         return path, False
-    if path != settings.resolve(SAMPLE_DATASET):
+    root = settings.project_root
+    relative = path.relative_to(root) if path.is_relative_to(root) else path
+    if sample_at(relative) is None:
+        samples = ", ".join(str(SAMPLE_DIR / name) for name in SAMPLES)
         raise UserError(
-            f"dataset {path} not found: put your CSV or Parquet file there, or set dataset.path "
-            f"in configs/model_config.yaml back to {SAMPLE_DATASET} to use the bundled sample"
+            f"dataset {path} not found: put your CSV or Parquet file there (then run "
+            f"`make init-data DATA={relative} TARGET=<column>`), or set dataset.path in "
+            f"configs/model_config.yaml to a bundled sample ({samples})"
         )
-    return path, write_sample(path, force=True)
+    return path, write_sample(path, force=True, sample=relative)
 
 
 def validate(

@@ -1,9 +1,7 @@
 """Data: the bundled sample dataset, reading user tables, hashing and the train/test split.
 
-`make data` writes scikit-learn's breast-cancer dataset (569 rows, 30 numeric features,
-binary `target`: 1 = benign) to `data/raw/breast_cancer.csv`. To use your own data, point
-`dataset.path` in `configs/model_config.yaml` at a CSV or Parquet file with the same layout
-(one row per example, numeric feature columns, a 0/1 target column).
+The bundled samples (one per task) live in `data.samples`; `init-data` (`data.adopt`)
+adopts your own CSV or Parquet file into the `dataset:` section of configs/model_config.yaml.
 """
 
 from __future__ import annotations
@@ -17,30 +15,15 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+# Re-exported: the samples moved to data.samples; callers keep importing them from here.
+from {{ cookiecutter.package_name }}.data.samples import SAMPLE_DATASET as SAMPLE_DATASET
+from {{ cookiecutter.package_name }}.data.samples import SAMPLE_TARGET as SAMPLE_TARGET
+from {{ cookiecutter.package_name }}.data.samples import sample_frame as sample_frame
+from {{ cookiecutter.package_name }}.data.samples import write_sample as write_sample
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 
-SAMPLE_DATASET = Path("data/raw/breast_cancer.csv")
-SAMPLE_TARGET = "target"
 READABLE_SUFFIXES = (".csv", ".parquet", ".pq")
-
-
-def sample_frame() -> pd.DataFrame:
-    """The bundled sample: breast-cancer features (snake_case names) plus `target`."""
-    from sklearn.datasets import load_breast_cancer
-
-    frame = load_breast_cancer(as_frame=True).frame
-    frame.columns = [str(name).strip().replace(" ", "_") for name in frame.columns]
-    return frame
-
-
-def write_sample(path: Path, *, force: bool = False) -> bool:
-    """Write the sample to `path` (CSV); return False when it is already there."""
-    if path.exists() and not force:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sample_frame().to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
-    return True
 
 
 def read_table(path: Path) -> pd.DataFrame:

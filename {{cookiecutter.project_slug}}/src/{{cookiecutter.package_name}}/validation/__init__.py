@@ -4,14 +4,13 @@ pandera checks the schema (columns present, no extra columns, dtypes, nulls, val
 allowed values); the dataset-level rules (minimum rows, duplicate rows, label balance,
 categorical cardinality) are checked here. Every failed rule is reported with its count and
 example rows, as JSON (`reports/validation.json`) and as a table; `validate` raises
-`GateFailedError` (exit 1) when any rule fails. `derive_rules` writes a starting rules file
-from a dataset you trust.
+`GateFailedError` (exit 1) when any rule fails. `derive_rules` (data.adopt.rules) derives a
+starting rules file from a dataset you trust; `init-data` writes it for your data.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from {{ cookiecutter.package_name }} import tables
 from {{ cookiecutter.package_name }}.data import read_table
+
+# Rules are derived in the data layer (init-data uses them); validation loads and checks them.
+from {{ cookiecutter.package_name }}.data.adopt.rules import derive_rules as derive_rules
+from {{ cookiecutter.package_name }}.data.adopt.rules import json_value
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 
 MAX_EXAMPLES = 5
-CATEGORICAL_MAX_UNIQUE = 20  # derive_rules: integer/text columns with few values are categorical
 
 Scalar = bool | int | float | str
 
@@ -115,14 +117,6 @@ def _rule_name(check: str) -> str:
     return check
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    return value if isinstance(value, (bool, int, float, str)) or value is None else str(value)
-
-
 def _widen_integers(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     """Integer columns where the rules say float: CSV readers type "3.0"-free columns as int."""
     widen = [
@@ -148,7 +142,7 @@ def _schema_failures(frame: pd.DataFrame, rules: Rules) -> list[dict[str, Any]]:
         examples = [
             {
                 "row": None if pd.isna(row["index"]) else int(row["index"]),
-                "value": _json_value(row["failure_case"]),
+                "value": json_value(row["failure_case"]),
             }
             for _, row in group.head(MAX_EXAMPLES).iterrows()
         ]
@@ -203,7 +197,7 @@ def _dataset_failures(frame: pd.DataFrame, rules: Rules) -> list[dict[str, Any]]
                     "column": name,
                     "count": len(distinct),
                     "examples": [
-                        {"row": None, "value": _json_value(v)} for v in distinct[:MAX_EXAMPLES]
+                        {"row": None, "value": json_value(v)} for v in distinct[:MAX_EXAMPLES]
                     ],
                 }
             )
@@ -294,61 +288,13 @@ def enforce(report: dict[str, Any], report_path: Path) -> None:
     )
 
 
-def _dtype_name(series: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(series):
-        return "bool"
-    if pd.api.types.is_integer_dtype(series):
-        return "int64"
-    if pd.api.types.is_float_dtype(series):
-        return "float64"
-    return str(series.dtype)
-
-
-def derive_rules(frame: pd.DataFrame, target: str | None) -> dict[str, Any]:
-    """A starting rules file from a trusted dataset: observed dtypes, ranges and categories.
-
-    Ranges are the observed minimum and maximum widened by 10% of the span on each side, so
-    ordinary new data passes while unit or scale errors fail. Review the result by hand.
-    """
-    columns: dict[str, Any] = {}
-    for name in frame.columns:
-        series = frame[name]
-        rule: dict[str, Any] = {"dtype": _dtype_name(series), "nullable": bool(series.isna().any())}
-        distinct = series.dropna().unique()
-        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-        categorical = name == target or (
-            not pd.api.types.is_float_dtype(series) and len(distinct) <= CATEGORICAL_MAX_UNIQUE
-        )
-        if categorical:
-            rule["allowed_values"] = sorted(_json_value(v) for v in distinct)
-            rule["max_categories"] = len(distinct)
-        elif numeric and len(distinct):
-            low, high = float(series.min()), float(series.max())
-            margin = 0.1 * (high - low)
-            rule["min"] = max(0.0, round(low - margin, 6)) if low >= 0 else round(low - margin, 6)
-            rule["max"] = round(high + margin, 6)
-        columns[str(name)] = rule
-    rules: dict[str, Any] = {
-        "min_rows": max(1, len(frame) // 2),
-        "allow_extra_columns": False,
-        "max_duplicate_rows": int(frame.duplicated().sum()),
-    }
-    if target is not None:
-        shares = frame[target].value_counts(normalize=True)
-        rules["label"] = {
-            "column": target,
-            "min_class_fraction": round(max(0.01, float(shares.min()) / 2), 3),
-        }
-    rules["columns"] = columns
-    return rules
-
-
 def write_rules(rules: dict[str, Any], path: Path, source: Path) -> None:
     """Write derived rules as YAML with a header saying where they came from."""
     header = (
         "---\n"
         f"# Data validation rules derived from {source.name} by `derive-rules`.\n"
-        "# Review them: ranges are the observed ones widened by 10% of the span.\n"
+        "# Review them: ranges are the observed ones widened by 10% (of span or magnitude);\n"
+        "# categories are listed for categorical features and class labels only.\n"
     )
     body = yaml.safe_dump(rules, sort_keys=False, default_flow_style=None, width=100)
     path.parent.mkdir(parents=True, exist_ok=True)

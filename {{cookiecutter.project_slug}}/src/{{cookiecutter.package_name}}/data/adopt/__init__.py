@@ -1,0 +1,188 @@
+"""`init-data`: adopt a CSV or Parquet file as the project's dataset, in one command.
+
+It reads the file, infers each column's role and type and the task (`infer`), and writes
+what repeats the data, all or nothing (temporary files renamed into place):
+- configs/model_config.yaml: the `dataset:` section (the one source of truth everything
+  downstream reads), `evaluation:` (thresholds from a measured dummy baseline, `baseline`)
+  and `intended_use:`; the rest of the file and its comments stay as they are;
+- configs/data_validation.yaml: rules that pass on this file and catch corruption (`rules`).
+DVC (dvc.yaml reads `dataset.path` from model_config.yaml), Feast (feature_repo/ reads the
+spec), serving, monitoring and the tests read the spec, so nothing else needs rewriting.
+Each written section carries a fingerprint: a section edited by hand is not overwritten
+without `force`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import ValidationError
+
+from {{ cookiecutter.package_name }}.data import read_table
+from {{ cookiecutter.package_name }}.data.adopt.baseline import evaluation_section
+from {{ cookiecutter.package_name }}.data.adopt.blocks import atomic_write, replace_block, replace_file, stamp
+from {{ cookiecutter.package_name }}.data.adopt.infer import Inferred, infer, plain
+from {{ cookiecutter.package_name }}.data.adopt.render import (
+    dataset_block,
+    evaluation_block,
+    intended_use_block,
+    rules_text,
+)
+from {{ cookiecutter.package_name }}.data.adopt.rules import derive_rules
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.errors import UserError
+
+TASK_CHOICES = ("auto", "binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True)
+class Request:
+    """The command line of `init-data` (paths relative to the project root)."""
+
+    data: Path
+    target: str
+    task: str = "auto"
+    id_columns: list[str] = field(default_factory=list)
+    drop: list[str] = field(default_factory=list)
+    drop_missing_target: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Project:
+    """Where the project keeps what `init-data` writes."""
+
+    root: Path
+    model_config: Path
+    rules: Path
+    seed: int
+
+
+@dataclass
+class Adopted:
+    spec: DatasetSpec
+    written: list[Path]
+    baseline: dict[str, float]
+    notes: list[str]
+
+
+def _relative(path: Path, root: Path) -> Path:
+    absolute = path if path.is_absolute() else root / path
+    return absolute.relative_to(root) if absolute.is_relative_to(root) else absolute
+
+
+def _check_columns(frame: pd.DataFrame, request: Request) -> None:
+    columns = [str(name) for name in frame.columns]
+    shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
+    if request.target not in columns:
+        raise UserError(f"target column '{request.target}' is not in {request.data} "
+                        f"(columns: {shown}); pass --target one of them")  # fmt: skip
+    for option, names in (("--drop", request.drop), ("--id-columns", request.id_columns)):
+        for name in names:
+            if name not in columns:
+                raise UserError(f"{option} {name}: no such column (columns: {shown})")
+            if name == request.target:
+                raise UserError(f"{option} {name}: that is the target; pick another --target")
+
+
+def _labelled(
+    frame: pd.DataFrame, request: Request, source: Path
+) -> tuple[pd.DataFrame, Path | None, str | None]:
+    """The rows with a target; with --drop-missing-target also the file they go to."""
+    missing = int(frame[request.target].isna().sum())
+    if not missing:
+        return frame, None, None
+    if not request.drop_missing_target:
+        raise UserError(
+            f"target column '{request.target}' has {missing} missing value(s) of {len(frame)}; "
+            "fill them, or pass --drop-missing-target to train on the labelled rows only"
+        )
+    kept = frame[frame[request.target].notna()].reset_index(drop=True)
+    if pd.api.types.is_float_dtype(kept[request.target]) and all(
+        isinstance(plain(v), int) for v in kept[request.target]
+    ):
+        kept[request.target] = kept[request.target].astype("int64")  # labels 0.0/1.0 -> 0/1
+    out = source.with_name(f"{source.stem}_labelled.csv")
+    text = kept.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+    return read_csv_text(text), out, text
+
+
+def read_csv_text(text: str) -> pd.DataFrame:
+    """The frame training will read back from the written CSV (its dtypes, not ours)."""
+    return pd.read_csv(StringIO(text))
+
+
+def _spec(
+    request: Request, path: Path, inferred: Inferred, previous: dict[str, Any]
+) -> DatasetSpec:
+    try:
+        return DatasetSpec(
+            name=path.stem.replace("_", "-"),
+            version="1",
+            path=path,
+            target=request.target,
+            task=inferred.task,
+            classes=inferred.classes,
+            positive_class=inferred.positive_class,
+            features=inferred.features,
+            id_columns=inferred.id_columns,
+            unknown_category=previous.get("unknown_category", "ignore"),
+            sha256=None,
+            test_size=previous.get("test_size", 0.2),
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise UserError(
+            f"dataset spec: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        ) from None
+
+
+def _previous_dataset(config_text: str) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(config_text) or {}
+    except yaml.YAMLError:
+        return {}
+    dataset = raw.get("dataset") if isinstance(raw, dict) else None
+    return dataset if isinstance(dataset, dict) else {}
+
+
+def adopt(project: Project, request: Request) -> Adopted:
+    """Infer, derive and write everything, or raise a one-line `UserError` and write nothing."""
+    if request.task not in TASK_CHOICES:
+        raise UserError(f"--task {request.task}: choose one of {', '.join(TASK_CHOICES)}")
+    source = project.root / request.data if not request.data.is_absolute() else request.data
+    if not source.is_file():
+        raise UserError(f"--data {request.data}: no such file; copy your CSV or Parquet there")
+    frame = read_table(source)
+    frame.columns = [str(name) for name in frame.columns]
+    _check_columns(frame, request)
+    frame, labelled_path, labelled_text = _labelled(frame, request, source)
+    config_text = project.model_config.read_text(encoding="utf-8")
+    previous = _previous_dataset(config_text)
+    model_frame = frame.drop(columns=request.drop)
+    test_size = float(previous.get("test_size", 0.2))
+    inferred = infer(model_frame, request.target, request.task, request.id_columns, test_size)
+    spec = _spec(request, _relative(labelled_path or source, project.root), inferred, previous)
+    evaluation, measured = evaluation_section(frame, spec, project.seed)
+    rules = derive_rules(frame, spec.target, classification=spec.is_classification,
+                         categorical=set(spec.categorical_features),
+                         numeric=set(spec.numeric_features))  # fmt: skip
+    where = str(_relative(project.model_config, project.root))
+    for key, block in (
+        ("intended_use", intended_use_block(spec)),
+        ("dataset", dataset_block(spec)),
+        ("evaluation", evaluation_block(evaluation, measured)),
+    ):
+        config_text = replace_block(config_text, key, block, force=request.force, where=where)
+    replace_file(project.rules, "", force=request.force)
+    files = {project.model_config: config_text,
+             project.rules: stamp(rules_text(rules, spec))}  # fmt: skip
+    if labelled_path is not None and labelled_text is not None:
+        files[labelled_path] = labelled_text
+    atomic_write(files)
+    return Adopted(spec, list(files), measured, inferred.notes)

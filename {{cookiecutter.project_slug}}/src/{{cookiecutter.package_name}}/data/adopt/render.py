@@ -1,0 +1,112 @@
+"""The text `init-data` writes: YAML sections with the comments a reviewer needs."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import yaml
+
+from {{ cookiecutter.package_name }}.data.adopt.baseline import LOWER_FACTOR, LOWER_IS_BETTER, MARGIN
+from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+
+
+def scalar(value: Any) -> str:
+    """One YAML value in flow style (strings quoted when YAML would misread them)."""
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=1 << 16)
+        .strip()
+        .removesuffix("\n...")
+        .strip()
+    )
+
+
+def dataset_block(spec: DatasetSpec) -> str:
+    lines = [
+        "dataset:",
+        f"  name: {scalar(spec.name)}",
+        f"  version: {scalar(spec.version)}",
+        "  # CSV or Parquet; `make data` writes a bundled sample when this is one of data/raw/",
+        "  # {breast_cancer,wine,diabetes}.csv; `make init-data DATA=... TARGET=...` adopts yours.",
+        f"  path: {scalar(str(spec.path))}",
+        f"  target: {scalar(spec.target)}",
+        "  # binary | multiclass | regression; classes in model-output order (classification only)",
+        f"  task: {spec.task}",
+    ]
+    if spec.is_classification:
+        lines.append(f"  classes: {scalar(spec.classes)}")
+    if spec.task == "binary":
+        note = "  # binary: the class whose probability /predict reports"
+        lines.append(f"  positive_class: {scalar(spec.positive_class)}{note}")
+    lines += [
+        f"  id_columns: {scalar(spec.id_columns)}"
+        "  # carried into logs and batch outputs, never fed to the model",
+        "  # A category training never saw: ignore (none of the known ones) | reject (422)",
+        f"  unknown_category: {spec.unknown_category}",
+        "  # column: numeric | categorical, in model-input order; other columns are not used",
+        "  features:",
+        *(f"    {scalar(name)}: {kind}" for name, kind in spec.features.items()),
+        "  # null: record the file's hash at training time; set it to pin the data (training then",
+        "  # refuses any other file).",
+        "  sha256: null",
+        f"  test_size: {spec.test_size}",
+    ]
+    return "\n".join(lines)
+
+
+def evaluation_block(section: dict[str, Any], measured: dict[str, float]) -> str:
+    bounds = [
+        f"    {name}: {value}  # {'maximum' if name in LOWER_IS_BETTER else 'minimum'}; "
+        f"baseline {measured[name]}"
+        for name, value in section["thresholds"].items()
+    ]
+    return "\n".join(
+        [
+            "evaluation:",
+            "  # Gate on the held-out split: below a minimum (above a maximum for log_loss,",
+            "  # rmse, mae) `make evaluate` exits 1. Set by init-data from a dummy model on the",
+            "  # same split (class priors / the training mean): minimum = baseline +",
+            f"  # {MARGIN} x (1 - baseline), maximum = {LOWER_FACTOR} x baseline. Raise them once",
+            "  # you know what your model reaches.",
+            "  thresholds:",
+            *bounds,
+            "  # A candidate whose primary metric is worse than the champion's by more than the",
+            "  # tolerance (in the metric's units) is refused.",
+            f"  primary_metric: {section['primary_metric']}",
+            f"  champion_tolerance: {section['champion_tolerance']}",
+        ]
+    )
+
+
+def intended_use_block(spec: DatasetSpec) -> str:
+    if spec.task == "binary":
+        positive = scalar(spec.positive_class)
+        what = f"Binary classification of `{spec.target}` (positive class {positive})"
+    elif spec.task == "multiclass":
+        what = f"Multi-class classification of `{spec.target}` into {len(spec.classes)} classes"
+    else:
+        what = f"Regression of the numeric `{spec.target}`"
+    text = (
+        f"{what} for tabular records like {spec.path.name}. A decision aid reviewed by a "
+        "person, not an autonomous decision. Review this text: say who uses the model, for "
+        "what, and where it must not be used."
+    )
+    return "intended_use: >-\n" + textwrap.fill(
+        text, width=92, initial_indent="  ", subsequent_indent="  "
+    )
+
+
+def rules_text(rules: dict[str, Any], spec: DatasetSpec) -> str:
+    header = [
+        "---",
+        f"# Data validation rules (`make validate`) for {spec.path}, derived by `init-data` and",
+        "# to be reviewed. Per column: dtype (pandas name), nullable (as observed), min/max",
+        "# (inclusive: the observed range widened by 10% of the larger of its span and its",
+        "# largest magnitude, clamped at 0 for non-negative columns; integer-valued columns get",
+        "# a range too, not a list), allowed_values and",
+        "# max_categories (categorical features and class labels only). Dataset-wide:",
+        "# min_rows, allow_extra_columns, max_duplicate_rows and, for classification, label",
+        "# balance (each class at least min_class_fraction of the rows).",
+    ]
+    body = yaml.safe_dump(rules, sort_keys=False, default_flow_style=None, width=100)
+    return "\n".join(header) + "\n" + body
