@@ -384,4 +384,5 @@ def test_train_and_retrain_check_jobs_against_a_shared_registry(
     assert any(path.name == "reports" for path in uploaded)
 
     # 7. Deploy: the image of the shared champion (still version 1), built and smoke-tested.
-    deploy_jobs(runner, uses, champion=version)
+    assert registry_state(mlflow_server)[1]["champion"] == "1"
+    deploy_jobs(runner, uses, champion="churn-model-v1")
