@@ -166,6 +166,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
     files = {
         ".dockerignore",
         "Dockerfile",
+        "scripts/smoke_image.py",
         f"{PKG}/serving/__init__.py",
         f"{PKG}/serving/app.py",
         f"{PKG}/benchmarks/__init__.py",

@@ -9,11 +9,15 @@ shared registry, a loopback HTTP receiver for the GitHub API the retrain trigger
 The story: the first train run makes a champion; a second run with a worse candidate is
 refused by the gate, which compared it with the champion from the shared registry (a fresh
 clone has no local store); retrain-check on quiet traffic says no; after drifted traffic it
-says yes once (one workflow dispatch), then no until new evidence arrives.
-
-The deploy job (build and the container smoke test) needs a Docker engine: add it with
-`run_job("deploy.yml", "build", uses=...)` once `tests/docker_engine.py` provides the engine
-(see the note at the end of the test).
+says yes once (one workflow dispatch), then no until new evidence arrives. Last, the deploy
+workflow: its `build` job resolves the shared champion into the build context, builds the
+image with a real Docker engine (tests/docker_engine.py: a private `dockerd`, the debootstrap
+stand-in for the pinned base image) and runs `make smoke-image` (read-only root, uid 10001, a
+data volume, the image's HEALTHCHECK, /predict served by the champion, the logged row); then
+`deploy-staging` with the image tag from the build job's outputs. What needs an unreachable
+registry or cluster (`make registry-login`, `make push`, the kubectl steps) is stood in, and
+the test asserts exactly which steps were stood in and why. The deploy part runs last, so a
+machine without root (no engine) still runs the rest before it skips (under CI it fails).
 """
 
 from __future__ import annotations
@@ -31,10 +35,22 @@ from typing import Any, ClassVar
 
 import pytest
 
-from tests.conftest import IN_CI, VENV_CACHE, free_port, render, require_tool, uv
-from tests.workflow_runner import WorkflowRunner, setup_python, upload_artifact
+from tests.conftest import IN_CI, VENV_CACHE, free_port, make, render, require_tool, uv
+from tests.docker_engine import docker_cli, docker_engine, ensure_base_image
+from tests.workflow_runner import (
+    StandIn,
+    UsesStandIn,
+    WorkflowRunner,
+    setup_python,
+    upload_artifact,
+)
 
 PROJECT_VENV = VENV_CACHE / "bake-default"  # shared with test_bake (same xdist group)
+NO_REGISTRY = "no container registry is reachable from the test machine"
+NO_CLUSTER = "no Kubernetes cluster is reachable from the test machine"
+NO_CLOUD = "no cloud account: the OIDC login is not possible here"
+AWS_LOGIN = "aws-actions/configure-aws-credentials"  # the default cloud_provider is aws
+VARS = {"AWS_REGION": "eu-west-1", "REGISTRY": "123456789012.dkr.ecr.eu-west-1.amazonaws.com"}
 
 
 # ---------------------------------------------------------------- loopback services
@@ -62,10 +78,18 @@ def mlflow_server_python(version: str) -> Path:
 
 
 @pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
+def project_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default project's cached venv (test_bake fills it; filled here when run alone)."""
+    if not (PROJECT_VENV / "bin/python").exists():
+        make(render(tmp_path_factory.mktemp("venv")), "install", venv=PROJECT_VENV)
+    return PROJECT_VENV
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path, project_venv: Path) -> Iterator[str]:
     """`mlflow server` on a free loopback port with a SQLite store and proxied artifacts."""
     client = subprocess.run(
-        [str(PROJECT_VENV / "bin/python"), "-c", "import mlflow; print(mlflow.__version__)"],
+        [str(project_venv / "bin/python"), "-c", "import mlflow; print(mlflow.__version__)"],
         capture_output=True, text=True, check=True, timeout=120,
     ).stdout.strip()  # fmt: skip
     python = mlflow_server_python(client)
@@ -194,6 +218,76 @@ def commit(project: Path, message: str) -> None:
         subprocess.run([git, *command], cwd=project, check=True, capture_output=True)
 
 
+def docker(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [docker_cli(), *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, f"docker {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def deploy_jobs(runner: WorkflowRunner, uses: dict[str, UsesStandIn], champion: str) -> None:
+    """deploy.yml: `build` (image + container smoke test) and `deploy-staging`, for real but
+    for the registry and the cluster; the built image serves `champion`."""
+    with docker_engine() as engine:
+        machine = {  # the runner machine's Docker, as a hosted runner's engine would be set up
+            "DOCKER_HOST": engine["DOCKER_HOST"],
+            "PATH": os.pathsep.join([str(Path(docker_cli()).parent), engine["PATH"]]),
+            # Base images cannot be pulled here: the stand-in for the pinned python image, and
+            # no --pull; the engine has no bridge network, so builds and containers use host's.
+            "BASE_IMAGE": ensure_base_image(engine),
+            "DOCKER_BUILD_FLAGS": "--network host",
+            "SMOKE_IMAGE_NETWORK": "host",
+        }
+        started = time.monotonic()
+        build = runner.run_job(
+            "deploy.yml", "build", uses=uses, extra_env=machine,
+            stand_ins={AWS_LOGIN: StandIn(NO_CLOUD), "make registry-login": StandIn(NO_REGISTRY),
+                       "make push": StandIn(NO_REGISTRY)},
+        )  # fmt: skip
+        assert build.ok, build.log()
+        assert build.stood_in() == {
+            AWS_LOGIN: NO_CLOUD,
+            "make registry-login": NO_REGISTRY,
+            "make push": NO_REGISTRY,
+        }
+        assert build.names()[-3:] == ["make build", "container smoke test", "make push"]
+        smoke = build.step("container smoke test").output
+        for check in ("HEALTHCHECK", f"served by {champion}", "read-only root filesystem",
+                      "its feedback are in"):  # fmt: skip
+            assert check in smoke, smoke
+        image = smoke.strip().splitlines()[-1].removeprefix("smoke-image passed: ")
+        tag = build.outputs["image-tag"]
+        assert image.endswith(f"/churn-model:{tag}"), (image, build.outputs)
+        try:
+            labels = json.loads(docker(engine, "image", "inspect", "--format",
+                                       "{{json .Config.Labels}}", image))  # fmt: skip
+            assert labels["churn_model.champion"] == champion, labels
+            size = int(docker(engine, "image", "inspect", "--format", "{{.Size}}", image))
+            print(
+                f"deploy build job: {time.monotonic() - started:.0f} s, image {size / 1e6:.0f} MB"
+            )
+        finally:  # keep the cached data root bounded (the build cache stays)
+            docker(engine, "image", "rm", "--force", image)
+            docker(engine, "image", "prune", "--force")
+    staging = runner.run_job(
+        "deploy.yml", "deploy-staging", needs={"build": build},
+        stand_ins={AWS_LOGIN: StandIn(NO_CLOUD), "make kubeconfig": StandIn(NO_CLUSTER),
+                   "make deploy": StandIn(NO_CLUSTER, instead="make deploy-manifests"),
+                   "make smoke-deployed": StandIn(NO_CLUSTER)},
+    )  # fmt: skip
+    assert staging.ok, staging.log()
+    assert set(staging.stood_in()) == {
+        AWS_LOGIN,
+        "make kubeconfig",
+        "make deploy",
+        "make smoke-deployed",
+    }
+    assert "make rollback" not in staging.names()
+    pinned = (staging.workspace / "build/deploy/staging/kustomization.yaml").read_text()
+    assert f"newName: {image.rpartition(':')[0]}" in pinned and f'newTag: "{tag}"' in pinned
+
+
 # ---------------------------------------------------------------- the story
 @pytest.mark.slow
 @pytest.mark.xdist_group("venv-default")  # shares the bake-default venv (test_bake)
@@ -217,7 +311,7 @@ def test_train_and_retrain_check_jobs_against_a_shared_registry(
     runner = WorkflowRunner(
         origin,
         tmp_path / "runs",
-        {"secrets": secrets, "vars": {},
+        {"secrets": secrets, "vars": VARS,
          "github": {"repository": "my-org/churn-model", "api_url": api_url}},
     )  # fmt: skip
     uploaded: list[Path] = []
@@ -289,7 +383,6 @@ def test_train_and_retrain_check_jobs_against_a_shared_registry(
     assert len(dispatches) == 2
     assert any(path.name == "reports" for path in uploaded)
 
-    # Note for the integrator: the deploy job's `build` steps need the Docker engine of
-    # tests/docker_engine.py (issue 13a). Run them here with
-    #     runner.run_job("deploy.yml", "build", uses={<cloud login stand-in>, ...})
-    # plus the engine's container smoke test, after step 1 (a champion exists).
+    # 7. Deploy: the image of the shared champion (still version 1), built and smoke-tested.
+    assert registry_state(mlflow_server)[1]["champion"] == "1"
+    deploy_jobs(runner, uses, champion="churn-model-v1")

@@ -3,10 +3,15 @@
 `WorkflowRunner.run_job(workflow, job)` reads `.github/workflows/<workflow>` of a committed
 project and runs the job in a new clone: the `run:` steps in order with `bash -e`, the env the
 workflow, the job and the step set (`${{ secrets.* }}`, `${{ vars.* }}`, `${{ github.* }}` from
-the contexts given), `if:` conditions, and each `uses:` step replaced by a stand-in for what it
-provides (checkout = the clone, setup-python = a cached virtualenv; pass more in `uses=`, e.g. a
-Docker engine's build for the deploy job). An expression, condition or action it cannot honour
-fails the test instead of being skipped.
+the contexts given), `if:` conditions, step outputs (`$GITHUB_OUTPUT`, `steps.<id>.outputs`),
+job outputs and `needs.<job>.outputs` of the jobs it needs, and each `uses:` step replaced by a
+stand-in for what it provides (checkout = the clone, setup-python = a cached virtualenv; pass
+more in `uses=`). A step that needs what the machine cannot reach (a cloud login, a container
+registry, a cluster) is stood in only when the caller names it (its `run:` text or its action)
+in `stand_ins=` with the reason, a `run:` step optionally with a command run in its place (the
+part that needs no cloud); the result records every stand-in, and one that matches no step
+fails. An expression, condition or action it
+cannot honour fails the test instead of being skipped.
 """
 
 from __future__ import annotations
@@ -36,11 +41,26 @@ class StepResult:
     name: str
     returncode: int
     output: str
+    stood_in: str = ""  # why the step did not run as written (empty: it did)
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A `run:` step the machine cannot run as written: why, and what runs instead (or nothing)."""
+
+    reason: str
+    instead: str = ""
 
 
 @dataclass
 class JobResult:
+    workspace: Path
     steps: list[StepResult] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def stood_in(self) -> dict[str, str]:
+        """Step name -> reason, for every step that was stood in."""
+        return {step.name: step.stood_in for step in self.steps if step.stood_in}
 
     @property
     def ok(self) -> bool:
@@ -71,14 +91,21 @@ class WorkflowRunner:
         self.contexts = contexts
         self.runs = 0
 
-    def substitute(self, text: str, env: dict[str, str]) -> str:
+    def substitute(
+        self, text: str, env: dict[str, str], job: dict[str, dict[str, str]] | None = None
+    ) -> str:
+        """`${{ ... }}` from env, the job's own contexts (steps, needs), then the runner's."""
+        contexts = self.contexts | (job or {})
+
         def value(match: re.Match[str]) -> str:
             root, _, name = match.group(1).partition(".")
             if root == "env":
                 return env.get(name, "")
-            if root not in self.contexts:
+            if root not in contexts:
                 raise AssertionError(f"the runner has no '{root}' context: {match.group(0)}")
-            return self.contexts[root].get(name, "")  # unset secrets read as '', like GitHub
+            if root in {"steps", "needs"} and name not in contexts[root]:
+                raise AssertionError(f"nothing set {match.group(0)}")
+            return contexts[root].get(name, "")  # unset secrets read as '', like GitHub
 
         return EXPRESSION.sub(value, str(text))
 
@@ -113,7 +140,6 @@ class WorkflowRunner:
                 "CI": "true",
                 "GITHUB_ACTIONS": "true",
                 "GITHUB_WORKSPACE": str(clone),
-                "GITHUB_OUTPUT": str(runner / "output"),
                 "GITHUB_ENV": str(runner / "env"),
                 "RUNNER_TEMP": str(runner),
             }
@@ -126,6 +152,8 @@ class WorkflowRunner:
         job_name: str,
         *,
         uses: dict[str, UsesStandIn] | None = None,
+        stand_ins: dict[str, StandIn] | None = None,
+        needs: dict[str, JobResult] | None = None,
         extra_env: dict[str, str] | None = None,
     ) -> JobResult:
         """Run `job_name` of `.github/workflows/<workflow>` from a new clone."""
@@ -134,35 +162,98 @@ class WorkflowRunner:
         clone.parent.mkdir(parents=True)
         spec = yaml.safe_load((self.origin / ".github/workflows" / workflow).read_text())
         job = spec["jobs"][job_name]
+        assert "if" not in job, f"the runner does not evaluate the job-level `if:` of {job_name}"
+        needed = needs or {}
+        assert set(needed) == set(job.get("needs", [])), f"{job_name} needs {job.get('needs')}"
+        contexts: dict[str, dict[str, str]] = {
+            "steps": {},
+            "needs": {
+                f"{n}.outputs.{k}": v for n, r in needed.items() for k, v in r.outputs.items()
+            },
+        }
         env = self.base_env(clone, extra_env or {})
         for scope in (spec.get("env", {}), job.get("env", {})):
-            env |= {key: self.substitute(value, env) for key, value in scope.items()}
-        stand_ins: dict[str, UsesStandIn] = {"actions/checkout": self.checkout}
-        stand_ins |= uses or {}
-        result, failed = JobResult(), False
+            env |= {key: self.substitute(value, env, contexts) for key, value in scope.items()}
+        actions: dict[str, UsesStandIn] = {"actions/checkout": self.checkout} | (uses or {})
+        replaced = stand_ins or {}
+        unmatched = set(replaced) - {
+            step["run"].strip() if "run" in step else step["uses"].split("@")[0]
+            for step in job["steps"]
+        }
+        assert not unmatched, f"stand-ins that match no step of {job_name}: {sorted(unmatched)}"
+        result, failed = JobResult(clone), False
         for index, step in enumerate(job["steps"]):
             name = step.get("name") or step.get("run") or step["uses"].split("@")[0]
             if not self.condition(step.get("if"), env, failed):
                 continue
-            step_env = env | {k: self.substitute(v, env) for k, v in step.get("env", {}).items()}
+            step_env = env | {
+                k: self.substitute(v, env, contexts) for k, v in step.get("env", {}).items()
+            }
+            if "uses" in step and step["uses"].split("@")[0] in replaced:
+                stand_in = replaced[step["uses"].split("@")[0]]  # a cloud login: nothing to do
+                assert not stand_in.instead, f"`uses:` stand-ins run nothing ({name})"
+                result.steps.append(
+                    StepResult(name, 0, f"stood in ({stand_in.reason})", stand_in.reason)
+                )
+                continue
             if "uses" in step:
                 action = step["uses"].split("@")[0]
-                assert action in stand_ins, f"no stand-in for `uses: {action}` ({name})"
-                error = stand_ins[action](step.get("with", {}), env)
+                assert action in actions, f"no stand-in for `uses: {action}` ({name})"
+                error = actions[action](step.get("with", {}), env)
                 result.steps.append(StepResult(name, int(error is not None), error or action))
                 failed = failed or error is not None
                 continue
             assert set(step) <= {"name", "id", "run", "if", "env"}, f"unsupported keys: {step}"
-            script = clone.parent / "runner" / f"step-{index}.sh"
-            script.write_text(self.substitute(step["run"], step_env))
-            done = subprocess.run(
-                ["bash", "--noprofile", "--norc", "-e", str(script)],
-                cwd=clone, env=step_env, capture_output=True, text=True,
-                timeout=STEP_TIMEOUT_S, check=False,
-            )  # fmt: skip
-            result.steps.append(StepResult(name, done.returncode, done.stdout + done.stderr))
+            stand_in = replaced.get(step["run"].strip())
+            done = self.run_step(step, index, name, step_env, contexts, stand_in)
+            result.steps.append(done)
             failed = failed or done.returncode != 0
+        result.outputs = {
+            key: self.substitute(value, env, contexts)
+            for key, value in job.get("outputs", {}).items()
+        }
         return result
+
+    def run_step(
+        self,
+        step: dict[str, Any],
+        index: int,
+        name: str,
+        env: dict[str, str],
+        contexts: dict[str, dict[str, str]],
+        stand_in: StandIn | None,
+    ) -> StepResult:
+        """A `run:` step (or its stand-in); its `$GITHUB_OUTPUT` lands in `steps.<id>.outputs`."""
+        clone = Path(env["GITHUB_WORKSPACE"])
+        script = stand_in.instead if stand_in else self.substitute(step["run"], env, contexts)
+        output_file = clone.parent / "runner" / f"output-{index}"
+        output_file.touch()
+        code, output = self.run_script(
+            script, clone, env | {"GITHUB_OUTPUT": str(output_file)}, index
+        )
+        if "id" in step:
+            contexts["steps"] |= {
+                f"{step['id']}.outputs.{key}": value
+                for key, value in step_outputs(output_file).items()
+            }
+        if stand_in is None:
+            return StepResult(name, code, output)
+        note = f"stood in ({stand_in.reason}); ran instead: {script or 'nothing'}"
+        return StepResult(name, code, f"{note}\n{output}", stand_in.reason)
+
+    @staticmethod
+    def run_script(script: str, clone: Path, env: dict[str, str], index: int) -> tuple[int, str]:
+        """One `run:` block with `bash -e` in the workspace, as GitHub's default shell."""
+        if not script:
+            return 0, ""
+        path = clone.parent / "runner" / f"step-{index}.sh"
+        path.write_text(script)
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-e", str(path)],
+            cwd=clone, env=env, capture_output=True, text=True,
+            timeout=STEP_TIMEOUT_S, check=False,
+        )  # fmt: skip
+        return done.returncode, done.stdout + done.stderr
 
     def checkout(self, _with: dict[str, Any], env: dict[str, str]) -> str | None:
         """actions/checkout: the workspace is a fresh clone of the repository."""
@@ -172,6 +263,16 @@ class WorkflowRunner:
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
         return None
+
+
+def step_outputs(path: Path) -> dict[str, str]:
+    """`name=value` lines a step appended to $GITHUB_OUTPUT (the multi-line form is refused)."""
+    outputs: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        key, equals, value = line.partition("=")
+        assert equals and "<<" not in key, f"the runner reads only name=value outputs: {line}"
+        outputs[key] = value
+    return outputs
 
 
 def setup_python(venv: Path) -> UsesStandIn:
