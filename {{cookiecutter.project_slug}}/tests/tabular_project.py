@@ -31,6 +31,8 @@ THRESHOLDS = {
     "multiclass": ({"f1_macro": 0.3, "log_loss": 1.5}, "f1_macro"),
     "regression": ({"rmse": 50.0, "r2": 0.0}, "rmse"),
 }
+# In the primary metric's units; fixed here so the rendered sample's own value never leaks in.
+CHAMPION_TOLERANCE = {"binary": 0.01, "multiclass": 0.01, "regression": 1.0}
 
 
 def make_frame(task: str, rows: int = 600, seed: int = 0, *, shift: bool = False) -> pd.DataFrame:
@@ -81,7 +83,11 @@ def make_project(root: Path, task: str, **settings: Any) -> Settings:
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     thresholds, primary = THRESHOLDS[task]
     config["dataset"] = dataset_section(task)
-    config["evaluation"] |= {"thresholds": thresholds, "primary_metric": primary}
+    config["evaluation"] |= {
+        "thresholds": thresholds,
+        "primary_metric": primary,
+        "champion_tolerance": CHAMPION_TOLERANCE[task],
+    }
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     data = root / "data/raw/synthetic.csv"
     data.parent.mkdir(parents=True, exist_ok=True)

@@ -179,8 +179,14 @@ def test_registered_versions_are_mlflow_models(tmp_path: Path, backend: str) -> 
     assert (champion / "optimized" / "parity.json").is_file()
     assert (champion / "model_config.yaml").is_file()  # lineage travels inside the model
     predicted = _load_pyfunc(str(champion)).predict(frame)
-    assert list(predicted.columns) == ["probability", "prediction"]
-    assert 0.0 <= float(predicted["probability"].iloc[0]) <= 1.0
+    spec = load_model(champion).spec
+    if spec.task == "regression":
+        assert list(predicted.columns) == ["prediction"]
+    else:
+        per_class = [f"probability_{label}" for label in spec.classes]
+        extra = per_class if spec.task == "multiclass" else []
+        assert list(predicted.columns) == ["probability", "prediction", *extra]
+        assert 0.0 <= float(predicted["probability"].iloc[0]) <= 1.0
 {%- if cookiecutter.experiment_tracking == "mlflow" %}
     import mlflow.pyfunc
 

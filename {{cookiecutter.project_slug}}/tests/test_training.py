@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.data import split_features
+from {{ cookiecutter.package_name }}.data import read_table, split_features
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.evaluation.metrics import TASK_METRICS, compute_metrics
 from {{ cookiecutter.package_name }}.pipeline import data as data_stage
@@ -101,8 +101,9 @@ def test_stage_writes_bundle_with_lineage(tmp_path: Path) -> None:
     assert lineage["git_commit"] is None  # tmp_path is not a git work tree
     assert lineage["params"] == config["hyperparameters"]
     assert {"python", "numpy", "pandas"} <= set(lineage["library_versions"])
-    assert lineage["train_rows"] + lineage["test_rows"] == lineage["dataset_rows"] == 569
     spec = load_model_config(settings.resolve(settings.pipeline.model_config_file)).dataset
+    rows = len(read_table(settings.resolve(spec.path)))
+    assert lineage["train_rows"] + lineage["test_rows"] == lineage["dataset_rows"] == rows
     assert [f["name"] for f in config["features"]] == spec.feature_names
     assert set(config["metrics"]) == set(TASK_METRICS[spec.task])
     assert set(config["input_example"]) == set(spec.feature_names)
