@@ -188,6 +188,9 @@ def run(settings: Settings) -> Path:
     seed_fields = config.model_dump(mode="json")
     seed_fields["dataset"]["sha256"] = digest
     example = {name: raw_value(x_test[name].iloc[0]) for name in model.feature_names}
+    for name in model.spec.numeric_features:  # 127, not 127.0, would fail MLflow's double check
+        if example[name] is not None:
+            example[name] = float(example[name])
     quantiles = {} if spec.is_classification else {"target_quantiles": target_quantiles(y_train)}
     write_bundle_config(
         bundle,
