@@ -133,7 +133,9 @@ def _read_current(
     settings: Settings, path: Path
 ) -> tuple[pd.DataFrame, npt.NDArray[Any] | None, npt.NDArray[np.float64] | None]:
     """Features, predicted classes and P(class 1) (when present) of a CSV/Parquet file."""
-    current = read_table(path)
+    from {{ cookiecutter.package_name }}.batch.reader import read_batch_window  # a batch output
+
+    current = read_batch_window(path) if path.is_dir() else read_table(path)
     classes = current["predicted_class"].to_numpy() if "predicted_class" in current else None
     probability = (
         current["probability"].to_numpy(dtype=np.float64) if "probability" in current else None

@@ -1,0 +1,166 @@
+"""The Spark engine: the same job on a cluster (`batch.spark_master` or `SPARK_MASTER`).
+
+Spark reads the inputs (CSV as text, like the local engine), and `mapInPandas` runs
+`score.score_batch` (the local engine's code, hence the same predictions, columns and
+reasons) in every task over a model each Python worker loads once from the bundle. Measured
+faster than `mlflow.pyfunc.spark_udf` on the registered model (`make bench-batch`), which
+also could not set rejected rows aside. Scored and rejected rows leave the tasks as one
+stream, cached and split into `predictions/` and `rejected/`. Spark cannot number the rows
+of a file, so `rejected.row` is null here. Executors need this project installed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from {{ cookiecutter.package_name }}.batch.io import PREDICTIONS_DIR, REJECTED_DIR, file_columns
+from {{ cookiecutter.package_name }}.batch.job import Counts, EngineRun
+from {{ cookiecutter.package_name }}.batch.model import (
+    CATEGORICAL,
+    PREDICTION,
+    PROBABILITY_PREFIX,
+    SCORE,
+    BatchModel,
+    model_from_bundle,
+)
+from {{ cookiecutter.package_name }}.batch.score import (
+    MODEL_VERSION,
+    REASON,
+    ROW,
+    RUN_ID,
+    SOURCE_FILE,
+    score_batch,
+)
+from {{ cookiecutter.package_name }}.batch.validate import check_columns
+from {{ cookiecutter.package_name }}.errors import UserError
+
+_MODELS: dict[str, BatchModel] = {}  # per Python worker: load the bundle once, not per task
+
+
+def _session(master: str, batch_size: int) -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise UserError(
+            "the spark engine needs pyspark and Java 17+: "
+            "pip install '{{ cookiecutter.project_slug }}[spark]' (or use --engine local)"
+        ) from None
+    if master.startswith("local"):  # local workers run this interpreter (this venv)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("{{ cookiecutter.package_name }}-batch-score")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
+        .config("spark.sql.session.timeZone", "UTC")
+    )
+    try:
+        return builder.getOrCreate()
+    except Exception as error:  # Java missing, master unreachable: py4j/pyspark errors
+        detail = " ".join(str(error).split())[:160]
+        raise UserError(f"cannot start Spark on '{master}' ({detail}); check Java and the master") from None
+
+
+def _read(spark: Any, job: EngineRun) -> Any:
+    from pyspark.sql import functions as F
+
+    model = job.model
+    columns = [*model.id_columns, *model.feature_names]
+    frames = []
+    for fmt in ("csv", "parquet"):
+        paths = [str(item.path) for item in job.inputs if item.format == fmt]
+        if not paths:
+            continue
+        reader = spark.read.option("header", "true") if fmt == "csv" else spark.read
+        frame = reader.format(fmt).load(paths)
+        frames.append(frame.select(*columns).withColumn(SOURCE_FILE, F.input_file_name()))
+    combined = frames[0]
+    for other in frames[1:]:
+        combined = combined.unionByName(other)
+    return combined
+
+
+def _output_schema(model: BatchModel, source: Any, include_features: bool) -> Any:
+    from pyspark.sql import types as T
+
+    by_name = {field.name: field.dataType for field in source.schema.fields}
+    fields = [T.StructField(name, by_name[name]) for name in model.id_columns]
+    if include_features:
+        fields += [
+            T.StructField(name, by_name[name] if kind == CATEGORICAL else T.DoubleType())
+            for name, kind in model.features.items()
+        ]
+    labels = {"Int64": T.LongType(), "boolean": T.BooleanType(), "string": T.StringType()}
+    if model.task == "regression":
+        fields.append(T.StructField(PREDICTION, T.DoubleType()))
+    else:
+        from {{ cookiecutter.package_name }}.batch.model import _label_dtype
+
+        fields.append(T.StructField(PREDICTION, labels[_label_dtype(model.classes)]))
+    fields.append(T.StructField(SCORE, T.DoubleType()))
+    if model.task != "regression":
+        fields += [T.StructField(f"{PROBABILITY_PREFIX}{c}", T.DoubleType()) for c in model.classes]
+    fields += [T.StructField(name, T.StringType()) for name in (MODEL_VERSION, RUN_ID)]
+    fields += [T.StructField(SOURCE_FILE, T.StringType()), T.StructField(ROW, T.LongType()),
+               T.StructField(REASON, T.StringType())]  # fmt: skip
+    return T.StructType(fields)
+
+
+def _scorer(job: EngineRun, names: list[str]) -> Any:
+    """The task function: picklable arguments only (the model is rebuilt in each worker)."""
+    model = job.model
+    bundle, config, version, uri = model.bundle, job.config, model.version, model.uri
+    prefer_optimized = model.runtime != "native"
+    run_id, include = job.run_id, job.options.include_features
+
+    def score(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        key = str(bundle)
+        if key not in _MODELS:
+            _MODELS[key] = model_from_bundle(Path(bundle), config, version, uri, prefer_optimized)
+        loaded = _MODELS[key]
+        for frame in frames:
+            batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
+            scored, rejected, mask = score_batch(batch, loaded, run_id, include)
+            rejected[SOURCE_FILE] = frame[SOURCE_FILE].to_numpy()[mask]
+            yield pd.concat([scored, rejected], ignore_index=True).reindex(columns=names)
+
+    return score
+
+
+def _tidy(directory: Path) -> None:
+    """Keep only the Parquet parts (Spark also writes _SUCCESS and .crc files)."""
+    for path in directory.iterdir():
+        if not path.name.endswith(".parquet"):
+            path.unlink()
+
+
+def run_spark(job: EngineRun) -> Counts:
+    """Score every input of `job` on Spark into its staging directory."""
+    for item in job.inputs:  # the same one-line error as the local engine, before Spark starts
+        check_columns(file_columns(item), job.model, str(item.path))
+    spark = _session(job.options.spark_master, job.options.batch_size)
+    try:
+        from pyspark.sql import functions as F
+
+        source = _read(spark, job)
+        schema = _output_schema(job.model, source, job.options.include_features)
+        rows = source.mapInPandas(_scorer(job, schema.fieldNames()), schema).persist()
+        rejected_columns = [SOURCE_FILE, ROW, *job.model.id_columns, REASON]
+        scored = rows.filter(F.col(REASON).isNull()).drop(SOURCE_FILE, ROW, REASON)
+        rejected = rows.filter(F.col(REASON).isNotNull()).select(*rejected_columns)
+        scored.write.parquet(str(job.staging / PREDICTIONS_DIR))
+        rejected.write.parquet(str(job.staging / REJECTED_DIR))
+        counts = Counts(rows.count(), scored.count(), rejected.count())
+        rows.unpersist()
+    finally:
+        spark.stop()
+    for name in (PREDICTIONS_DIR, REJECTED_DIR):
+        _tidy(job.staging / name)
+    return counts
