@@ -128,7 +128,9 @@ def check_output(output: Path, force: bool) -> None:
     if output.exists() and not output.is_dir():
         raise UserError(f"--output {output} is a file; pass a directory")
     if output.is_dir() and any(output.iterdir()) and not force:
-        raise UserError(f"--output {output} is not empty; remove it, choose another or pass --force")
+        raise UserError(
+            f"--output {output} is not empty; remove it, choose another or pass --force"
+        )
 
 
 def commit(staging: Path, output: Path) -> None:

@@ -71,7 +71,7 @@ class BatchModel:
         else:
             score = output[np.arange(len(output)), best]
         columns: dict[str, Any] = {
-            PREDICTION: pd.array(list(predicted), dtype=_label_dtype(self.classes)),
+            PREDICTION: predicted.astype(label_dtype(self.classes)),
             SCORE: score.astype(np.float64),
         }
         for index, label in enumerate(self.classes):
@@ -79,12 +79,15 @@ class BatchModel:
         return columns
 
 
-def _label_dtype(classes: list[Any]) -> str:
+def label_dtype(classes: list[Any]) -> type:
+    """The column type of predicted labels: labels keep their type (YAML/JSON scalars)."""
     if all(isinstance(label, bool) for label in classes):
-        return "boolean"
+        return bool
     if all(isinstance(label, int) for label in classes):
-        return "Int64"
-    return "string"
+        return np.int64
+    if all(isinstance(label, float) for label in classes):
+        return np.float64
+    return object  # strings (Parquet/Spark string)
 
 
 def _read_config(bundle: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -28,6 +29,7 @@ from {{ cookiecutter.package_name }}.batch.model import (
     PROBABILITY_PREFIX,
     SCORE,
     BatchModel,
+    label_dtype,
     model_from_bundle,
 )
 from {{ cookiecutter.package_name }}.batch.score import (
@@ -65,11 +67,13 @@ def _session(master: str, batch_size: int) -> Any:
         return builder.getOrCreate()
     except Exception as error:  # Java missing, master unreachable: py4j/pyspark errors
         detail = " ".join(str(error).split())[:160]
-        raise UserError(f"cannot start Spark on '{master}' ({detail}); check Java and the master") from None
+        raise UserError(
+            f"cannot start Spark on '{master}' ({detail}); check Java and the master"
+        ) from None
 
 
 def _read(spark: Any, job: EngineRun) -> Any:
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as sf
 
     model = job.model
     columns = [*model.id_columns, *model.feature_names]
@@ -80,7 +84,7 @@ def _read(spark: Any, job: EngineRun) -> Any:
             continue
         reader = spark.read.option("header", "true") if fmt == "csv" else spark.read
         frame = reader.format(fmt).load(paths)
-        frames.append(frame.select(*columns).withColumn(SOURCE_FILE, F.input_file_name()))
+        frames.append(frame.select(*columns).withColumn(SOURCE_FILE, sf.input_file_name()))
     combined = frames[0]
     for other in frames[1:]:
         combined = combined.unionByName(other)
@@ -88,29 +92,34 @@ def _read(spark: Any, job: EngineRun) -> Any:
 
 
 def _output_schema(model: BatchModel, source: Any, include_features: bool) -> Any:
-    from pyspark.sql import types as T
+    from pyspark.sql import types as st
 
     by_name = {field.name: field.dataType for field in source.schema.fields}
-    fields = [T.StructField(name, by_name[name]) for name in model.id_columns]
+    fields = [st.StructField(name, by_name[name]) for name in model.id_columns]
     if include_features:
         fields += [
-            T.StructField(name, by_name[name] if kind == CATEGORICAL else T.DoubleType())
+            st.StructField(name, by_name[name] if kind == CATEGORICAL else st.DoubleType())
             for name, kind in model.features.items()
         ]
-    labels = {"Int64": T.LongType(), "boolean": T.BooleanType(), "string": T.StringType()}
+    labels: dict[type, Any] = {
+        np.int64: st.LongType(),
+        bool: st.BooleanType(),
+        np.float64: st.DoubleType(),
+    }
     if model.task == "regression":
-        fields.append(T.StructField(PREDICTION, T.DoubleType()))
+        fields.append(st.StructField(PREDICTION, st.DoubleType()))
     else:
-        from {{ cookiecutter.package_name }}.batch.model import _label_dtype
-
-        fields.append(T.StructField(PREDICTION, labels[_label_dtype(model.classes)]))
-    fields.append(T.StructField(SCORE, T.DoubleType()))
+        kind = label_dtype(model.classes)
+        fields.append(st.StructField(PREDICTION, labels.get(kind, st.StringType())))
+    fields.append(st.StructField(SCORE, st.DoubleType()))
     if model.task != "regression":
-        fields += [T.StructField(f"{PROBABILITY_PREFIX}{c}", T.DoubleType()) for c in model.classes]
-    fields += [T.StructField(name, T.StringType()) for name in (MODEL_VERSION, RUN_ID)]
-    fields += [T.StructField(SOURCE_FILE, T.StringType()), T.StructField(ROW, T.LongType()),
-               T.StructField(REASON, T.StringType())]  # fmt: skip
-    return T.StructType(fields)
+        fields += [
+            st.StructField(f"{PROBABILITY_PREFIX}{c}", st.DoubleType()) for c in model.classes
+        ]
+    fields += [st.StructField(name, st.StringType()) for name in (MODEL_VERSION, RUN_ID)]
+    fields += [st.StructField(SOURCE_FILE, st.StringType()), st.StructField(ROW, st.LongType()),
+               st.StructField(REASON, st.StringType())]  # fmt: skip
+    return st.StructType(fields)
 
 
 def _scorer(job: EngineRun, names: list[str]) -> Any:
@@ -129,7 +138,11 @@ def _scorer(job: EngineRun, names: list[str]) -> Any:
             batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
             scored, rejected, mask = score_batch(batch, loaded, run_id, include)
             rejected[SOURCE_FILE] = frame[SOURCE_FILE].to_numpy()[mask]
-            yield pd.concat([scored, rejected], ignore_index=True).reindex(columns=names)
+            rows = pd.concat([scored, rejected], ignore_index=True).reindex(columns=names)
+            # Spark's pandas -> Arrow conversion takes numpy/object columns, not pandas'
+            # Arrow-backed strings or nullable integers.
+            extension = [name for name in names if not isinstance(rows[name].dtype, np.dtype)]
+            yield rows.astype(dict.fromkeys(extension, object))
 
     return score
 
@@ -147,18 +160,26 @@ def run_spark(job: EngineRun) -> Counts:
         check_columns(file_columns(item), job.model, str(item.path))
     spark = _session(job.options.spark_master, job.options.batch_size)
     try:
-        from pyspark.sql import functions as F
+        from pyspark.sql import functions as sf
 
         source = _read(spark, job)
         schema = _output_schema(job.model, source, job.options.include_features)
         rows = source.mapInPandas(_scorer(job, schema.fieldNames()), schema).persist()
         rejected_columns = [SOURCE_FILE, ROW, *job.model.id_columns, REASON]
-        scored = rows.filter(F.col(REASON).isNull()).drop(SOURCE_FILE, ROW, REASON)
-        rejected = rows.filter(F.col(REASON).isNotNull()).select(*rejected_columns)
+        scored = rows.filter(sf.col(REASON).isNull()).drop(SOURCE_FILE, ROW, REASON)
+        rejected = rows.filter(sf.col(REASON).isNotNull()).select(*rejected_columns)
         scored.write.parquet(str(job.staging / PREDICTIONS_DIR))
         rejected.write.parquet(str(job.staging / REJECTED_DIR))
         counts = Counts(rows.count(), scored.count(), rejected.count())
         rows.unpersist()
+    except Exception as error:  # py4j / Spark errors: one line, the details are in Spark's log
+        if isinstance(error, UserError):
+            raise
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        detail = next((line for line in reversed(lines) if "Error" in line), "")
+        raise UserError(
+            f"the Spark job failed ({detail.strip()[:200]}); see the Spark log above"
+        ) from None
     finally:
         spark.stop()
     for name in (PREDICTIONS_DIR, REJECTED_DIR):

@@ -23,7 +23,9 @@ def check_columns(columns: Iterable[str], model: BatchModel, source: str) -> Non
     present = set(columns)
     missing = [name for name in [*model.id_columns, *model.feature_names] if name not in present]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        shown = ", ".join(missing[:5]) + (
+            f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+        )
         raise UserError(
             f"{source} lacks column(s) {shown} that model {model.version} needs; "
             "export the model's features (and dataset.id_columns) or fix --input"
