@@ -96,7 +96,7 @@ def test_local_engine_streams_scores_and_rejects(project: Path, tmp_path: Path) 
     assert reasons[:2] == [f"{names[0]}: not a number ('abc')", f"{names[1]}: not finite"]
     if not missing_ok:
         assert reasons[2] == f"{names[2]}: missing value"
-    assert set(rejected["source_file"]) == {str(source)}
+    assert set(rejected["source_file"]) == {str(source.resolve())}
 
     scored = pd.read_parquet(out / "predictions")
     assert len(scored) == manifest.rows["scored"]
@@ -231,3 +231,34 @@ def test_local_engine_never_imports_pyspark() -> None:
         "assert 'pyspark' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_row_checks_for_raw_input_models() -> None:
+    """A raw-input model (it imputes): missing is fine, unknown categories are refused."""
+    import pyarrow as pa
+
+    from {{ cookiecutter.package_name }}.batch.model import BatchModel
+    from {{ cookiecutter.package_name }}.batch.validate import check_rows
+
+    model = BatchModel(
+        version="m-v1", uri="", bundle=Path(), runtime="test",
+        features={"size": "numeric", "colour": "categorical"}, task="multiclass",
+        classes=["a", "b", "c"], positive_class=None, id_columns=[], accepts_missing=True,
+        categories={"colour": ["red", "blue"]}, reject_unknown=True,
+    )  # fmt: skip
+    batch = pa.RecordBatch.from_pydict(
+        {"size": ["1.5", None, "x", "1e400"], "colour": ["red", None, "blue", "green"]}
+    )
+    features, reasons = check_rows(batch, model)
+    assert reasons.tolist() == [
+        None, None, "size: not a number ('x')", "size: not finite",
+    ]  # fmt: skip
+    assert features["size"].tolist()[0] == 1.5 and np.isnan(features["size"][1])
+    assert features["colour"].tolist()[:3] == ["red", None, "blue"]
+    batch = pa.RecordBatch.from_pydict({"size": [1.0], "colour": ["green"]})
+    assert check_rows(batch, model)[1].tolist() == ["colour: unknown category ('green')"]
+    output = np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]])
+    columns = model.output_columns(output)
+    assert list(columns["prediction"]) == ["b", "a"]
+    assert columns["score"].tolist() == [0.5, 0.6]
+    assert columns["probability_c"].tolist() == [0.3, 0.1]

@@ -41,6 +41,7 @@ def find_inputs(source: Path) -> list[InputFile]:
     """The input files of `source` (a file or a directory), hashed; `UserError` if none."""
     if not source.exists():
         raise UserError(f"input {source} not found; pass --input FILE_OR_DIRECTORY")
+    source = source.resolve()  # absolute: the manifest and `rejected.source_file` name it so
     paths = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
     paths = [p for p in paths if not p.name.startswith((".", "_"))]  # _SUCCESS, .crc files
     files = [p for p in paths if p.suffix.lower() in SUFFIXES]

@@ -102,6 +102,34 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _manifest(
+    job: EngineRun, counts: Counts, reference: str, engine: str, times: tuple[str, float, float]
+) -> Manifest:
+    """The run's manifest; `times`: start time (ISO), clock at start, clock after loading."""
+    started, clock, loaded = times
+    finished = time.perf_counter()
+    model, options = job.model, job.options
+    share = counts.rejected / counts.input if counts.input else 0.0
+    return Manifest(
+        run_id=job.run_id,
+        engine=engine if engine == "local" else f"spark ({options.spark_master})",
+        model={"reference": reference, "version": model.version, "uri": model.uri,
+               "bundle": str(model.bundle), "runtime": model.runtime, "task": model.task},
+        inputs=describe_inputs(job.inputs),
+        started_at=started,
+        status=COMPLETE if share <= options.max_rejected_share else TOO_MANY_REJECTED,
+        finished_at=_now(),
+        rows={"input": counts.input, "scored": counts.scored, "rejected": counts.rejected,
+              "rejected_share": round(share, 6)},
+        seconds={"load_model": round(loaded - clock, 3), "score": round(finished - loaded, 3),
+                 "rows_per_s": round(counts.input / max(finished - loaded, 1e-9), 1)},
+        outputs={PREDICTIONS_DIR: parts(job.staging / PREDICTIONS_DIR),
+                 REJECTED_DIR: parts(job.staging / REJECTED_DIR)},
+        settings={"batch_size": options.batch_size,
+                  "max_rejected_share": options.max_rejected_share},
+    )  # fmt: skip
+
+
 def batch_score(
     settings: Settings,
     source: Path,
@@ -121,41 +149,21 @@ def batch_score(
     model, config = load_model(reference, settings)
     loaded = time.perf_counter()
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    staging = staging_dir(output, run_id)
-    staging.mkdir(parents=True)
-    options = options_from(settings, progress)
+    job = EngineRun(model, config, inputs, staging_dir(output, run_id), run_id,
+                    options_from(settings, progress))  # fmt: skip
+    job.staging.mkdir(parents=True)
     try:
-        counts = run(EngineRun(model, config, inputs, staging, run_id, options))
-        finished = time.perf_counter()
-        share = counts.rejected / counts.input if counts.input else 0.0
-        manifest = Manifest(
-            run_id=run_id,
-            engine=engine if engine == "local" else f"spark ({options.spark_master})",
-            model={"reference": reference, "version": model.version, "uri": model.uri,
-                   "bundle": str(model.bundle), "runtime": model.runtime, "task": model.task},
-            inputs=describe_inputs(inputs),
-            started_at=started,
-            status=COMPLETE if share <= options.max_rejected_share else TOO_MANY_REJECTED,
-            finished_at=_now(),
-            rows={"input": counts.input, "scored": counts.scored, "rejected": counts.rejected,
-                  "rejected_share": round(share, 6)},
-            seconds={"load_model": round(loaded - clock, 3),
-                     "score": round(finished - loaded, 3),
-                     "rows_per_s": round(counts.input / max(finished - loaded, 1e-9), 1)},
-            outputs={PREDICTIONS_DIR: parts(staging / PREDICTIONS_DIR),
-                     REJECTED_DIR: parts(staging / REJECTED_DIR)},
-            settings={"batch_size": options.batch_size,
-                      "max_rejected_share": options.max_rejected_share},
-        )  # fmt: skip
-        manifest.write(staging)
-        commit(staging, output)
+        counts = run(job)
+        manifest = _manifest(job, counts, reference, engine, (started, clock, loaded))
+        manifest.write(job.staging)
+        commit(job.staging, output)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(job.staging, ignore_errors=True)
         raise
     if manifest.status == TOO_MANY_REJECTED:
         raise TooManyRejectedError(
-            f"{counts.rejected} of {counts.input} rows ({share:.2%}) failed the model's input "
-            f"schema, above batch.max_rejected_share {options.max_rejected_share:.2%}; "
-            f"see {output / REJECTED_DIR} for the reason per row"
+            f"{counts.rejected} of {counts.input} rows ({manifest.rows['rejected_share']:.2%}) "
+            "failed the model's input schema, above batch.max_rejected_share "
+            f"{job.options.max_rejected_share:.2%}; see {output / REJECTED_DIR} for the reasons"
         )
     return manifest

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
@@ -122,6 +123,12 @@ def _output_schema(model: BatchModel, source: Any, include_features: bool) -> An
     return st.StructType(fields)
 
 
+def local_path(uri: str) -> str:
+    """A `file:` URI as the local engine names the file (other schemes stay URIs)."""
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme in ("", "file") else uri
+
+
 def _scorer(job: EngineRun, names: list[str]) -> Any:
     """The task function: picklable arguments only (the model is rebuilt in each worker)."""
     model = job.model
@@ -137,7 +144,7 @@ def _scorer(job: EngineRun, names: list[str]) -> Any:
         for frame in frames:
             batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
             scored, rejected, mask = score_batch(batch, loaded, run_id, include)
-            rejected[SOURCE_FILE] = frame[SOURCE_FILE].to_numpy()[mask]
+            rejected[SOURCE_FILE] = [local_path(uri) for uri in frame[SOURCE_FILE][mask]]
             rows = pd.concat([scored, rejected], ignore_index=True).reindex(columns=names)
             # Spark's pandas -> Arrow conversion takes numpy/object columns, not pandas'
             # Arrow-backed strings or nullable integers.

@@ -65,16 +65,17 @@ def _numeric(column: pa.Array, name: str, reasons: np.ndarray, allow_missing: bo
 def _categorical(
     column: pa.Array, name: str, known: list[object] | None, reasons: np.ndarray
 ) -> np.ndarray:
-    values = np.asarray(column.to_pandas(), dtype=object)
+    values = np.array(column.to_pylist(), dtype=object)  # None for missing (not NaN)
     if known is not None:
         allowed = set(known)
         unknown = np.fromiter(
-            (value is not None and value == value and value not in allowed for value in values),
+            (value is not None and value not in allowed for value in values),
             dtype=bool,
             count=len(values),
         )
-        shown = [f"{name}: unknown category ({str(value)[:40]!r})" for value in values]
-        _first(reasons, unknown, shown)
+        if unknown.any():
+            shown = [f"{name}: unknown category ({str(value)[:40]!r})" for value in values]
+            _first(reasons, unknown, shown)
     return values
 
 
@@ -89,4 +90,8 @@ def check_rows(batch: pa.RecordBatch, model: BatchModel) -> tuple[pd.DataFrame, 
             columns[name] = _categorical(column, name, known, reasons)
         else:
             columns[name] = _numeric(column, name, reasons, model.accepts_missing)
-    return pd.DataFrame(columns), reasons
+    # object columns stay object: pandas would read strings with None as its NaN string type
+    frame = pd.DataFrame(
+        {name: pd.Series(values, dtype=values.dtype) for name, values in columns.items()}
+    )
+    return frame, reasons
