@@ -46,8 +46,8 @@ for name in ("predictions", "rejected"):
     a, b = table(local, name), table(spark, name)
     result[name + "_schema_equal"] = a.schema.remove_metadata().equals(b.schema.remove_metadata())
     keep = [c for c in a.column_names if c not in ("run_id", "row")]
-    x = a.to_pandas()[keep].sort_values(keep).reset_index(drop=True)
-    y = b.to_pandas()[keep].sort_values(keep).reset_index(drop=True)
+    x = a.to_pandas(ignore_metadata=True)[keep].sort_values(keep).reset_index(drop=True)
+    y = b.to_pandas(ignore_metadata=True)[keep].sort_values(keep).reset_index(drop=True)
     pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-9, atol=1e-12)
     result[name + "_rows"] = len(x)
     result[name + "_columns"] = keep

@@ -95,6 +95,15 @@ def stream(item: InputFile, columns: list[str], batch_size: int) -> Iterator[pa.
         raise unreadable(item, error) from None
 
 
+def _plain_strings(schema: pa.Schema) -> pa.Schema:
+    """pandas' strings arrive as Arrow large_string; write string, as Spark does."""
+    fields = [
+        field.with_type(pa.string()) if pa.types.is_large_string(field.type) else field
+        for field in schema
+    ]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
 class PartWriter:
     """One Parquet file written batch by batch; later batches are cast to the first's schema."""
 
@@ -109,9 +118,8 @@ class PartWriter:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self.path, table.schema)
-        else:
-            table = table.cast(self._writer.schema)
+            self._writer = pq.ParquetWriter(self.path, _plain_strings(table.schema))
+        table = table.cast(self._writer.schema)
         self._writer.write_table(table)
         self.rows += len(frame)
 

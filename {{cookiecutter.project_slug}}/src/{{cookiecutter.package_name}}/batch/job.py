@@ -161,9 +161,11 @@ def batch_score(
         shutil.rmtree(job.staging, ignore_errors=True)
         raise
     if manifest.status == TOO_MANY_REJECTED:
+        share, bound = (format(value, ".2%") for value in (
+            manifest.rows["rejected_share"], job.options.max_rejected_share))  # fmt: skip
         raise TooManyRejectedError(
-            f"{counts.rejected} of {counts.input} rows ({manifest.rows['rejected_share']:.2%}) "
-            "failed the model's input schema, above batch.max_rejected_share "
-            f"{job.options.max_rejected_share:.2%}; see {output / REJECTED_DIR} for the reasons"
+            f"{counts.rejected} of {counts.input} rows ({share}) failed the model's input "
+            f"schema, above batch.max_rejected_share {bound}; see {output / REJECTED_DIR} "
+            "for the reason per row"
         )
     return manifest

@@ -43,5 +43,5 @@ def score_batch(
     scored[MODEL_VERSION] = model.version
     scored[RUN_ID] = run_id
     bad = ids[rejected].reset_index(drop=True)
-    bad[REASON] = pd.array(list(reasons[rejected]), dtype="string")
+    bad[REASON] = reasons[rejected]
     return scored, bad, rejected
