@@ -2,7 +2,7 @@
 
 For each framework the generated project is installed (the venvs test_frameworks.py and
 test_bake.py cache), `make pipeline` registers a model, and `batch-score` runs twice on one
-CSV with bad cells: `--engine local` and `--engine spark`. pyspark is installed once with
+input directory (a CSV with bad cells and a Parquet file): `--engine local` and `--engine spark`. pyspark is installed once with
 `--target` beside the cached venv (the project's `[spark]` extra, kept out of the venv so its
 dependency hash stays the one the other tests share) and put on PYTHONPATH. Java must be on
 PATH: skipped locally without it, a failure under CI=true.
@@ -24,6 +24,7 @@ PYSPARK = "pyspark>=3.5,<5"  # the generated pyproject's [spark] extra
 
 MAKE_INPUT = """
 import sys
+from pathlib import Path
 import pandas as pd
 import yaml
 features = list(yaml.safe_load(open("configs/model_config.yaml"))["dataset"]["features"])
@@ -31,7 +32,10 @@ frame = pd.read_csv("data/raw/breast_cancer.csv")[features]
 frame = pd.concat([frame] * 3, ignore_index=True).astype(object)
 frame.loc[3, features[0]] = "abc"
 frame.loc[700, features[1]] = "-inf"
-frame.to_csv(sys.argv[1], index=False)
+root = Path(sys.argv[1])
+root.mkdir()
+frame.to_csv(root / "a.csv", index=False)
+pd.read_csv("data/raw/breast_cancer.csv")[features].to_parquet(root / "b.parquet")
 """
 
 COMPARE = """
@@ -84,14 +88,14 @@ def test_spark_engine_matches_the_local_engine(framework: str, tmp_path: Path) -
     env = bake_env(venv)
     run_checked(["make", f"VENV={venv}", "install", "pipeline"], cwd=project, env=env)
     python = str(venv / "bin" / "python")
-    run_checked([python, "-c", MAKE_INPUT, "in.csv"], cwd=project, env=env)
+    run_checked([python, "-c", MAKE_INPUT, "in"], cwd=project, env=env)
 
     spark_env = env | {
         "PYTHONPATH": str(_pyspark(venv)),
         "PYSPARK_PYTHON": python,
         "SPARK_MASTER": "local[2]",
     }
-    cli = [python, "-m", project.name.replace("-", "_"), "batch-score", "--input", "in.csv"]
+    cli = [python, "-m", project.name.replace("-", "_"), "batch-score", "--input", "in"]
     run_checked([*cli, "--output", "out-local"], cwd=project, env=env)
     run_checked([*cli, "--output", "out-spark", "--engine", "spark"], cwd=project, env=spark_env)
 
@@ -100,7 +104,7 @@ def test_spark_engine_matches_the_local_engine(framework: str, tmp_path: Path) -
     assert result["predictions_schema_equal"] and result["rejected_schema_equal"], result
     assert result["rows"][0] == result["rows"][1]
     assert result["rows"][0]["rejected"] == result["rejected_rows"] == 2
-    assert result["predictions_rows"] == result["rows"][0]["scored"] > 1000
+    assert result["predictions_rows"] == result["rows"][0]["scored"] == 4 * 569 - 2
     assert result["engines"] == ["local", "spark (local[2])"]
     assert any(reason.endswith("not a number ('abc')") for reason in result["reasons"])
     assert any(reason.endswith("not finite") for reason in result["reasons"])

