@@ -2,11 +2,15 @@
 
 Spark reads the inputs (CSV as text, like the local engine), and `mapInPandas` runs
 `score.score_batch` (the local engine's code, hence the same predictions, columns and
-reasons) in every task over a model each Python worker loads once from the bundle. Measured
-faster than `mlflow.pyfunc.spark_udf` on the registered model (`make bench-batch`), which
-also could not set rejected rows aside. Scored and rejected rows leave the tasks as one
-stream, cached and split into `predictions/` and `rejected/`. Spark cannot number the rows
-of a file, so `rejected.row` is null here. Executors need this project installed.
+reasons) in every task over a model each Python worker loads once from the bundle. Scored
+and rejected rows leave the tasks as one stream, cached and split into `predictions/` and
+`rejected/`. Spark cannot number the rows of a file, so `rejected.row` is null here.
+
+Why not `mlflow.pyfunc.spark_udf` on the registered model: it returns one column per row
+and cannot set bad rows aside with a reason, and it is not faster: `make bench-batch` on
+`local[2]`, 200 000 rows, measured 6 620 rows/s for this engine and 7 265 for spark_udf
+(writing only the prediction), both dominated by starting Spark (~20 s). Under spark-submit
+its `--master` is used; executors need this project installed (the same image or wheel).
 """
 
 from __future__ import annotations
