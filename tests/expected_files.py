@@ -235,6 +235,17 @@ def serving_files(config: dict[str, Any]) -> set[str]:
 AREAS.append(serving_files)
 
 
+BATCH_MODULES = ("__init__", "io", "job", "local", "manifest", "model", "progress", "reader",
+                 "score", "spark", "validate")  # fmt: skip
+
+
+def batch_files(config: dict[str, Any]) -> set[str]:
+    files = {f"{PKG}/batch/{name}.py" for name in BATCH_MODULES}
+    return files | {f"{PKG}/benchmarks/batch.py", "tests/test_batch.py"}
+
+
+AREAS.append(batch_files)
+
 TERRAFORM_ENV_FILES = ("backend.tfbackend", "terraform.tfvars")
 
 

@@ -252,6 +252,27 @@ def serve(
         raise typer.Exit(1) from None
 
 
+# ---- batch scoring
+@app.command("batch-score")
+def batch_score(
+    input_path: Annotated[Path, typer.Option("--input", help="CSV/Parquet file or directory.")],
+    output: Annotated[Path, typer.Option(help="Output directory (committed at the end).")],
+    model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
+    engine: Annotated[str, typer.Option(help="local or spark.")] = "local",
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --output.")] = False,
+) -> None:
+    """Score a table of any size into Parquet predictions, rejected rows and a manifest."""
+    from {{ cookiecutter.package_name }}.batch.job import batch_score as run_batch
+
+    manifest = run_batch(get_settings(), input_path, output, model, engine, force=force)
+    rows = manifest.rows
+    typer.echo(
+        f"scored {rows['scored']} rows ({rows['rejected']} rejected) with "
+        f"{manifest.model['version']} in {manifest.seconds['score']:.1f}s "
+        f"({manifest.seconds['rows_per_s']:,.0f} rows/s) -> {output}"
+    )
+
+
 # ---- monitoring
 @app.command()
 def drift(

@@ -157,6 +157,16 @@ class MonitoringSettings(Section):
     retrain: RetrainSettings = RetrainSettings()
 
 
+class BatchSettings(Section):
+    """`batch-score`: batch size, the rejected-rows bound, the Spark master."""
+
+    batch_size: int = Field(default=65_536, ge=1)  # rows per record batch (memory per batch)
+    # Share of input rows allowed to fail the model's input schema before the run fails.
+    max_rejected_share: float = Field(default=0.01, ge=0.0, le=1.0)
+    include_features: bool = True  # write the features next to the predictions (drift reads them)
+    spark_master: str = "local[2]"  # SPARK_MASTER overrides it (spark://..., yarn, k8s://...)
+
+
 class Settings(BaseSettings):
     """Project settings; build with `get_settings()` so errors become one-line messages."""
 
@@ -174,6 +184,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     serving: ServingSettings = ServingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    batch: BatchSettings = BatchSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -184,7 +184,9 @@ def _read_current(
 ) -> tuple[pd.DataFrame, npt.NDArray[Any] | None, npt.NDArray[np.float64] | None]:
     """Features, predicted labels and scores (when present) of a CSV/Parquet file; for
     regression the `prediction` column is the predicted value (the score)."""
-    current = read_table(path)
+    from {{ cookiecutter.package_name }}.batch.reader import read_batch_window  # a batch output
+
+    current = read_batch_window(path) if path.is_dir() else read_table(path)
     prediction = current.get("prediction")
     score = current["score"].to_numpy(dtype=np.float64) if "score" in current else None
     if not spec.is_classification:

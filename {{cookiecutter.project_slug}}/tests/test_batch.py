@@ -1,0 +1,264 @@
+"""Batch scoring: the local engine on an input of many batches, rejected rows, the manifest,
+identical predictions to the runtime predictor and the HTTP server, and the error cases."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }} import optimization
+from {{ cookiecutter.package_name }}.batch.job import TooManyRejectedError, batch_score
+from {{ cookiecutter.package_name }}.batch.model import load_model
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.evaluation import gate
+from {{ cookiecutter.package_name }}.pipeline import data as data_stage
+from {{ cookiecutter.package_name }}.registry import register, resolve_bundle
+from {{ cookiecutter.package_name }}.serving.app import create_app
+from {{ cookiecutter.package_name }}.serving.model import load_bundle
+from {{ cookiecutter.package_name }}.settings import Settings, load_settings
+from {{ cookiecutter.package_name }}.training import stage
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BATCH_SIZE = 1000
+COPIES = 8  # the sample 8 times: several batches per file
+
+
+def _settings(root: Path, **batch: object) -> Settings:
+    return load_settings(
+        project_root=root,
+        pipeline={"registry_backend": "file"},
+        batch={"batch_size": BATCH_SIZE, **batch},
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project root with a registered, optimized champion (file registry)."""
+    root = tmp_path_factory.mktemp("batch")
+    shutil.copytree(PROJECT_ROOT / "configs", root / "configs")
+    settings = _settings(root)
+    data_stage(settings)
+    stage.run(settings)
+    gate.run(settings)
+    optimization.run(settings)
+    register(settings)
+    return root
+
+
+def _sample(root: Path) -> pd.DataFrame:
+    settings = _settings(root)
+    model, _ = load_model("champion", settings)
+    frame = pd.read_csv(root / "data" / "raw" / "breast_cancer.csv")
+    return frame[model.feature_names]
+
+
+def _bad_input(root: Path, path: Path) -> pd.DataFrame:
+    """COPIES x the sample with three bad cells; written as CSV."""
+    frame = pd.concat([_sample(root)] * COPIES, ignore_index=True).astype(object)
+    first = frame.columns[0]
+    frame.loc[10, first] = "abc"
+    frame.loc[1500, frame.columns[1]] = "inf"
+    frame.loc[4000, frame.columns[2]] = None
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def test_local_engine_streams_scores_and_rejects(project: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    frame = _bad_input(project, source)
+    settings = _settings(project)
+    model, _ = load_model("champion", settings)
+    out = tmp_path / "out"
+    manifest = batch_score(settings, source, out, progress=False)
+
+    missing_ok = model.accepts_missing
+    bad_rows = [10, 1500] + ([] if missing_ok else [4000])
+    assert manifest.rows == {
+        "input": len(frame),
+        "scored": len(frame) - len(bad_rows),
+        "rejected": len(bad_rows),
+        "rejected_share": round(len(bad_rows) / len(frame), 6),
+    }
+    assert manifest.status == "complete" and manifest.engine == "local"
+    rejected = pd.read_parquet(out / "rejected")
+    assert rejected["row"].tolist() == bad_rows
+    reasons = rejected["reason"].tolist()
+    names = list(frame.columns)
+    assert reasons[:2] == [f"{names[0]}: not a number ('abc')", f"{names[1]}: not finite"]
+    if not missing_ok:
+        assert reasons[2] == f"{names[2]}: missing value"
+    assert set(rejected["source_file"]) == {str(source.resolve())}
+
+    scored = pd.read_parquet(out / "predictions")
+    assert len(scored) == manifest.rows["scored"]
+    probability = [f"probability_{label}" for label in model.classes]
+    assert scored.columns.tolist() == [
+        *model.id_columns, *model.feature_names, "prediction", "score", *probability,
+        "model_version", "run_id",
+    ]  # fmt: skip
+    assert set(scored["model_version"]) == {model.version}
+    assert set(scored["run_id"]) == {manifest.run_id}
+
+    good = frame.drop(index=bad_rows).reset_index(drop=True).astype(np.float64)
+    assert model.predictor is not None
+    expected = model.predictor.predict_frame(good)  # the runtime predictor, all rows at once
+    got = scored[probability].to_numpy() if probability else scored[["prediction"]].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_predictions_match_the_http_server(project: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.parquet"
+    rows = _sample(project).head(40)
+    rows.to_parquet(source)
+    settings = _settings(project)
+    batch_score(settings, source, tmp_path / "out", progress=False)
+    scored = pd.read_parquet(tmp_path / "out" / "predictions")
+
+    served = load_bundle(resolve_bundle("champion", settings))
+    app = create_app(
+        load_settings(project_root=tmp_path, serving={"prediction_log": tmp_path / "log.db"}),
+        champion=served,
+    )
+    instances = json.loads(rows.to_json(orient="records"))
+    with TestClient(app) as client:
+        body = client.post("/predict", json={"instances": instances}).json()
+    assert scored["prediction"].tolist() == body["predictions"]
+    assert body["model_version"] == scored["model_version"].iloc[0]
+    if "probabilities" in body and not isinstance(body["probabilities"][0], list):
+        np.testing.assert_allclose(scored["score"], body["probabilities"], rtol=1e-6)
+
+
+def test_directory_of_files_and_manifest(project: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    sample = _sample(project)
+    sample.to_csv(inputs / "a.csv", index=False)
+    pd.concat([sample] * 3).to_parquet(inputs / "b.parquet")
+    (inputs / "_SUCCESS").write_text("")
+    out = tmp_path / "out"
+    batch_score(_settings(project), inputs, out, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["rows"]["input"] == manifest["rows"]["scored"] == 4 * len(sample)
+    listed = {Path(item["path"]).name: item for item in manifest["inputs"]}
+    assert set(listed) == {"a.csv", "b.parquet"}
+    for name, item in listed.items():
+        data = (inputs / name).read_bytes()
+        assert item["bytes"] == len(data)
+        assert item["sha256"] == hashlib.sha256(data).hexdigest()
+    assert manifest["model"]["version"].endswith("-v1")
+    assert manifest["model"]["uri"] and manifest["seconds"]["score"] >= 0
+    assert manifest["outputs"]["predictions"] == ["part-00000.parquet", "part-00001.parquet"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # staging removed
+
+
+def test_too_many_rejected_rows_fail_with_exit_1(project: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    _bad_input(project, source)
+    settings = _settings(project, max_rejected_share=0.0001)
+    with pytest.raises(TooManyRejectedError, match="max_rejected_share"):
+        batch_score(settings, source, tmp_path / "out", progress=False)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["status"] == "too_many_rejected"
+
+
+@pytest.fixture
+def in_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("{{ cookiecutter.package_name | upper }}_PIPELINE__REGISTRY_BACKEND", "file")
+    return project
+
+
+def _exit_code(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    return int(stopped.value.code or 0)
+
+
+def test_errors_are_one_line_exit_2_and_leave_no_output(
+    in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.csv"
+    _sample(in_project).head(5).to_csv(good, index=False)
+    lacking = tmp_path / "lacking.csv"
+    _sample(in_project).iloc[:5, 1:].to_csv(lacking, index=False)
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"not parquet at all")
+    out = tmp_path / "out"
+    cases = [
+        (["--input", str(tmp_path / "nope.csv")], "not found"),
+        (["--input", str(lacking)], "lacks column"),
+        (["--input", str(garbage)], "not a readable PARQUET file"),
+        (["--input", str(good), "--model", "7"], "unknown model version '7'"),
+        (["--input", str(good), "--engine", "flink"], "unknown engine"),
+    ]
+    for args, message in cases:
+        assert _exit_code(["batch-score", *args, "--output", str(out)]) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert not out.exists()
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    out.mkdir()
+    (out / "keep").write_text("x")
+    assert _exit_code(["batch-score", "--input", str(good), "--output", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_drift_reads_a_batch_output(project: Path, tmp_path: Path) -> None:
+    from {{ cookiecutter.package_name }}.monitoring.run import run_drift
+
+    source = tmp_path / "in.csv"
+    _sample(project).to_csv(source, index=False)
+    settings = _settings(project)
+    batch_score(settings, source, tmp_path / "out", progress=False)
+    result = run_drift(settings, current_path=tmp_path / "out", output_dir=tmp_path / "drift")
+    assert result.report.current_rows == len(_sample(project))
+    assert not result.report.dataset_drift  # the training data against itself
+
+
+def test_local_engine_never_imports_pyspark() -> None:
+    code = (
+        "import sys; import {{ cookiecutter.package_name }}.batch.local, "
+        "{{ cookiecutter.package_name }}.batch.job, {{ cookiecutter.package_name }}.cli; "
+        "assert 'pyspark' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_row_checks_for_raw_input_models() -> None:
+    """A raw-input model (it imputes): missing is fine, unknown categories are refused."""
+    import pyarrow as pa
+
+    from {{ cookiecutter.package_name }}.batch.model import BatchModel
+    from {{ cookiecutter.package_name }}.batch.validate import check_rows
+
+    model = BatchModel(
+        version="m-v1", uri="", bundle=Path(), runtime="test",
+        features={"size": "numeric", "colour": "categorical"}, task="multiclass",
+        classes=["a", "b", "c"], positive_class=None, id_columns=[], accepts_missing=True,
+        categories={"colour": ["red", "blue"]}, reject_unknown=True,
+    )  # fmt: skip
+    batch = pa.RecordBatch.from_pydict(
+        {"size": ["1.5", None, "x", "1e400"], "colour": ["red", None, "blue", "green"]}
+    )
+    features, reasons = check_rows(batch, model)
+    assert reasons.tolist() == [
+        None, None, "size: not a number ('x')", "size: not finite",
+    ]  # fmt: skip
+    assert features["size"].tolist()[0] == 1.5 and np.isnan(features["size"][1])
+    assert features["colour"].tolist()[:3] == ["red", None, "blue"]
+    batch = pa.RecordBatch.from_pydict({"size": [1.0], "colour": ["green"]})
+    assert check_rows(batch, model)[1].tolist() == ["colour: unknown category ('green')"]
+    output = np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]])
+    columns = model.output_columns(output)
+    assert list(columns["prediction"]) == ["b", "a"]
+    assert columns["score"].tolist() == [0.5, 0.6]
+    assert columns["probability_c"].tolist() == [0.3, 0.1]
