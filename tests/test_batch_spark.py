@@ -2,7 +2,8 @@
 
 For each framework the generated project is installed (the venvs test_frameworks.py and
 test_bake.py cache), `make pipeline` registers a model, and `batch-score` runs twice on one
-input directory (a CSV with bad cells and a Parquet file): `--engine local` and `--engine spark`. pyspark is installed once with
+input directory (a CSV with bad cells and a Parquet file): `--engine local` and
+`--engine spark`. pyspark is installed once with
 `--target` beside the cached venv (the project's `[spark]` extra, kept out of the venv so its
 dependency hash stays the one the other tests share) and put on PYTHONPATH. Java must be on
 PATH: skipped locally without it, a failure under CI=true.
@@ -100,7 +101,8 @@ def test_spark_engine_matches_the_local_engine(framework: str, tmp_path: Path) -
     run_checked([*cli, "--output", "out-spark", "--engine", "spark"], cwd=project, env=spark_env)
 
     output = run_checked([python, "-c", COMPARE, "out-local", "out-spark"], project, spark_env)
-    result = json.loads(next(line[7:] for line in output.splitlines() if line.startswith("RESULT ")))
+    marked = (line[7:] for line in output.splitlines() if line.startswith("RESULT "))
+    result = json.loads(next(marked))
     assert result["predictions_schema_equal"] and result["rejected_schema_equal"], result
     assert result["rows"][0] == result["rows"][1]
     assert result["rows"][0]["rejected"] == result["rejected_rows"] == 2
