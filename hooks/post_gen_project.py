@@ -22,6 +22,7 @@ OWNED_PATHS: dict[str, dict[Any, list[str]]] = {
     "use_github_actions": {
         True: [
             ".github/dependabot.yml",
+            ".github/workflows/batch-score.yml",
             ".github/workflows/ci.yml",
             ".github/workflows/deploy.yml",
             ".github/workflows/retrain-check.yml",

@@ -247,6 +247,12 @@ BATCH_MODULES = ("__init__", "io", "job", "local", "manifest", "model", "progres
 
 def batch_files(config: dict[str, Any]) -> set[str]:
     files = {f"{PKG}/batch/{name}.py" for name in BATCH_MODULES}
+    if config.get("use_github_actions", True):
+        files.add(".github/workflows/batch-score.yml")
+    if config.get("orchestrator") == "airflow":
+        files.add("dags/batch_scoring.py")
+    if config.get("orchestrator") == "kubeflow":
+        files.add("pipelines/batch_scoring_pipeline.py")
     return files | {f"{PKG}/benchmarks/batch.py", "tests/test_batch.py"}
 
 

@@ -35,7 +35,7 @@ RENDERS: dict[str, dict[str, Any]] = {
     "gcp-no-github": {"cloud_provider": "gcp", "use_github_actions": False, "use_gitlab_ci": True},
     "azure-no-jenkins": {"cloud_provider": "azure", "use_jenkins": False},
 }
-OWN_WORKFLOWS = ("ci.yml", "train.yml", "deploy.yml")
+OWN_WORKFLOWS = ("ci.yml", "train.yml", "deploy.yml", "batch-score.yml")
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"#\s*v\d+(?:\.\d+){0,2}\s*$")
 MAKE_CALL = re.compile(r"(?:^|[;&|]\s*|\bthen\s+)make\s+([^;&|\n'\"]*)")
@@ -282,6 +282,7 @@ JENKINS_STAGES = (
     "Build and Push Container",
     "Deploy to Staging",
     "Deploy to Production",
+    "Batch Scoring",
     "Retrain Check",
     "Template Check",
 )
@@ -358,11 +359,9 @@ def test_gitlab_ci_structure(projects: dict[str, Path]) -> None:
     assert any(rule.get("when") == "manual" for rule in production["rules"])
     assert "cache" in config["default"] and "artifacts" in config["train"]
     assert config["test"]["artifacts"]["reports"]["junit"]
-    for job, task in (("retrain-check", "retrain-check"), ("template-check", "template-check")):
+    for job in ("batch-score", "retrain-check", "template-check"):
         rules = config[job]["rules"]
-        assert rules == [
-            {"if": f'$CI_PIPELINE_SOURCE == "schedule" && $SCHEDULED_TASK == "{task}"'}
-        ]
+        assert rules == [{"if": f'$CI_PIPELINE_SOURCE == "schedule" && $SCHEDULED_TASK == "{job}"'}]
     stages = config["stages"]
     for job, body in config.items():
         if isinstance(body, dict) and "stage" in body:
@@ -560,6 +559,7 @@ def test_every_ci_system_reads_the_shared_registry(projects: dict[str, Path]) ->
         "train.yml": ("train", "data"),
         "retrain-check.yml": ("check", "data"),
         "deploy.yml": ("build", "build"),
+        "batch-score.yml": ("score", "batch-score"),
     }
     for name, (job_name, first_use) in jobs.items():
         job = flows[name]["jobs"][job_name]

@@ -9,7 +9,8 @@ shared registry, a loopback HTTP receiver for the GitHub API the retrain trigger
 The story: the first train run makes a champion; a second run with a worse candidate is
 refused by the gate, which compared it with the champion from the shared registry (a fresh
 clone has no local store); retrain-check on quiet traffic says no; after drifted traffic it
-says yes once (one workflow dispatch), then no until new evidence arrives. Last, the deploy
+says yes once (one workflow dispatch), then no until new evidence arrives. The scheduled
+batch-score job scores the dataset with the shared champion and checks its drift. Last, the deploy
 workflow: its `build` job resolves the shared champion into the build context, builds the
 image with a real Docker engine (tests/docker_engine.py: a private `dockerd`, the debootstrap
 stand-in for the pinned base image) and runs `make smoke-image` (read-only root, uid 10001, a
@@ -312,7 +313,7 @@ def test_train_and_retrain_check_jobs_against_a_shared_registry(
         origin,
         tmp_path / "runs",
         {"secrets": secrets, "vars": VARS,
-         "github": {"repository": "my-org/churn-model", "api_url": api_url}},
+         "github": {"repository": "my-org/churn-model", "api_url": api_url, "run_id": "7"}},
     )  # fmt: skip
     uploaded: list[Path] = []
     uses = {
@@ -349,6 +350,22 @@ def test_train_and_retrain_check_jobs_against_a_shared_registry(
     assert "regresses against the champion" in gate.output, gate.output[-2000:]
     assert "make register" not in second.names()
     assert registry_state(mlflow_server) == (1, {"champion": "1", "challenger": "1"})
+
+    # Batch scoring (the scheduled batch-score workflow): the shared champion scores the
+    # configured dataset; the scored batch is compared with the training reference.
+    batch = runner.run_job("batch-score.yml", "score", uses=uses)
+    assert batch.ok, batch.log()
+    ran = batch.names()
+    assert (
+        ran.index("configured dataset")
+        < ran.index("batch scoring")
+        < ran.index("drift of the scored batch")
+    )
+    manifest = json.loads((batch.workspace / "build/batch/7/manifest.json").read_text())
+    assert manifest["model"]["version"] == "churn-model-v1", manifest["model"]
+    assert manifest["rows"]["scored"] == 569 and manifest["status"] == "complete", manifest
+    assert "current: " in batch.step("drift of the scored batch").output
+    assert any(path.name == "batch" for path in uploaded)
 
     # 3. Retrain-check on quiet champion traffic: no.
     traffic_env = {"MLFLOW_TRACKING_URI": mlflow_server, "DATABASE_URL": secrets["DATABASE_URL"]}

@@ -3,15 +3,15 @@
 `WorkflowRunner.run_job(workflow, job)` reads `.github/workflows/<workflow>` of a committed
 project and runs the job in a new clone: the `run:` steps in order with `bash -e`, the env the
 workflow, the job and the step set (`${{ secrets.* }}`, `${{ vars.* }}`, `${{ github.* }}` from
-the contexts given), `if:` conditions, step outputs (`$GITHUB_OUTPUT`, `steps.<id>.outputs`),
-job outputs and `needs.<job>.outputs` of the jobs it needs, and each `uses:` step replaced by a
-stand-in for what it provides (checkout = the clone, setup-python = a cached virtualenv; pass
-more in `uses=`). A step that needs what the machine cannot reach (a cloud login, a container
-registry, a cluster) is stood in only when the caller names it (its `run:` text or its action)
-in `stand_ins=` with the reason, a `run:` step optionally with a command run in its place (the
-part that needs no cloud); the result records every stand-in, and one that matches no step
-fails. An expression, condition or action it
-cannot honour fails the test instead of being skipped.
+the contexts given, `a || 'default'` too), `if:` conditions (`env.X == 'value'`), step
+outputs (`$GITHUB_OUTPUT`, `steps.<id>.outputs`), job outputs and `needs.<job>.outputs` of
+the jobs it needs, and each `uses:` step replaced by a stand-in for what it provides
+(checkout = the clone, setup-python = a cached virtualenv; pass more in `uses=`). A step that
+needs what the machine cannot reach (a cloud login, a container registry, a cluster) is stood
+in only when the caller names it (its `run:` text or its action) in `stand_ins=` with the
+reason, a `run:` step optionally with a command run in its place (the part that needs no
+cloud); the result records every stand-in, and one that matches no step fails. An
+expression, condition or action it cannot honour fails the test instead of being skipped.
 """
 
 from __future__ import annotations
@@ -97,15 +97,22 @@ class WorkflowRunner:
         """`${{ ... }}` from env, the job's own contexts (steps, needs), then the runner's."""
         contexts = self.contexts | (job or {})
 
-        def value(match: re.Match[str]) -> str:
-            root, _, name = match.group(1).partition(".")
+        def operand(text: str, whole: str) -> str:
+            if text.startswith("'") and text.endswith("'"):
+                return text[1:-1]
+            root, _, name = text.partition(".")
             if root == "env":
                 return env.get(name, "")
             if root not in contexts:
-                raise AssertionError(f"the runner has no '{root}' context: {match.group(0)}")
+                raise AssertionError(f"the runner has no '{root}' context: {whole}")
             if root in {"steps", "needs"} and name not in contexts[root]:
-                raise AssertionError(f"nothing set {match.group(0)}")
+                raise AssertionError(f"nothing set {whole}")
             return contexts[root].get(name, "")  # unset secrets read as '', like GitHub
+
+        def value(match: re.Match[str]) -> str:
+            # `a || b || 'default'`: the first non-empty operand, as GitHub's falsy rule gives
+            values = [operand(part.strip(), match.group(0)) for part in match.group(1).split("||")]
+            return next((item for item in values if item), "")
 
         return EXPRESSION.sub(value, str(text))
 
@@ -120,11 +127,11 @@ class WorkflowRunner:
             return failed
         if text == "success()":
             return not failed
-        compared = re.fullmatch(r"env\.(\w+) (==|!=) ''", text)
+        compared = re.fullmatch(r"env\.(\w+) (==|!=) '([^']*)'", text)
         if compared is None:
             raise AssertionError(f"the runner cannot evaluate `if: {expression}`")
-        empty = env.get(compared.group(1), "") == ""
-        return (empty if compared.group(2) == "==" else not empty) and not failed
+        equal = env.get(compared.group(1), "") == compared.group(3)
+        return (equal if compared.group(2) == "==" else not equal) and not failed
 
     def base_env(self, clone: Path, extra: dict[str, str]) -> dict[str, str]:
         machine = {

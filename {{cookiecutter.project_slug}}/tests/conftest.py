@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +22,9 @@ from {{ cookiecutter.package_name }}.settings import get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODEL_CONFIG = PROJECT_ROOT / "configs" / "model_config.yaml"
+PACKAGE = "{{ cookiecutter.package_name }}"
+# The file registry: a throwaway root's champion lives in its models/, not in an MLflow store.
+FILE_REGISTRY_ENV = {f"{PACKAGE.upper()}_PIPELINE__REGISTRY_BACKEND": "file"}
 
 
 def configured_spec() -> DatasetSpec:
@@ -51,6 +58,24 @@ def dataset_path(spec: DatasetSpec, tmp_path_factory: pytest.TempPathFactory) ->
 def dataset_frame(dataset_path: Path) -> pd.DataFrame:
     """The configured dataset as training reads it (CSV dtypes)."""
     return read_table(dataset_path)
+
+
+@pytest.fixture(scope="module")
+def champion_root(
+    tmp_path_factory: pytest.TempPathFactory, spec: DatasetSpec, dataset_path: Path
+) -> Path:
+    """A throwaway project root (configs and the dataset) whose champion `pipeline` trained,
+    for tests that run the project's commands the way an orchestrator does (FILE_REGISTRY_ENV)."""
+    root = tmp_path_factory.mktemp("champion")
+    shutil.copytree(PROJECT_ROOT / "configs", root / "configs")
+    (root / spec.path).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(dataset_path, root / spec.path)
+    done = subprocess.run(
+        [sys.executable, "-m", PACKAGE, "pipeline"], cwd=root, env=os.environ | FILE_REGISTRY_ENV,
+        capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return root
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.batch.model import load_model
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.evaluation import gate
 from {{ cookiecutter.package_name }}.pipeline import data as data_stage
-from {{ cookiecutter.package_name }}.registry import register, resolve_bundle
+from {{ cookiecutter.package_name }}.registry import export_bundle, register, resolve_bundle
 from {{ cookiecutter.package_name }}.serving.app import create_app
 from {{ cookiecutter.package_name }}.serving.model import load_bundle
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings
@@ -158,6 +158,24 @@ def test_directory_of_files_and_manifest(project: Path, tmp_path: Path) -> None:
     assert manifest["model"]["uri"] and manifest["seconds"]["score"] >= 0
     assert manifest["outputs"]["predictions"] == ["part-00000.parquet", "part-00001.parquet"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # staging removed
+
+
+def test_a_resolved_bundle_directory_scores_like_its_alias(project: Path, tmp_path: Path) -> None:
+    """The image's pinned champion (`resolve --into`, /app/model/champion) needs no registry."""
+    settings = _settings(project)
+    pinned = tmp_path / "model" / "champion"
+    label = export_bundle("champion", settings, pinned)
+    source = tmp_path / "in.csv"
+    _sample(project).to_csv(source, index=False)
+    by_alias = batch_score(settings, source, tmp_path / "alias", progress=False)
+    by_path = batch_score(settings, source, tmp_path / "pinned", str(pinned), progress=False)
+    assert by_path.model["version"] == by_alias.model["version"] == label
+    assert by_path.model["uri"] == str(pinned.resolve())
+    read = [
+        pd.read_parquet(tmp_path / name / "predictions").drop(columns=["run_id"])
+        for name in ("alias", "pinned")
+    ]
+    pd.testing.assert_frame_equal(*read)
 
 
 def test_too_many_rejected_rows_fail_with_exit_1(project: Path, tmp_path: Path) -> None:

@@ -257,7 +257,9 @@ def serve(
 def batch_score(
     input_path: Annotated[Path, typer.Option("--input", help="CSV/Parquet file or directory.")],
     output: Annotated[Path, typer.Option(help="Output directory (committed at the end).")],
-    model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
+    model: Annotated[
+        str, typer.Option(help="champion, challenger, a version, or a resolved model directory.")
+    ] = "champion",
     engine: Annotated[str, typer.Option(help="local or spark.")] = "local",
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --output.")] = False,
 ) -> None:
@@ -284,13 +286,18 @@ def drift(
         int | None, typer.Option(min=1, help="Latest predictions to compare.")
     ] = None,
     fail_on_drift: Annotated[bool, typer.Option(help="Exit 1 when the dataset drifted.")] = False,
+    reference: Annotated[
+        Path | None, typer.Option(help="The training data's file (default: dataset.path).")
+    ] = None,
 ) -> None:
     """Compare the champion's recent traffic (or a file) with the training reference."""
     from {{ cookiecutter.package_name }} import tables
     from {{ cookiecutter.package_name }}.monitoring.run import NotEnoughTrafficError, run_drift
 
     try:
-        result = run_drift(get_settings(), current_path=current, window_size=window)
+        result = run_drift(
+            get_settings(), current_path=current, window_size=window, reference_path=reference
+        )
     except NotEnoughTrafficError as waiting:  # a state of the log, not bad input
         typer.echo(f"drift: {waiting}")
         return

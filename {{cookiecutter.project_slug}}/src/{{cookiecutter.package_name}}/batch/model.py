@@ -1,10 +1,10 @@
 """The one seam between batch scoring and the model: load a registry version, shape its output.
 
 `load_model(reference, settings)` resolves `champion`, `challenger` or a version number
-(`3` or `<model_id>-v3`) through the registry and loads the bundle with
-`runtime.load_bundle_predictor`, the code the server and the parity check run. Outputs become
-columns from the bundle's `dataset:` (task, classes, positive class); a bundle without a task
-is read as today's binary 0/1 model.
+(`3` or `<model_id>-v3`) through the registry, or takes a resolved bundle directory, and
+loads the bundle with `runtime.load_bundle_predictor`, the code the server and the parity
+check run. Outputs become columns from the bundle's `dataset:` (task, classes, positive
+class); a bundle without a task is read as today's binary 0/1 model.
 """
 
 from __future__ import annotations
@@ -137,7 +137,14 @@ def _resolve(reference: str, settings: Settings) -> tuple[int, Path]:
 
 
 def load_model(reference: str, settings: Settings) -> tuple[BatchModel, dict[str, Any]]:
-    """The registry version `reference` ready to score, and its bundle config."""
+    """The registry version `reference` (or the bundle directory it names, as `resolve --into`
+    exports it: the image's /app/model/champion) ready to score, and its bundle config."""
+    if Path(reference).is_dir():  # the model pinned in an image: no registry access needed
+        bundle = Path(reference).resolve()
+        config = _read_config(bundle)
+        label = str(config.get("version") or bundle.name)  # export_bundle wrote `<id>-v<N>`
+        prefer = settings.serving.prefer_optimized
+        return model_from_bundle(bundle, config, label, str(bundle), prefer), config
     version, bundle = _resolve(reference, settings)
     config = _read_config(bundle)
     model_id = str(config.get("model_id") or bundle.name)

@@ -126,9 +126,9 @@ class Reference:
     target: npt.NDArray[Any]
 
 
-def load_reference(settings: Settings, spec: DatasetSpec) -> Reference:
-    """The dataset file's feature columns (model-input order) and its target."""
-    path = settings.resolve(spec.path)
+def load_reference(settings: Settings, spec: DatasetSpec, path: Path | None = None) -> Reference:
+    """The dataset file's (or `path`'s) feature columns (model-input order) and its target."""
+    path = path or settings.resolve(spec.path)
     frame = read_table(path)
     missing = [name for name in (spec.target, *spec.feature_names) if name not in frame]
     if missing:
@@ -204,13 +204,15 @@ def run_drift(
     current_path: Path | None = None,
     window_size: int | None = None,
     output_dir: Path | None = None,
+    reference_path: Path | None = None,
 ) -> DriftResult:
     """Compare `current_path` (a CSV/Parquet of features, optionally `prediction` and
-    `score` columns) or the latest prediction-log window with the reference."""
+    `score` columns) or the latest prediction-log window with the reference (the configured
+    dataset, or `reference_path`: a copy of it where the project's data/ is not at hand)."""
     config = settings.monitoring
     limits = thresholds(settings)
     spec = dataset_spec(settings)
-    reference = load_reference(settings, spec)
+    reference = load_reference(settings, spec, reference_path)
     window: LogWindow | None = None
     if current_path is not None:
         current, current_labels, current_score = _read_current(current_path, spec)
