@@ -29,7 +29,7 @@ from tests.mlflow_tools import check_mlflow_tools
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("venv-pipeline-sklearn")]
 
-METRICS = {"accuracy", "precision", "recall", "f1", "roc_auc"}
+METRICS = {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
 PYTHON = "3.11"
 
 

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -17,8 +18,9 @@ import yaml
 from {{ cookiecutter.package_name }}.data import read_table
 from {{ cookiecutter.package_name }}.data.samples import sample_at, write_sample
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.serving.logpump import PredictionLog
-from {{ cookiecutter.package_name }}.settings import get_settings
+from {{ cookiecutter.package_name }}.settings import Settings, get_settings, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODEL_CONFIG = PROJECT_ROOT / "configs" / "model_config.yaml"
@@ -54,6 +56,23 @@ def dataset_path(spec: DatasetSpec, tmp_path_factory: pytest.TempPathFactory) ->
     return path
 
 
+def copy_project(root: Path, **overrides: Any) -> Settings:
+    """A throwaway project root with this project's configs and its configured dataset: the
+    bundled sample written afresh, or your data copied (the test skips where it is absent)."""
+    shutil.copytree(PROJECT_ROOT / "configs", root / "configs", dirs_exist_ok=True)
+    settings = load_settings(project_root=root, **overrides)
+    spec = configured_spec()
+    if sample_at(spec.path) is not None:
+        data_stage(settings)
+        return settings
+    source = PROJECT_ROOT / spec.path
+    if not source.is_file():
+        pytest.skip(f"{spec.path} is not in this checkout; `dvc pull` it to run this test")
+    (root / spec.path).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, root / spec.path)
+    return settings
+
+
 @pytest.fixture(scope="session")
 def dataset_frame(dataset_path: Path) -> pd.DataFrame:
     """The configured dataset as training reads it (CSV dtypes)."""
@@ -61,15 +80,11 @@ def dataset_frame(dataset_path: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def champion_root(
-    tmp_path_factory: pytest.TempPathFactory, spec: DatasetSpec, dataset_path: Path
-) -> Path:
-    """A throwaway project root (configs and the dataset) whose champion `pipeline` trained,
-    for tests that run the project's commands the way an orchestrator does (FILE_REGISTRY_ENV)."""
+def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway project root (`copy_project`) whose champion `pipeline` trained, for tests
+    that run the project's commands the way an orchestrator does (FILE_REGISTRY_ENV)."""
     root = tmp_path_factory.mktemp("champion")
-    shutil.copytree(PROJECT_ROOT / "configs", root / "configs")
-    (root / spec.path).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(dataset_path, root / spec.path)
+    copy_project(root)
     done = subprocess.run(
         [sys.executable, "-m", PACKAGE, "pipeline"], cwd=root, env=os.environ | FILE_REGISTRY_ENV,
         capture_output=True, text=True, timeout=1800, check=False,

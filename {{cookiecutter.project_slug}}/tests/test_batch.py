@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +14,13 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+import conftest
 from {{ cookiecutter.package_name }} import optimization
 from {{ cookiecutter.package_name }}.batch.job import TooManyRejectedError, batch_score
 from {{ cookiecutter.package_name }}.batch.model import load_model
 from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.data import read_table
 from {{ cookiecutter.package_name }}.evaluation import gate
-from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.registry import export_bundle, register, resolve_bundle
 from {{ cookiecutter.package_name }}.serving.app import create_app
 from {{ cookiecutter.package_name }}.serving.model import load_bundle
@@ -44,9 +44,8 @@ def _settings(root: Path, **batch: object) -> Settings:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project root with a registered, optimized champion (file registry)."""
     root = tmp_path_factory.mktemp("batch")
-    shutil.copytree(PROJECT_ROOT / "configs", root / "configs")
+    conftest.copy_project(root)
     settings = _settings(root)
-    data_stage(settings)
     stage.run(settings)
     gate.run(settings)
     optimization.run(settings)
@@ -55,33 +54,46 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _sample(root: Path) -> pd.DataFrame:
+    """The configured dataset's model inputs."""
     settings = _settings(root)
     model, _ = load_model("champion", settings)
-    frame = pd.read_csv(root / "data" / "raw" / "breast_cancer.csv")
-    return frame[model.feature_names]
+    return read_table(root / conftest.configured_spec().path)[model.feature_names]
 
 
-def _bad_input(root: Path, path: Path) -> pd.DataFrame:
-    """COPIES x the sample with three bad cells; written as CSV."""
-    frame = pd.concat([_sample(root)] * COPIES, ignore_index=True).astype(object)
-    first = frame.columns[0]
-    frame.loc[10, first] = "abc"
-    frame.loc[1500, frame.columns[1]] = "inf"
-    frame.loc[4000, frame.columns[2]] = None
+def _numeric(root: Path) -> list[str]:
+    model, _ = load_model("champion", _settings(root))
+    numeric = [name for name, kind in model.features.items() if kind == "numeric"]
+    if not numeric:
+        pytest.skip("no numeric feature to corrupt in this dataset")
+    return numeric
+
+
+def _bad_input(root: Path, path: Path) -> tuple[pd.DataFrame, list[int], list[str]]:
+    """The sample repeated over several batches with three bad cells, written as CSV: the
+    frame, the bad rows and the columns of their cells (a text and an infinity in numeric
+    columns, a missing value in the last feature)."""
+    sample = _sample(root)
+    copies = max(COPIES, -(-4 * BATCH_SIZE // len(sample)))
+    frame = pd.concat([sample] * copies, ignore_index=True).astype(object)
+    numeric = _numeric(root)
+    rows = [10, len(frame) // 3, 2 * len(frame) // 3]
+    columns = [numeric[0], numeric[-1], frame.columns[-1]]
+    for row, column, value in zip(rows, columns, ["abc", "inf", None], strict=True):
+        frame.loc[row, column] = value
     frame.to_csv(path, index=False)
-    return frame
+    return frame, rows, columns
 
 
 def test_local_engine_streams_scores_and_rejects(project: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
-    frame = _bad_input(project, source)
+    frame, rows, columns = _bad_input(project, source)
     settings = _settings(project)
     model, _ = load_model("champion", settings)
     out = tmp_path / "out"
     manifest = batch_score(settings, source, out, progress=False)
 
     missing_ok = model.accepts_missing
-    bad_rows = [10, 1500] + ([] if missing_ok else [4000])
+    bad_rows = rows[:2] + ([] if missing_ok else rows[2:])
     assert manifest.rows == {
         "input": len(frame),
         "scored": len(frame) - len(bad_rows),
@@ -92,10 +104,9 @@ def test_local_engine_streams_scores_and_rejects(project: Path, tmp_path: Path) 
     rejected = pd.read_parquet(out / "rejected")
     assert rejected["row"].tolist() == bad_rows
     reasons = rejected["reason"].tolist()
-    names = list(frame.columns)
-    assert reasons[:2] == [f"{names[0]}: not a number ('abc')", f"{names[1]}: not finite"]
+    assert reasons[:2] == [f"{columns[0]}: not a number ('abc')", f"{columns[1]}: not finite"]
     if not missing_ok:
-        assert reasons[2] == f"{names[2]}: missing value"
+        assert reasons[2] == f"{columns[2]}: missing value"
     assert set(rejected["source_file"]) == {str(source.resolve())}
 
     scored = pd.read_parquet(out / "predictions")
@@ -108,7 +119,9 @@ def test_local_engine_streams_scores_and_rejects(project: Path, tmp_path: Path) 
     assert set(scored["model_version"]) == {model.version}
     assert set(scored["run_id"]) == {manifest.run_id}
 
-    good = frame.drop(index=bad_rows).reset_index(drop=True).astype(np.float64)
+    good = frame.drop(index=bad_rows).reset_index(drop=True)
+    numeric = _numeric(project)
+    good[numeric] = good[numeric].astype(np.float64)
     assert model.predictor is not None
     expected = model.predictor.predict_frame(good)  # the runtime predictor, all rows at once
     got = scored[probability].to_numpy() if probability else scored[["prediction"]].to_numpy()
@@ -156,7 +169,8 @@ def test_directory_of_files_and_manifest(project: Path, tmp_path: Path) -> None:
         assert item["sha256"] == hashlib.sha256(data).hexdigest()
     assert manifest["model"]["version"].endswith("-v1")
     assert manifest["model"]["uri"] and manifest["seconds"]["score"] >= 0
-    assert manifest["outputs"]["predictions"] == ["part-00000.parquet", "part-00001.parquet"]
+    parts = sorted(path.name for path in (out / "predictions").iterdir())
+    assert manifest["outputs"]["predictions"] == parts and parts[0] == "part-00000.parquet"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # staging removed
 
 

@@ -189,10 +189,11 @@ def test_data_stage_writes_the_configured_sample_but_not_over_user_paths(
 ) -> None:
     shutil.copytree(PROJECT_ROOT / "configs", tmp_path / "configs")
     settings = load_settings(project_root=tmp_path)
-    path, written = data_stage(settings)
-    assert written and path == tmp_path / spec.path
-    assert list(read_table(path).columns) == [*spec.feature_names, spec.target]
-    assert data_stage(settings) == (path, False)
+    if sample_at(spec.path) is not None:  # a project still on its bundled sample
+        path, written = data_stage(settings)
+        assert written and path == tmp_path / spec.path
+        assert list(read_table(path).columns) == [*spec.feature_names, spec.target]
+        assert data_stage(settings) == (path, False)
     config = tmp_path / "configs" / "model_config.yaml"
     config.write_text(config.read_text().replace(str(spec.path), "data/raw/mine.csv"))
     with pytest.raises(UserError, match=r"mine.csv not found.*make init-data"):

@@ -7,7 +7,6 @@ integer categoricals and nulls; one test runs on the configured dataset itself.
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import conftest
 import tabular_project as tp
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.errors import UserError
@@ -31,8 +31,7 @@ from {{ cookiecutter.package_name }}.monitoring.run import (
     run_drift,
 )
 from {{ cookiecutter.package_name }}.monitoring.state import DRIFT, open_state
-from {{ cookiecutter.package_name }}.pipeline import data as data_stage
-from {{ cookiecutter.package_name }}.settings import Settings, load_settings
+from {{ cookiecutter.package_name }}.settings import Settings
 
 CATEGORICAL = ("plan", "seats")
 DAY = datetime(2025, 1, 1, tzinfo=UTC)
@@ -264,11 +263,8 @@ def test_too_little_champion_traffic_is_no_verdict(
 
 @pytest.fixture
 def configured(tmp_path: Path) -> Settings:
-    """A project with this repository's configs and its configured dataset (the sample)."""
-    shutil.copytree(tp.PROJECT_ROOT / "configs", tmp_path / "configs")
-    settings = load_settings(project_root=tmp_path)
-    data_stage(settings)
-    return settings
+    """A project with this repository's configs and its configured dataset."""
+    return conftest.copy_project(tmp_path)
 
 
 def test_the_configured_dataset_drifts_when_its_numbers_move(configured: Settings) -> None:

@@ -9,13 +9,13 @@ trains on the configured dataset and checks its configured thresholds.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+import conftest
 import tabular_project as tp
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
@@ -26,8 +26,7 @@ from {{ cookiecutter.package_name }}.evaluation.metrics import (
     TASK_METRICS,
     higher_is_better,
 )
-from {{ cookiecutter.package_name }}.pipeline import data as data_stage
-from {{ cookiecutter.package_name }}.settings import Settings, load_settings
+from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import load_model_config, stage
 from {{ cookiecutter.package_name }}.training.base import EvaluationSpec
 
@@ -168,7 +167,7 @@ def test_gate_fails_on_the_wrong_side_of_any_bound(candidate: tuple[Settings, st
     config = yaml.safe_load(path.read_text())
     primary = config["evaluation"]["primary_metric"]
     config["evaluation"]["thresholds"][primary] = _impossible(primary)
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     sign = "<" if higher_is_better(primary) else ">"
     with pytest.raises(GateFailedError, match=rf"{primary} \S+ {sign} ") as caught:
         gate.run(settings)
@@ -212,9 +211,7 @@ def test_a_champion_of_another_task_is_not_compared(
 
 @pytest.fixture
 def trained(tmp_path: Path) -> Settings:
-    shutil.copytree(tp.PROJECT_ROOT / "configs", tmp_path / "configs")
-    settings = load_settings(project_root=tmp_path, pipeline={"registry_backend": "file"})
-    data_stage(settings)
+    settings = conftest.copy_project(tmp_path, pipeline={"registry_backend": "file"})
     stage.run(settings)
     return settings
 

@@ -50,7 +50,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[st
     config_path = root / "configs" / "model_config.yaml"
     config = yaml.safe_load(config_path.read_text())
     config["optimization"]["benchmark"] = {"warmup": 2, "single_row_runs": 20, "batch_size": 100}
-    config_path.write_text(yaml.safe_dump(config))
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     settings = project_settings(root)
     lines: list[str] = []
     run_all(settings, lines.append)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
+import conftest
 from {{ cookiecutter.package_name }}.pipeline import run_all
 from {{ cookiecutter.package_name }}.registry import resolve_bundle
-from {{ cookiecutter.package_name }}.settings import load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("data", "validate", "train", "evaluate", "optimize", "register", "pipeline", "bench",
@@ -21,12 +20,11 @@ STAGES = ("data", "validate", "train", "evaluate", "optimize", "register", "pipe
 
 
 def test_pipeline_runs_every_stage_and_says_where_artifacts_went(tmp_path: Path) -> None:
-    shutil.copytree(PROJECT_ROOT / "configs", tmp_path / "configs")
+    settings = conftest.copy_project(tmp_path, pipeline={"registry_backend": "file"})
     config_path = tmp_path / "configs" / "model_config.yaml"
     config = yaml.safe_load(config_path.read_text())
     config["optimization"]["benchmark"] = {"warmup": 2, "single_row_runs": 20, "batch_size": 100}
-    config_path.write_text(yaml.safe_dump(config))
-    settings = load_settings(project_root=tmp_path, pipeline={"registry_backend": "file"})
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     lines: list[str] = []
     result = run_all(settings, lines.append)
     output = "\n".join(lines)

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
+import conftest
 from {{ cookiecutter.package_name }} import optimization
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.evaluation import gate
-from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.registry import (
     export_bundle,
     open_registry,
@@ -30,9 +30,7 @@ BACKENDS = [{% if cookiecutter.experiment_tracking == "mlflow" %}"mlflow", {% en
 
 
 def _evaluated(root: Path, backend: str) -> Settings:
-    shutil.copytree(PROJECT_ROOT / "configs", root / "configs", dirs_exist_ok=True)
-    settings = load_settings(project_root=root, pipeline={"registry_backend": backend})
-    data_stage(settings)
+    settings = conftest.copy_project(root, pipeline={"registry_backend": backend})
     stage.run(settings)
     gate.run(settings)
     return settings

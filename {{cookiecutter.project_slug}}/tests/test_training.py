@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +10,11 @@ import pandas as pd
 import pytest
 import yaml
 
+import conftest
 from {{ cookiecutter.package_name }}.data import read_table, split_features
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.evaluation.metrics import TASK_METRICS, compute_metrics
-from {{ cookiecutter.package_name }}.pipeline import data as data_stage
-from {{ cookiecutter.package_name }}.settings import Settings, load_settings
+from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import (
     FRAMEWORK,
     TrainedModel,
@@ -31,10 +30,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _settings(root: Path) -> Settings:
-    shutil.copytree(PROJECT_ROOT / "configs", root / "configs")
-    settings = load_settings(project_root=root)
-    data_stage(settings)
-    return settings
+    return conftest.copy_project(root)
 
 
 def _edit_config(root: Path, **changes: object) -> None:
@@ -46,7 +42,7 @@ def _edit_config(root: Path, **changes: object) -> None:
         for key in parents:
             node = node[key]
         node[leaf] = value
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def _configured() -> tuple[ModelConfig, pd.DataFrame, np.ndarray]:

@@ -131,6 +131,7 @@ def test_integer_values_in_a_float_column_are_accepted(
     first, _ = _columns(spec)
     frame = dataset_frame.copy()
     frame[first] = frame[first].round().astype("int64")
+    frame = frame[~frame.duplicated()]  # rounding may make rows equal: not what is tested here
     assert check_frame(frame, load_rules(RULES)) == []
 
 

@@ -149,8 +149,8 @@ def load_model(reference: str, settings: Settings) -> tuple[BatchModel, dict[str
     config = _read_config(bundle)
     model_id = str(config.get("model_id") or bundle.name)
     label = f"{model_id}-v{version}"  # the registry's name for it (the server's model_version)
-    mlflow = settings.pipeline.registry_backend == "mlflow"
-    uri = f"models:/{model_id}/{version}" if mlflow else str(bundle)
+    backend: str = settings.pipeline.registry_backend  # a Literal of one value without MLflow
+    uri = f"models:/{model_id}/{version}" if backend == "mlflow" else str(bundle)
     model = model_from_bundle(bundle, config, label, uri, settings.serving.prefer_optimized)
     return model, config
 

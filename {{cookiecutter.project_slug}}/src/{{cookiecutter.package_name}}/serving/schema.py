@@ -331,10 +331,15 @@ def field_type(feature: Feature, reject_unknown: bool) -> Any:
     """The pydantic type of one feature: a bounded number or null; a category or null."""
     if feature.numeric:
         return Number | None
-    known = frozenset((type(value), value) for value in feature.categories)
-    types = tuple(
-        sorted({type(v) for v in feature.categories} or {str}, key=_JSON_TYPE.__getitem__)
-    )
+    # The model compares categories as text (`training.preprocess.category_text`): a JSON
+    # true is the "True" a CSV gave training, 3 is "3"; so those types are accepted too.
+    known = frozenset(str(value) for value in feature.categories)
+    accepted = {type(v) for v in feature.categories} or {str}
+    if known and known <= {"True", "False"}:
+        accepted.add(bool)
+    if known and all(text.lstrip("-").isdigit() for text in known):
+        accepted.add(int)
+    types = tuple(sorted(accepted, key=_JSON_TYPE.__getitem__))
     wanted = " or ".join(_JSON_TYPE[t] for t in types)
     shown = ", ".join(repr(v) for v in feature.categories[:SHOWN_CATEGORIES])
     shown += ", ..." if len(feature.categories) > SHOWN_CATEGORIES else ""
@@ -352,7 +357,7 @@ def field_type(feature: Feature, reject_unknown: bool) -> Any:
             raise PydanticCustomError(
                 "category_length", "categories are at most {limit} characters", {"limit": MAX_TEXT}
             )
-        if reject_unknown and known and (type(value), value) not in known:
+        if reject_unknown and known and str(value) not in known:
             raise PydanticCustomError(
                 "unknown_category",
                 "unknown category {value} (training saw {shown}); send one of those or null",
