@@ -67,7 +67,9 @@ def check_artifacts(project: Path, output: str, bundle: Path) -> None:
         assert str(reports / name) in output, name
     metrics = json.loads((reports / "metrics.json").read_text())
     assert set(metrics["metrics"]) == METRICS and metrics["passed"]
-    assert all(0.9 <= value <= 1 for value in metrics["metrics"].values())
+    scores = dict(metrics["metrics"])
+    assert 0 <= scores.pop("log_loss") <= 0.3  # lower is better
+    assert all(0.9 <= value <= 1 for value in scores.values())
     config = load_yaml(bundle / "model_config.yaml")
     assert re.fullmatch(r"[0-9a-f]{64}", config["lineage"]["dataset_sha256"])
     assert config["dataset"]["sha256"] == config["lineage"]["dataset_sha256"]
