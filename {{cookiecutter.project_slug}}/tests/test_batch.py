@@ -54,10 +54,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _sample(root: Path) -> pd.DataFrame:
-    """The configured dataset's model inputs."""
+    """The configured dataset's id columns and model inputs."""
     settings = _settings(root)
     model, _ = load_model("champion", settings)
-    return read_table(root / conftest.configured_spec().path)[model.feature_names]
+    frame = read_table(root / conftest.configured_spec().path)
+    return frame[[*model.id_columns, *model.feature_names]]
 
 
 def _numeric(root: Path) -> list[str]:
@@ -123,7 +124,8 @@ def test_local_engine_streams_scores_and_rejects(project: Path, tmp_path: Path) 
     numeric = _numeric(project)
     good[numeric] = good[numeric].astype(np.float64)
     assert model.predictor is not None
-    expected = model.predictor.predict_frame(good)  # the runtime predictor, all rows at once
+    # The runtime predictor, all rows at once.
+    expected = model.predictor.predict_frame(good[model.feature_names])
     got = scored[probability].to_numpy() if probability else scored[["prediction"]].to_numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
 
@@ -141,7 +143,8 @@ def test_predictions_match_the_http_server(project: Path, tmp_path: Path) -> Non
         load_settings(project_root=tmp_path, serving={"prediction_log": tmp_path / "log.db"}),
         champion=served,
     )
-    instances = json.loads(rows.to_json(orient="records"))
+    model, _ = load_model("champion", settings)
+    instances = json.loads(rows[model.feature_names].to_json(orient="records"))
     with TestClient(app) as client:
         body = client.post("/predict", json={"instances": instances}).json()
     assert scored["prediction"].tolist() == body["predictions"]

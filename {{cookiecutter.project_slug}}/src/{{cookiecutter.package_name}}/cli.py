@@ -230,11 +230,9 @@ def serve(
     """Serve the registered model over HTTP (FastAPI + uvicorn) until interrupted."""
     from pydantic import ValidationError
 
-    from {{ cookiecutter.package_name }}.serving.server import ServerStoppedError
-    from {{ cookiecutter.package_name }}.serving.server import serve as run_server
     from {{ cookiecutter.package_name }}.settings import ServingSettings
 
-    settings = get_settings()
+    settings = get_settings()  # bad settings fail here, before the server's imports
     changes = {
         key: value
         for key, value in {"host": host, "port": port, "routing": routing}.items()
@@ -245,6 +243,9 @@ def serve(
     except ValidationError as error:
         first = error.errors()[0]
         raise UserError(f"--{first['loc'][0]}: {first['msg']}") from None
+    from {{ cookiecutter.package_name }}.serving.server import ServerStoppedError
+    from {{ cookiecutter.package_name }}.serving.server import serve as run_server
+
     try:
         run_server(settings.model_copy(update={"serving": serving}))
     except ServerStoppedError as error:  # a runtime failure, not bad input: exit 1

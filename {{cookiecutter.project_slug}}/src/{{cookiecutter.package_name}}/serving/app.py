@@ -21,6 +21,7 @@ from {{ cookiecutter.package_name }}.serving.hotpath import HotRoutes, ModelServ
 from {{ cookiecutter.package_name }}.serving.mlflow_protocol import JSON, check_content_type, parse_invocations
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel
 from {{ cookiecutter.package_name }}.serving.openapi import document_hot_routes
+from {{ cookiecutter.package_name }}.serving.predlog import prediction_log_url
 from {{ cookiecutter.package_name }}.serving.responses import Reply
 from {{ cookiecutter.package_name }}.serving.routes import add_routes
 from {{ cookiecutter.package_name }}.serving.routing import make_router
@@ -30,7 +31,6 @@ from {{ cookiecutter.package_name }}.serving.state import (
     check_models,
     configured_url,
     make_lifespan,
-    prediction_log_url,
     resolve_bundles,
 )
 from {{ cookiecutter.package_name }}.settings import Settings

@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
@@ -42,6 +42,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from {{ cookiecutter.package_name }}.errors import UserError
+
+if TYPE_CHECKING:
+    from {{ cookiecutter.package_name }}.settings import Settings
 
 metadata = MetaData()
 predictions = Table(
@@ -77,6 +80,14 @@ def database_url(url: str | None, default_path: Path) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url.removeprefix(prefix)
     return url
+
+
+def prediction_log_url(settings: Settings) -> str:
+    """The one resolver of the log's URL (server, drift, retrain-check): DATABASE_URL, its
+    file or serving settings (`Settings.configured_log_url`), else the SQLite file."""
+    return database_url(
+        settings.configured_log_url(), settings.resolve(settings.serving.prediction_log)
+    )
 
 
 def make_engine(url: str) -> Engine:

@@ -22,9 +22,7 @@ import socket
 import uvicorn
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.serving.app import create_app
-from {{ cookiecutter.package_name }}.serving.predlog import check_database
-from {{ cookiecutter.package_name }}.serving.state import check_models, prediction_log_url, resolve_bundles
+from {{ cookiecutter.package_name }}.serving.predlog import check_database, prediction_log_url
 from {{ cookiecutter.package_name }}.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,6 +69,10 @@ def serve(settings: Settings) -> None:
     serving = settings.serving
     check_address(serving.host, serving.port)
     check_database(prediction_log_url(settings))
+    # The app and the model runtimes import in seconds: only once the cheap checks passed.
+    from {{ cookiecutter.package_name }}.serving.app import create_app
+    from {{ cookiecutter.package_name }}.serving.state import check_models, resolve_bundles
+
     champion, challenger = resolve_bundles(settings)
     check_models(serving, champion, challenger)
     app = create_app(settings, champion=champion, challenger=challenger)

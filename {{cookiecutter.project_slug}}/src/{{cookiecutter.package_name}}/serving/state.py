@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.serving.logpump import PredictionLog
 from {{ cookiecutter.package_name }}.serving.metrics import ServingMetrics
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel, load_bundle
 from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
-from {{ cookiecutter.package_name }}.serving.predlog import database_url
+from {{ cookiecutter.package_name }}.serving.predlog import prediction_log_url
 from {{ cookiecutter.package_name }}.serving.routing import Router, make_router
 from {{ cookiecutter.package_name }}.serving.schema import RequestError, RequestSchema
 from {{ cookiecutter.package_name }}.serving.scoring import ShadowScorer
@@ -99,10 +99,6 @@ def configured_url(settings: Settings) -> str | None:
     """The prediction log's configured URL (`Settings.configured_log_url`, shared with
     monitoring)."""
     return settings.configured_log_url()
-
-
-def prediction_log_url(settings: Settings) -> str:
-    return database_url(configured_url(settings), settings.resolve(settings.serving.prediction_log))
 
 
 def check_models(
