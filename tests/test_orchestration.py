@@ -102,4 +102,4 @@ def test_feast_project_applies_materializes_and_serves(
         cwd=project, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert "14 passed" in result.stdout and "skipped" not in result.stdout
+    assert "15 passed" in result.stdout and "skipped" not in result.stdout
