@@ -8,8 +8,9 @@ and rejected rows leave the tasks as one stream, cached and split into `predicti
 
 Why not `mlflow.pyfunc.spark_udf` on the registered model: it returns one column per row
 and cannot set bad rows aside with a reason, and it is not faster: `make bench-batch` on
-`local[2]`, 200 000 rows, measured 6 620 rows/s for this engine and 7 265 for spark_udf
-(writing only the prediction), both dominated by starting Spark (~20 s). Under spark-submit
+`local[2]`, 200 000 rows, measured 8 923 rows/s for this engine and 7 361 for spark_udf on a
+quiet machine (6 620 and 7 265 on a busy one; spark_udf writing only the prediction), both
+dominated by starting Spark (~20 s). Under spark-submit
 its `--master` is used; executors need this project installed (the same image or wheel).
 """
 
