@@ -27,7 +27,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, 
 from sqlalchemy.exc import SQLAlchemyError
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.serving.predlog import database_url, make_engine
+from {{ cookiecutter.package_name }}.serving.predlog import make_engine, prediction_log_url
 from {{ cookiecutter.package_name }}.settings import Settings
 
 DRIFT = "drift"
@@ -181,8 +181,7 @@ def open_state(settings: Settings) -> StateStore:
         config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
         return MlflowStateStore(settings, config.model_id)
 {%- endif %}
-    path = settings.resolve(settings.serving.prediction_log)
-    return DatabaseStateStore(database_url(settings.configured_log_url(), path))
+    return DatabaseStateStore(prediction_log_url(settings))
 
 
 def last_registered_at(settings: Settings) -> datetime | None:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.serving.predlog import database_url, make_engine, predictions
+from {{ cookiecutter.package_name }}.serving.predlog import make_engine, prediction_log_url, predictions
 from {{ cookiecutter.package_name }}.settings import Settings
 
 CHAMPION = "champion"
@@ -95,14 +95,13 @@ class LogWindow:
 def log_url(settings: Settings) -> str:
     """The log's SQLAlchemy URL, picked as the server picks it (`Settings.configured_log_url`),
     else the SQLite file `serving.prediction_log`, which must exist."""
-    configured = settings.configured_log_url()
     database_path = settings.resolve(settings.serving.prediction_log)
-    if not configured and not database_path.exists():
+    if not settings.configured_log_url() and not database_path.exists():
         raise UserError(
             f"prediction log {database_path} not found; serve traffic first (`make serve`), "
             "set DATABASE_URL, or pass --current FILE"
         )
-    return database_url(configured, database_path)
+    return prediction_log_url(settings)
 
 
 def has_predictions(url: str) -> bool:

@@ -29,7 +29,6 @@ from {{ cookiecutter.package_name }}.serving.scoring import Scorer
 from {{ cookiecutter.package_name }}.serving.state import (
     ServingState,
     check_models,
-    configured_url,
     make_lifespan,
     resolve_bundles,
 )
@@ -37,7 +36,6 @@ from {{ cookiecutter.package_name }}.settings import Settings
 
 __all__ = [
     "check_models",
-    "configured_url",
     "create_app",
     "prediction_log_url",
     "resolve_bundles",

@@ -95,12 +95,6 @@ def resolve_bundles(settings: Settings) -> tuple[LoadedModel, LoadedModel | None
     )
 
 
-def configured_url(settings: Settings) -> str | None:
-    """The prediction log's configured URL (`Settings.configured_log_url`, shared with
-    monitoring)."""
-    return settings.configured_log_url()
-
-
 def check_models(
     serving: ServingSettings, champion: LoadedModel, challenger: LoadedModel | None
 ) -> None:
