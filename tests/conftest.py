@@ -21,6 +21,12 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _TOOL_DIRS = [TEMPLATE_DIR / ".cache/npm-tools/node_modules/.bin", Path(sys.executable).parent]
 os.environ["PATH"] = os.pathsep.join([*map(str, _TOOL_DIRS), os.environ.get("PATH", "")])
 
+# Every install the tests make (generated `make install`, the mlflow server and tools venvs) takes
+# the pinned set in constraints.txt: upstream releases that cannot install must not turn CI red.
+CONSTRAINTS = Path(__file__).with_name("constraints.txt")
+os.environ["UV_CONSTRAINT"] = str(CONSTRAINTS)
+os.environ["PIP_CONSTRAINT"] = str(CONSTRAINTS)
+
 
 def render(output_dir: Path, **answers: Any) -> Path:
     """Render the template with `answers` over the defaults; return the project directory."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, run_checked, uv
+from tests.conftest import CONSTRAINTS, free_port, run_checked, uv
 
 MLFLOW_CHECK = """
 import json, sys
@@ -59,8 +59,8 @@ def mlflow_tools(venv: Path) -> Path:
     constraints = venv / "mlflow-tools-constraints.txt"
     constraints.write_text(pins + "\n", encoding="utf-8")
     run_checked([uv(), "pip", "install", "--quiet", "--python", python, "--target", str(target),
-                 "--constraint", str(constraints), skinny.replace("-skinny", ""),
-                 "pyspark>=3.5,<5"], venv, timeout=1800)  # fmt: skip
+                 "--constraint", str(constraints), "--constraint", str(CONSTRAINTS),
+                 skinny.replace("-skinny", ""), "pyspark>=3.5,<5"], venv, timeout=1800)  # fmt: skip
     (target / ".complete").touch()
     return target
 
