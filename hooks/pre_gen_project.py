@@ -35,6 +35,10 @@ RESERVED_PACKAGE_NAMES = frozenset(
 
 # Choice options and their accepted values. cookiecutter checks choices given on the command
 # line, but replay files and `cruft update --variables-to-update` bypass that check.
+# A copy of cookiecutter.json's lists, because this hook cannot read that file: it runs as a
+# rendered temporary script, and cruft (create and update) gives it no template path (no
+# `_repo_dir`; cookiecutter's may be relative to another directory). tests/test_hooks.py pins
+# this copy, BOOLEAN_OPTIONS and post_gen_project.py's table to cookiecutter.json.
 CHOICES: dict[str, tuple[str, ...]] = {
     "python_version": ("3.11", "3.12"),
     "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.hooks_loader import load_hook
-from tests.options import TEMPLATE_DIR, defaults, option_values
+from tests.options import COOKIECUTTER_JSON, TEMPLATE_DIR, defaults, option_values
 
 pre_gen = load_hook("pre_gen_project")
 post_gen = load_hook("post_gen_project")
@@ -84,6 +84,30 @@ def test_every_offered_value_is_accepted(option: str) -> None:
         assert not [
             problem for problem in pre_gen.problems(VALID | {option: value}) if option in problem
         ], f"{option}={value!r}"
+
+
+def test_hook_choices_are_exactly_cookiecutter_json() -> None:
+    """The hook's copy of the choices (it cannot read cookiecutter.json) has not drifted."""
+    offered = {
+        name: tuple(value)
+        for name, value in COOKIECUTTER_JSON.items()
+        if not name.startswith("_") and isinstance(value, list)
+    }
+    booleans = tuple(
+        name
+        for name, value in COOKIECUTTER_JSON.items()
+        if not name.startswith("_") and isinstance(value, bool)
+    )
+    assert offered == pre_gen.CHOICES
+    assert booleans == pre_gen.BOOLEAN_OPTIONS
+
+
+def test_post_gen_table_names_only_offered_values() -> None:
+    """A misspelt value in the table would own paths that no answer keeps: they would go."""
+    offered = option_values()
+    for option, table in post_gen.OWNED_PATHS.items():
+        assert option in offered, f"{option} is not an option of cookiecutter.json"
+        assert set(table) <= set(offered[option]), f"{option}: {set(table) - set(offered[option])}"
 
 
 INCOMPATIBLE_IDS = [message[:40] for _, message, _ in pre_gen.INCOMPATIBLE]
