@@ -35,6 +35,17 @@ def configured_spec() -> DatasetSpec:
     return DatasetSpec.model_validate(raw["dataset"])
 
 
+# Fixtures that hand a test the configured dataset (or a project built from it): a test using
+# one is marked `data` (pytest -m data); tests calling copy_project() carry the mark themselves.
+DATA_FIXTURES = frozenset({"spec", "dataset_path", "dataset_frame", "champion_root"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
+
+
 @pytest.fixture(scope="session")
 def spec() -> DatasetSpec:
     return configured_spec()

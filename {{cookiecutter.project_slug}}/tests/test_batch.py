@@ -28,6 +28,7 @@ from {{ cookiecutter.package_name }}.settings import Settings, load_settings
 from {{ cookiecutter.package_name }}.training import stage
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.data  # a project built from the configured dataset
 BATCH_SIZE = 1000
 COPIES = 8  # the sample 8 times: several batches per file
 
@@ -197,8 +198,9 @@ def test_a_resolved_bundle_directory_scores_like_its_alias(project: Path, tmp_pa
 
 def test_too_many_rejected_rows_fail_with_exit_1(project: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
-    _bad_input(project, source)
-    settings = _settings(project, max_rejected_share=0.0001)
+    frame, rows, _ = _bad_input(project, source)
+    share = len(rows) / len(frame) / 2  # half the share of bad rows in this input
+    settings = _settings(project, max_rejected_share=share)
     with pytest.raises(TooManyRejectedError, match="max_rejected_share"):
         batch_score(settings, source, tmp_path / "out", progress=False)
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())

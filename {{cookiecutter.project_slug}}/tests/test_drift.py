@@ -267,6 +267,7 @@ def configured(tmp_path: Path) -> Settings:
     return conftest.copy_project(tmp_path)
 
 
+@pytest.mark.data
 def test_the_configured_dataset_drifts_when_its_numbers_move(configured: Settings) -> None:
     spec = dataset_spec(configured)
     reference = load_reference(configured, spec).features
@@ -286,6 +287,7 @@ def test_the_configured_dataset_drifts_when_its_numbers_move(configured: Setting
     assert drifted == set(spec.numeric_features)
 
 
+@pytest.mark.data
 def test_cli_drift_errors_are_one_line(
     configured: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -216,6 +216,7 @@ def trained(tmp_path: Path) -> Settings:
     return settings
 
 
+@pytest.mark.data
 def test_the_configured_model_meets_the_configured_thresholds(trained: Settings) -> None:
     """The model performance test on the configured dataset and its thresholds."""
     report = gate.run(trained)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 import conftest
@@ -19,6 +20,7 @@ STAGES = ("data", "validate", "train", "evaluate", "optimize", "register", "pipe
           "init-data")  # fmt: skip
 
 
+@pytest.mark.data
 def test_pipeline_runs_every_stage_and_says_where_artifacts_went(tmp_path: Path) -> None:
     settings = conftest.copy_project(tmp_path, pipeline={"registry_backend": "file"})
     config_path = tmp_path / "configs" / "model_config.yaml"

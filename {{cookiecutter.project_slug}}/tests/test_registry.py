@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.settings import Settings, load_settings
 from {{ cookiecutter.package_name }}.training import load_model, stage
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.data  # a project built from the configured dataset
 BACKENDS = [{% if cookiecutter.experiment_tracking == "mlflow" %}"mlflow", {% endif %}"file"]
 
 

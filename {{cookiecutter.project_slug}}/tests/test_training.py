@@ -87,6 +87,7 @@ def test_every_task_trains_on_raw_categoricals_and_gaps(task: str, tmp_path: Pat
     assert np.all(np.isfinite(model.predict(unseen)))
 
 
+@pytest.mark.data
 def test_stage_writes_bundle_with_lineage(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     bundle = stage.run(settings)
@@ -125,6 +126,7 @@ def test_saved_model_predicts_like_the_original(tmp_path: Path) -> None:
         load_model(tmp_path / "empty")
 
 
+@pytest.mark.data
 def test_pinned_hash_must_match(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     _edit_config(tmp_path, dataset__sha256="0" * 64)
@@ -132,9 +134,11 @@ def test_pinned_hash_must_match(tmp_path: Path) -> None:
         stage.run(settings)
 
 
+@pytest.mark.data
 def test_stage_trains_categoricals_and_records_them(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     frame = frame_of("regression")
+    (tmp_path / "data" / "raw").mkdir(parents=True, exist_ok=True)  # your data may live elsewhere
     frame.to_csv(tmp_path / "data" / "raw" / "mine.csv", index=False)
     spec = spec_of(frame, "regression", path="data/raw/mine.csv")
     _edit_config(tmp_path, dataset=spec.model_dump(mode="json"))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -28,26 +30,59 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RULES = PROJECT_ROOT / "configs" / "data_validation.yaml"
 
 
+def _ranged(spec: DatasetSpec) -> list[str]:
+    """Columns the rules give a range (numeric features, a regression target)."""
+    rules = load_rules(RULES)
+    names = [*spec.numeric_features, spec.target]
+    return [n for n in names if n in rules.columns and rules.columns[n].max is not None]
+
+
 def _columns(spec: DatasetSpec) -> tuple[str, str]:
-    """Two numeric columns of the configured data to corrupt (the target if one is missing)."""
-    numeric = [*spec.numeric_features, spec.target][:2]
-    return numeric[0], numeric[1] if len(numeric) > 1 else numeric[0]
+    """Two ranged columns of the configured data to corrupt (one twice if it is alone)."""
+    ranged = _ranged(spec)
+    if not ranged:
+        pytest.skip("no column of the configured data has a range rule (no numeric column)")
+    return ranged[0], ranged[1] if len(ranged) > 1 else ranged[0]
+
+
+def _not_nullable(spec: DatasetSpec) -> str:
+    """A column the rules forbid nulls in whose dtype a missing value keeps (float or text),
+    so that nulls are the one rule it breaks, in memory and through a CSV file."""
+    rules = load_rules(RULES)
+    for name in [*_ranged(spec), *spec.categorical_features, spec.target]:
+        rule = rules.columns.get(name)
+        if rule is not None and not rule.nullable and rule.dtype in {"float64", "str"}:
+            return name
+    pytest.skip("the rules allow nulls in every float and text column of the configured data")
+
+
+def _typed(spec: DatasetSpec) -> str:
+    """A column whose rule is not text: text written there is a wrong dtype."""
+    rules = load_rules(RULES)
+    for name in [*_ranged(spec), *spec.features, spec.target]:
+        rule = rules.columns.get(name)
+        if rule is not None and rule.dtype in {"float64", "int64", "bool"}:
+            return name
+    pytest.skip("every column of the configured data is text: no dtype to break")
 
 
 def _corrupt(kind: str, frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     frame = frame.copy()
-    first, second = _columns(spec)
     if kind == "missing column":
-        return frame.drop(columns=[first])
+        return frame.drop(columns=[frame.columns[0]])
     if kind == "extra column":
         return frame.assign(surprise=1.0)
     if kind == "wrong dtype":
-        return frame.assign(**{second: frame[second].astype(str)})
+        name = _typed(spec)
+        return frame.assign(**{name: frame[name].astype(str)})
     if kind == "nulls":
-        frame[first] = frame[first].astype("float64")
-        frame.loc[[3, 7], first] = None
+        name = _not_nullable(spec)
+        if pd.api.types.is_numeric_dtype(frame[name]):
+            frame[name] = frame[name].astype("float64")
+        frame.loc[[3, 7], name] = None
         return frame
     if kind == "out of range":
+        first, second = _columns(spec)
         frame[first] = frame[first].astype("float64")
         frame[second] = frame[second].astype("float64")
         frame.loc[[5], first] = 1e9
@@ -71,30 +106,46 @@ def test_configured_data_passes_the_shipped_rules(dataset_frame: pd.DataFrame) -
     assert check_frame(dataset_frame, load_rules(RULES)) == []
 
 
-def _expected(kind: str, spec: DatasetSpec) -> list[tuple[str, str | None, int]]:
+def _expected(
+    kind: str, spec: DatasetSpec, frame: pd.DataFrame
+) -> list[tuple[str, str | None, int]]:
+    """What `_corrupt(kind)` must fail, derived from the rules and the data."""
     rules = load_rules(RULES)
-    first, second = _columns(spec)
-    table: dict[str, list[tuple[str, str | None, int]]] = {
-        "missing column": [("missing column", first, 1)],
-        "extra column": [("extra column", "surprise", 1)],
-        "wrong dtype": [(f"wrong dtype (expected {rules.columns[second].dtype})", second, 1)],
-        "nulls": [("nulls", first, 2)],
-        "out of range": [("above maximum", first, 1), ("below minimum", second, 1)],
-        "duplicates": [("duplicate rows (at most 0)", None, 2)],
-        "too few rows": [(f"too few rows (minimum {rules.min_rows})", None, 5)],
+    duplicates = int(frame.duplicated().sum()) + 2  # rows 10 and 11 once more
+    table: dict[str, Callable[[], list[tuple[str, str | None, int]]]] = {
+        "missing column": lambda: [("missing column", str(frame.columns[0]), 1)],
+        "extra column": lambda: [("extra column", "surprise", 1)],
+        "wrong dtype": lambda: [
+            (f"wrong dtype (expected {rules.columns[_typed(spec)].dtype})", _typed(spec), 1)
+        ],
+        "nulls": lambda: [("nulls", _not_nullable(spec), 2)],
+        "out of range": lambda: [
+            ("above maximum", _columns(spec)[0], 1),
+            ("below minimum", _columns(spec)[1], 1),
+        ],
+        "duplicates": lambda: [
+            (f"duplicate rows (at most {rules.max_duplicate_rows})", None, duplicates)
+        ],
+        "too few rows": lambda: [(f"too few rows (minimum {rules.min_rows})", None, 5)],
     }
     if spec.is_classification:
         classes = len(spec.classes)
-        table["too many categories"] = [
+        table["too many categories"] = lambda: [
             (f"too many categories (at most {classes})", spec.target, classes + 2),
             ("value not allowed", spec.target, 2),
         ]
         assert rules.label is not None
-        table["label imbalance"] = [
-            (f"label imbalance (each class >= {rules.label.min_class_fraction})", spec.target,
-             classes),
-        ]  # fmt: skip
-    return table.get(kind, [])
+        fraction = rules.label.min_class_fraction
+        rest = int((frame[spec.target] != spec.classes[0]).sum())
+        if 1 / (rest + 1) >= fraction:
+            pytest.skip(f"one row of a class is {1 / (rest + 1):.3f} of the data, not below "
+                        f"the rules' min_class_fraction {fraction}")  # fmt: skip
+        table["label imbalance"] = lambda: [
+            (f"label imbalance (each class >= {fraction})", spec.target, classes),
+        ]
+    if kind not in table:
+        pytest.skip(f"{kind}: a classification rule; the configured task is {spec.task}")
+    return table[kind]()
 
 
 KINDS = ["missing column", "extra column", "wrong dtype", "nulls", "out of range",
@@ -105,9 +156,7 @@ KINDS = ["missing column", "extra column", "wrong dtype", "nulls", "out of range
 def test_corrupted_data_fails_the_right_rule(
     kind: str, spec: DatasetSpec, dataset_frame: pd.DataFrame
 ) -> None:
-    expected = _expected(kind, spec)
-    if not expected:
-        pytest.skip(f"{kind}: a classification rule; the configured task is {spec.task}")
+    expected = _expected(kind, spec, dataset_frame)
     failures = check_frame(_corrupt(kind, dataset_frame, spec), load_rules(RULES))
     for rule, column, count in expected:
         matching = [f for f in failures if f["rule"] == rule and f["column"] == column]
@@ -129,10 +178,17 @@ def test_integer_values_in_a_float_column_are_accepted(
     spec: DatasetSpec, dataset_frame: pd.DataFrame
 ) -> None:
     first, _ = _columns(spec)
+    rule = load_rules(RULES).columns[first]
+    assert rule.min is not None and rule.max is not None
+    low, high = math.ceil(rule.min), math.floor(rule.max)
+    if low > high:
+        pytest.skip(f"the range of {first} ({rule.min}..{rule.max}) holds no integer")
     frame = dataset_frame.copy()
-    frame[first] = frame[first].round().astype("int64")
-    frame = frame[~frame.duplicated()]  # rounding may make rows equal: not what is tested here
-    assert check_frame(frame, load_rules(RULES)) == []
+    # Integer values: int64 as a CSV reads them, or nullable Int64 where the column has gaps.
+    integers = "Int64" if frame[first].isna().any() else "int64"
+    frame[first] = frame[first].round().clip(low, high).astype(integers)
+    # Rounding may make rows equal (a dataset rule): what is tested is the column's rules.
+    assert [f for f in check_frame(frame, load_rules(RULES)) if f["column"] == first] == []
 
 
 def test_failures_carry_example_rows(spec: DatasetSpec, dataset_frame: pd.DataFrame) -> None:
@@ -145,7 +201,7 @@ def test_failures_carry_example_rows(spec: DatasetSpec, dataset_frame: pd.DataFr
 
 
 def test_report_and_gate(tmp_path: Path, spec: DatasetSpec, dataset_frame: pd.DataFrame) -> None:
-    first, _ = _columns(spec)
+    first = _not_nullable(spec)
     data = tmp_path / "bad.csv"
     _corrupt("nulls", dataset_frame, spec).to_csv(data, index=False)
     report_path = tmp_path / "reports" / "validation.json"
@@ -203,7 +259,7 @@ def test_cli_exit_codes_and_one_line_errors(
 def test_cli_failure_in_a_real_process_has_no_traceback(
     tmp_path: Path, spec: DatasetSpec, dataset_frame: pd.DataFrame
 ) -> None:
-    first, _ = _columns(spec)
+    first = _not_nullable(spec)
     data = tmp_path / "data.csv"
     _corrupt("nulls", dataset_frame, spec).to_csv(data, index=False)
     result = subprocess.run(
