@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,32 @@ def read_table(path: Path) -> pd.DataFrame:
             raise UserError("reading Parquet needs pyarrow: pip install pyarrow") from None
         except Exception as error:  # pyarrow raises many types for bad files
             raise UserError(f"{path} is not a readable Parquet file ({error})") from None
+        frame = as_csv_types(frame)
     if frame.empty:
         raise UserError(f"{path} has a header but no rows; it needs data")
     return frame
+
+
+def as_csv_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` typed as the same data read from a CSV file, so that validation, training and
+    monitoring see one set of dtypes whatever the file format.
+
+    int64, float64 and bool columns are kept (other widths are widened); every other column
+    (pandas category / Arrow dictionary, string and large_string, nullable Int/boolean with
+    gaps, timestamps, objects) is written as CSV text and read back: a category of strings
+    becomes text, an integer column with gaps float64, a boolean one with gaps object.
+    """
+    converted: dict[str, pd.Series] = {}
+    for name in frame.columns:
+        series = frame[name]
+        dtype = series.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+            wanted = {"b": "bool", "i": "int64", "u": "int64", "f": "float64"}[dtype.kind]
+            converted[name] = series if dtype == wanted else series.astype(wanted)
+            continue
+        text = series.to_frame().to_csv(index=False, lineterminator="\n")
+        converted[name] = pd.read_csv(StringIO(text)).iloc[:, 0].set_axis(frame.index)
+    return pd.DataFrame(converted, index=frame.index, columns=frame.columns)
 
 
 def sha256_file(path: Path) -> str:

@@ -24,7 +24,7 @@ from {{ cookiecutter.package_name }}.data import read_table
 
 # Rules are derived in the data layer (init-data uses them); validation loads and checks them.
 from {{ cookiecutter.package_name }}.data.adopt.rules import derive_rules as derive_rules
-from {{ cookiecutter.package_name }}.data.adopt.rules import json_value
+from {{ cookiecutter.package_name }}.data.adopt.rules import json_value, rules_yaml
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 
 MAX_EXAMPLES = 5
@@ -296,6 +296,5 @@ def write_rules(rules: dict[str, Any], path: Path, source: Path) -> None:
         "# Review them: ranges are the observed ones widened by 10% (of span or magnitude);\n"
         "# categories are listed for categorical features and class labels only.\n"
     )
-    body = yaml.safe_dump(rules, sort_keys=False, default_flow_style=None, width=100)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + body, encoding="utf-8")
+    path.write_text(header + rules_yaml(rules), encoding="utf-8")

@@ -15,8 +15,10 @@ import math
 from typing import Any
 
 import pandas as pd
+import yaml
 
 RANGE_MARGIN = 0.1
+MAX_LINE = 100  # the project's yamllint allows 120: a flow line longer than this goes block
 
 
 def json_value(value: Any) -> Any:
@@ -114,3 +116,26 @@ def derive_rules(
         }
     rules["columns"] = columns
     return rules
+
+
+def _dump(value: Any, flow: bool | None) -> str:
+    return yaml.safe_dump(value, sort_keys=False, default_flow_style=flow, width=1 << 16)
+
+
+def rules_yaml(rules: dict[str, Any]) -> str:
+    """The rules as YAML the project's `yamllint --strict` accepts: one flow line per column
+    where it fits in MAX_LINE characters, block style (a value per line) where it does not."""
+    lines = [
+        f"{key}: {_dump(value, True).strip()}" if isinstance(value, dict) else
+        _dump({key: value}, False).strip()
+        for key, value in rules.items()
+        if key != "columns"
+    ]  # fmt: skip
+    lines.append("columns:")
+    columns = rules.get("columns", {})
+    for name, rule in columns.items():
+        chunk = _dump({name: rule}, None).splitlines()
+        if max(len(line) for line in chunk) + 2 > MAX_LINE:
+            chunk = _dump({name: rule}, False).splitlines()
+        lines += [f"  {line}" for line in chunk]
+    return "\n".join(lines) + "\n"
