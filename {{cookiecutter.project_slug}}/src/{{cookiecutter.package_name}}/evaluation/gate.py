@@ -162,7 +162,9 @@ def run(settings: Settings, bundle: Path | None = None) -> dict[str, Any]:
     (reports / MODEL_CARD).write_text(model_card(bundle_config, report), encoding="utf-8")
     if failures:
         raise GateFailedError(
-            f"evaluation gate refused {bundle_id}: {'; '.join(failures)}; "
-            f"see {reports / METRICS_FILE}"
+            f"evaluation gate refused {bundle_id}: {'; '.join(failures)}; the bounds are "
+            "evaluation.thresholds in configs/model_config.yaml (review and edit them, or "
+            "re-derive them from the data: make init-data DATA=... TARGET=... "
+            f"INIT_DATA_ARGS=--force); see {reports / METRICS_FILE}"
         )
     return report

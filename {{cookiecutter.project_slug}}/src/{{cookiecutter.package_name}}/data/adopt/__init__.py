@@ -3,7 +3,8 @@
 It reads the file, infers each column's role and type and the task (`infer`), and writes
 what repeats the data, all or nothing (temporary files renamed into place):
 - configs/model_config.yaml: the `dataset:` section (the one source of truth everything
-  downstream reads), `evaluation:` (thresholds from a measured dummy baseline, `baseline`)
+  downstream reads), `evaluation:` (thresholds between a dummy baseline and the configured
+  model cross-validated on the training split, `baseline`)
   and `intended_use:`; the rest of the file and its comments stay as they are;
 - configs/data_validation.yaml: rules that pass on this file and catch corruption (`rules`).
 DVC (dvc.yaml reads `dataset.path` from model_config.yaml), Feast (feature_repo/ reads the
@@ -17,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import pandas as pd
@@ -26,7 +28,7 @@ from pydantic import ValidationError
 from {{ cookiecutter.package_name }}.data import read_table
 from {{ cookiecutter.package_name }}.data.adopt.baseline import evaluation_section
 from {{ cookiecutter.package_name }}.data.adopt.blocks import atomic_write, replace_block, replace_file, stamp
-from {{ cookiecutter.package_name }}.data.adopt.infer import Inferred, infer, plain
+from {{ cookiecutter.package_name }}.data.adopt.infer import Inferred, Problem, ProblemsError, infer, plain
 from {{ cookiecutter.package_name }}.data.adopt.render import (
     dataset_block,
     evaluation_block,
@@ -36,6 +38,7 @@ from {{ cookiecutter.package_name }}.data.adopt.render import (
 from {{ cookiecutter.package_name }}.data.adopt.rules import derive_rules
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.training.base import ModelConfig
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "regression")
 
@@ -69,6 +72,7 @@ class Adopted:
     written: list[Path]
     baseline: dict[str, float]
     notes: list[str]
+    model: dict[str, tuple[float, float]] | None = None  # cross-validated (mean, sd)
 
 
 def _relative(path: Path, root: Path) -> Path:
@@ -90,18 +94,53 @@ def _check_columns(frame: pd.DataFrame, request: Request) -> None:
                 raise UserError(f"{option} {name}: that is the target; pick another --target")
 
 
+def fix_command(request: Request, problems: list[Problem]) -> str:
+    """The one `make init-data` line with the options that fix every fixable problem."""
+    options: list[str] = []
+    task = request.task
+    for problem in problems:
+        if problem.options[:1] == ("--task",):
+            task = problem.options[1]
+        elif problem.options and " ".join(problem.options) not in " ".join(options):
+            options += problem.options
+    given = [*(["--task", task] if task != "auto" else []),
+             *(part for name in request.id_columns for part in ("--id-columns", name)),
+             *(part for name in request.drop for part in ("--drop", name)),
+             *(["--drop-missing-target"] if request.drop_missing_target else []),
+             *(["--force"] if request.force else [])]  # fmt: skip
+    args = " ".join(quote(part) for part in [*given, *options])
+    extra = f' INIT_DATA_ARGS="{args}"' if args else ""
+    return f"make init-data DATA={quote(str(request.data))} TARGET={quote(request.target)}{extra}"
+
+
+def problems_message(request: Request, problems: list[Problem]) -> str:
+    """Every problem in one line, then the command that fixes them all (or what to edit)."""
+    listed = "; ".join(
+        f"({index}) {p.message}" + (f", {p.hint}" if p.hint and p.options else "")
+        + (f" ({p.hint})" if p.hint and not p.options else "")
+        for index, p in enumerate(problems, start=1)
+    )  # fmt: skip
+    head = f"{len(problems)} problem(s) in {request.data}: " if len(problems) > 1 else ""
+    if any(p.options for p in problems):
+        return f"{head}{listed}; fix: {fix_command(request, problems)}"
+    return f"{head}{listed}"
+
+
 def _labelled(
     frame: pd.DataFrame, request: Request, source: Path
-) -> tuple[pd.DataFrame, Path | None, str | None]:
-    """The rows with a target; with --drop-missing-target also the file they go to."""
+) -> tuple[pd.DataFrame, Path | None, str | None, list[Problem]]:
+    """The rows with a target; with --drop-missing-target also the file they go to (without
+    it, a problem and the labelled rows, so the other problems are found in the same run)."""
     missing = int(frame[request.target].isna().sum())
     if not missing:
-        return frame, None, None
+        return frame, None, None, []
     if not request.drop_missing_target:
-        raise UserError(
-            f"target column '{request.target}' has {missing} missing value(s) of {len(frame)}; "
-            "fill them, or pass --drop-missing-target to train on the labelled rows only"
+        problem = Problem(
+            f"target column '{request.target}' has {missing} missing value(s) of {len(frame)}",
+            ("--drop-missing-target",),
+            "or fill them in the file",
         )
+        return frame[frame[request.target].notna()].reset_index(drop=True), None, None, [problem]
     kept = frame[frame[request.target].notna()].reset_index(drop=True)
     if pd.api.types.is_float_dtype(kept[request.target]) and all(
         isinstance(plain(v), int) for v in kept[request.target]
@@ -109,7 +148,7 @@ def _labelled(
         kept[request.target] = kept[request.target].astype("int64")  # labels 0.0/1.0 -> 0/1
     out = source.with_name(f"{source.stem}_labelled.csv")
     text = kept.to_csv(index=False, float_format="%.10g", lineterminator="\n")
-    return read_csv_text(text), out, text
+    return read_csv_text(text), out, text, []
 
 
 def read_csv_text(text: str) -> pd.DataFrame:
@@ -142,6 +181,16 @@ def _spec(
         ) from None
 
 
+def _model_config(config_text: str, spec: DatasetSpec, where: str) -> ModelConfig:
+    """The project's model config with the adopted dataset: what training will fit."""
+    try:
+        raw = yaml.safe_load(config_text)
+        return ModelConfig.model_validate(raw | {"dataset": spec.model_dump(mode="json")})
+    except (yaml.YAMLError, TypeError, ValidationError) as error:
+        detail = " ".join(str(error).split())[:160]
+        raise UserError(f"{where} is not a valid model config ({detail}); fix it first") from None
+
+
 def _previous_dataset(config_text: str) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(config_text) or {}
@@ -161,14 +210,21 @@ def adopt(project: Project, request: Request) -> Adopted:
     frame = read_table(source)
     frame.columns = [str(name) for name in frame.columns]
     _check_columns(frame, request)
-    frame, labelled_path, labelled_text = _labelled(frame, request, source)
+    frame, labelled_path, labelled_text, problems = _labelled(frame, request, source)
     config_text = project.model_config.read_text(encoding="utf-8")
     previous = _previous_dataset(config_text)
     model_frame = frame.drop(columns=request.drop)
     test_size = float(previous.get("test_size", 0.2))
-    inferred = infer(model_frame, request.target, request.task, request.id_columns, test_size)
+    try:
+        inferred = infer(model_frame, request.target, request.task, request.id_columns, test_size)
+    except ProblemsError as found:
+        raise UserError(problems_message(request, [*problems, *found.problems])) from None
+    if problems:
+        raise UserError(problems_message(request, problems))
     spec = _spec(request, _relative(labelled_path or source, project.root), inferred, previous)
-    evaluation, measured = evaluation_section(frame, spec, project.seed)
+    evaluation, measured, model = evaluation_section(
+        frame, _model_config(config_text, spec, where=str(project.model_config)), project.seed
+    )
     rules = derive_rules(frame, spec.target, classification=spec.is_classification,
                          categorical=set(spec.categorical_features),
                          numeric=set(spec.numeric_features))  # fmt: skip
@@ -176,7 +232,7 @@ def adopt(project: Project, request: Request) -> Adopted:
     for key, block in (
         ("intended_use", intended_use_block(spec)),
         ("dataset", dataset_block(spec)),
-        ("evaluation", evaluation_block(evaluation, measured)),
+        ("evaluation", evaluation_block(evaluation, measured, model)),
     ):
         config_text = replace_block(config_text, key, block, force=request.force, where=where)
     replace_file(project.rules, "", force=request.force)
@@ -185,4 +241,4 @@ def adopt(project: Project, request: Request) -> Adopted:
     if labelled_path is not None and labelled_text is not None:
         files[labelled_path] = labelled_text
     atomic_write(files)
-    return Adopted(spec, list(files), measured, inferred.notes)
+    return Adopted(spec, list(files), measured, inferred.notes, model)

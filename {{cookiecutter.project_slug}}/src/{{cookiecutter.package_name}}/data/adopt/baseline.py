@@ -1,14 +1,21 @@
-"""Gate thresholds from a measured baseline: what a model must beat to be worth shipping.
+"""Gate thresholds from what the configured model reaches on this data and a dummy baseline.
 
-A dummy model (scikit-learn's DummyClassifier predicting the class priors, or
-DummyRegressor predicting the training mean) is scored on the configured split (same
-seed and test_size as training). Each threshold then demands a share of the headroom:
-- higher-is-better metrics (accuracy, roc_auc, f1, f1_macro, f1_weighted, r2): a minimum of
-  baseline + MARGIN x (1 - baseline);
-- lower-is-better metrics (log_loss, rmse, mae): a maximum of LOWER_FACTOR x baseline (an
-  RMSE 10% below the mean predictor's is an R² of about 0.19: the same bar as r2's minimum).
-The champion tolerance is in the primary metric's units (1% of the baseline RMSE for
-regression). Raise the thresholds once you know what your model reaches.
+Two measurements, both on the training split only (the held-out split stays unseen):
+- the dummy model (scikit-learn's DummyClassifier predicting the class priors, or
+  DummyRegressor predicting the training mean), fitted on the training split and scored on
+  the test split as before (the `baseline` init-data prints);
+- the configured model (framework, hyper-parameters of configs/model_config.yaml),
+  cross-validated in FOLDS folds of the training split: the mean and the standard
+  deviation of each metric over the folds.
+Each threshold then sits between the two, never above what the model reaches:
+- higher-is-better (accuracy, roc_auc, f1, f1_macro, r2): minimum =
+  min(dummy + SHARE x (model - dummy), model - SPREAD x sd);
+- lower-is-better (log_loss, rmse, mae): maximum =
+  max(dummy + SHARE x (model - dummy), model + SPREAD x sd).
+A model at the measured level passes; one no better than the dummy fails wherever the model
+beats the dummy. With too few rows per class for FOLDS folds the dummy-only bounds of
+`dummy_threshold` apply. The champion tolerance is in the primary metric's units (1% of
+the baseline RMSE for regression).
 """
 
 from __future__ import annotations
@@ -27,13 +34,18 @@ from sklearn.metrics import (
     r2_score,
     roc_auc_score,
 )
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from {{ cookiecutter.package_name }}.data import split_features, train_test
 from {{ cookiecutter.package_name }}.data.adopt.infer import plain
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.evaluation.metrics import compute_metrics
 
-MARGIN = 0.2
-LOWER_FACTOR = 0.9
+MARGIN = 0.2  # dummy-only bounds: baseline + MARGIN x (1 - baseline) ...
+LOWER_FACTOR = 0.9  # ... or LOWER_FACTOR x baseline for lower-is-better metrics
+FOLDS = 3
+SHARE = 0.5
+SPREAD = 3.0
 PRIMARY = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "rmse"}
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 
@@ -92,21 +104,66 @@ def baseline(frame: pd.DataFrame, spec: DatasetSpec, seed: int) -> dict[str, flo
     return {name: round(float(value), 4) for name, value in scores.items()}
 
 
-def threshold(metric: str, value: float) -> float:
+def dummy_threshold(metric: str, value: float) -> float:
     if metric in LOWER_IS_BETTER:
         return round(LOWER_FACTOR * value, 4)
     return round(value + MARGIN * (1 - value), 4)
 
 
+def threshold(metric: str, dummy: float, mean: float, sd: float) -> float:
+    """The bound between the dummy's `dummy` and the model's cross-validated `mean`."""
+    middle = dummy + SHARE * (mean - dummy)
+    if metric in LOWER_IS_BETTER:
+        return round(max(middle, mean + SPREAD * sd), 4)
+    return round(min(middle, mean - SPREAD * sd), 4)
+
+
+def cross_validated(
+    frame: pd.DataFrame, config: Any, seed: int
+) -> dict[str, tuple[float, float]] | None:
+    """{metric: (mean, sd)} of the configured model over FOLDS folds of the training split;
+    None when a class has fewer training rows than FOLDS."""
+    from {{ cookiecutter.package_name }}.training import train_model
+
+    spec: DatasetSpec = config.dataset
+    train, _ = train_test(frame, spec, seed)
+    features, labels = split_features(train, spec)
+    if spec.is_classification:
+        if int(np.bincount(labels).min()) < FOLDS:
+            return None
+        folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(features, labels)
+    else:
+        folds = KFold(FOLDS, shuffle=True, random_state=seed).split(features)
+    scores: list[dict[str, float]] = []
+    for fit, held in folds:
+        part = features.iloc[fit].reset_index(drop=True)
+        model = train_model(part, labels[fit], config, seed)
+        output = model.predict(features.iloc[held].reset_index(drop=True))
+        scores.append(compute_metrics(spec, labels[held], np.asarray(output, dtype=np.float64)))
+    return {
+        name: (float(np.mean([s[name] for s in scores])), float(np.std([s[name] for s in scores])))
+        for name in scores[0]
+    }
+
+
 def evaluation_section(
-    frame: pd.DataFrame, spec: DatasetSpec, seed: int
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """`evaluation:` of model_config.yaml (thresholds, primary metric, tolerance) + baseline."""
+    frame: pd.DataFrame, config: Any, seed: int
+) -> tuple[dict[str, Any], dict[str, float], dict[str, tuple[float, float]] | None]:
+    """`evaluation:` of model_config.yaml (thresholds, primary metric, tolerance), the
+    dummy baseline and the configured model's cross-validated (mean, sd) per metric."""
+    spec: DatasetSpec = config.dataset
     measured = baseline(frame, spec, seed)
+    model = cross_validated(frame, config, seed)
     tolerance = round(0.01 * measured["rmse"], 4) if spec.task == "regression" else 0.01
+    thresholds = {
+        name: threshold(name, value, *model[name])
+        if model is not None and name in model
+        else dummy_threshold(name, value)
+        for name, value in measured.items()
+    }
     section = {
-        "thresholds": {name: threshold(name, value) for name, value in measured.items()},
+        "thresholds": thresholds,
         "primary_metric": PRIMARY[spec.task],
         "champion_tolerance": tolerance,
     }
-    return section, measured
+    return section, measured, model

@@ -1,10 +1,12 @@
-"""Column roles, types and the task, inferred from a table; bad data refused in one line.
+"""Column roles, types and the task, inferred from a table; every problem listed at once.
 
 A column is the target, an identifier (excluded from the model, kept in `id_columns`), a
-numeric feature or a categorical one (strings, booleans, integers with few values). Dates
-are refused with the fix (derive numeric parts), as are empty, constant and mixed-type
-columns and categoricals with thousands of levels: each would train a model that looks fine
-and serves nonsense.
+numeric feature or a categorical one (strings, booleans, integers with few values). What is
+common and has one right answer is handled here and reported as a note: empty, constant and
+date columns are left out of the model, near-unique strings become identifiers. What needs a
+person (mixed types, categoricals with thousands of levels, a target that does not fit the
+task, too few rows) is collected as `Problem`s, each with the init-data options that fix it,
+so one run lists them all with one command line (`adopt`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,27 @@ INTEGER_CATEGORY_MAX = 10  # an integer column with at most this many values is 
 CLASS_TARGET_MAX = 20  # an integer target with at most this many values is a class label
 MAX_CATEGORY_LEVELS = 500  # more levels one-hot encode into a model that memorises rows
 MIN_ROWS = 10
+NEAR_UNIQUE = 0.8  # a text column with distinct values in this share of its rows is an id
 ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$", re.IGNORECASE)
 POSITIVE_WORDS = frozenset({"1", "true", "yes", "y", "positive", "pos"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something init-data cannot decide: what is wrong, the options that fix it, and a
+    hint (an alternative, or what to change in the file when no option fixes it)."""
+
+    message: str
+    options: tuple[str, ...] = ()
+    hint: str = ""
+
+
+class ProblemsError(UserError):
+    """Every problem found in one run (the first one is the exception's message)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems[0].message)
+        self.problems = problems
 
 
 @dataclass
@@ -37,10 +58,7 @@ class Inferred:
     features: dict[str, FeatureKind]
     id_columns: list[str]
     notes: list[str] = field(default_factory=list)
-
-
-def _one_line(column: str, problem: str, fix: str) -> UserError:
-    return UserError(f"column '{column}' {problem}; {fix}")
+    dropped: list[str] = field(default_factory=list)  # left out of the model (notes say why)
 
 
 def _is_text(series: pd.Series) -> bool:
@@ -55,34 +73,47 @@ def _looks_like_dates(values: pd.Series) -> bool:
     return bool(parsed.notna().all())
 
 
-def check_column(name: str, series: pd.Series) -> None:
-    """Refuse a column no model should get: empty, constant, dates, mixed types."""
+def left_out(name: str, series: pd.Series) -> str | None:
+    """Why a column no model should get is left out (empty, constant, dates), or None."""
     values = series.dropna()
     if values.empty:
-        raise _one_line(name, "is empty (every value is missing)", f"pass --drop {name}")
+        return f"'{name}' is empty (every value is missing): left out of the model"
     if series.nunique(dropna=False) == 1:
-        raise _one_line(
-            name, f"holds one value ({values.iloc[0]!r}) in every row", f"pass --drop {name}"
-        )
+        return f"'{name}' holds one value ({plain(values.iloc[0])!r}) in every row: left out"
     if pd.api.types.is_datetime64_any_dtype(series) or (
         _is_text(series) and _looks_like_dates(values)
     ):
-        raise _one_line(
-            name,
-            "holds dates, which the model cannot use as they are",
-            f"add numeric parts (year, month, day of week) as new columns and pass --drop {name}",
+        return (
+            f"'{name}' holds dates: left out (the model cannot use them raw; add calendar "
+            "parts such as year, month and day of week as new columns to use them)"
         )
-    if _is_text(series):
-        kinds = {type(value).__name__ for value in values}
-        numeric = pd.to_numeric(values.astype(str), errors="coerce").notna()
-        mixed_objects = len(kinds - {"str"}) > 0 and "str" in kinds
-        if mixed_objects or (numeric.mean() >= 0.5 and not numeric.all()):
-            example = values[~numeric].iloc[0] if not numeric.all() else values.iloc[0]
-            raise _one_line(
-                name,
-                f"mixes numbers and text (e.g. {example!r} at row {values[~numeric].index[0]})",
-                f"fix those values in the file or pass --drop {name}",
-            )
+    return None
+
+
+def column_problem(name: str, series: pd.Series) -> Problem | None:
+    """A column that needs a person: numbers mixed with text."""
+    values = series.dropna()
+    if not _is_text(series):
+        return None
+    kinds = {type(value).__name__ for value in values}
+    numeric = pd.to_numeric(values.astype(str), errors="coerce").notna()
+    mixed_objects = len(kinds - {"str"}) > 0 and "str" in kinds
+    if mixed_objects or (numeric.mean() >= 0.5 and not numeric.all()):
+        odd = values[~numeric] if not numeric.all() else values
+        return Problem(
+            f"column '{name}' mixes numbers and text (e.g. {plain(odd.iloc[0])!r} at row "
+            f"{plain(odd.index[0])})",
+            ("--drop", name),
+            "or fix those values in the file",
+        )
+    return None
+
+
+def _near_unique_text(series: pd.Series) -> bool:
+    """Text with a distinct value in most rows: a name or key, never a useful category."""
+    values = series.dropna()
+    levels = values.nunique()
+    return bool(_is_text(series) and levels >= MIN_ROWS and levels >= NEAR_UNIQUE * len(values))
 
 
 def _is_identifier(name: str, series: pd.Series) -> bool:
@@ -99,16 +130,20 @@ def _is_identifier(name: str, series: pd.Series) -> bool:
     return False
 
 
+def too_many_levels(name: str, series: pd.Series) -> Problem | None:
+    levels = series.nunique(dropna=True)
+    if _is_text(series) and levels > MAX_CATEGORY_LEVELS:
+        return Problem(
+            f"column '{name}' has {levels} distinct values, too many for a category",
+            ("--drop", name),
+            f"or --id-columns {name} if it identifies rows",
+        )
+    return None
+
+
 def feature_kind(name: str, series: pd.Series) -> FeatureKind:
     """numeric, or categorical: strings, booleans and integers with few distinct values."""
     if pd.api.types.is_bool_dtype(series) or _is_text(series):
-        levels = series.nunique(dropna=True)
-        if levels > MAX_CATEGORY_LEVELS:
-            raise _one_line(
-                name,
-                f"has {levels} distinct values, too many for a category",
-                f"pass --drop {name}, or --id-columns {name} if it identifies rows",
-            )
         return "categorical"
     if pd.api.types.is_integer_dtype(series) and series.nunique() <= INTEGER_CATEGORY_MAX:
         return "categorical"
@@ -127,34 +162,39 @@ def _classes(series: pd.Series) -> list[Label]:
     return sorted({plain(value) for value in series}, key=lambda v: (str(type(v)), v))
 
 
-def infer_task(target: str, series: pd.Series, wanted: str) -> tuple[Task, list[Label]]:
-    """The task (`wanted`, or from the target's values for `auto`) and its classes."""
+def auto_task(series: pd.Series) -> Task:
+    """The task the target's values say: numbers that are not a few integers are regression."""
     numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
     integral = numeric and bool((series == series.round()).all())
     levels = series.nunique()
-    if wanted == "auto":
-        if numeric and not (integral and levels <= CLASS_TARGET_MAX):
-            wanted = "regression"
-        else:
-            wanted = "binary" if levels <= 2 else "multiclass"
-    if wanted == "regression":
-        if not numeric:
-            raise _one_line(target, "is not numeric, so it cannot be a regression target",
-                            "pass --task binary or --task multiclass")  # fmt: skip
-        return "regression", []
-    classes = _classes(series)
-    if len(classes) < 2:
-        raise _one_line(
-            target,
-            f"has a single class ({classes[0]!r})",
+    if numeric and not (integral and levels <= CLASS_TARGET_MAX):
+        return "regression"
+    return "binary" if levels <= 2 else "multiclass"
+
+
+def infer_task(target: str, series: pd.Series, wanted: str) -> tuple[Task, list[Label]]:
+    """The task (`wanted`, or from the target's values for `auto`) and its classes; a
+    `ProblemsError` naming the task the values suggest when `wanted` does not fit them."""
+    suggested = auto_task(series)
+    chosen = suggested if wanted == "auto" else wanted
+    classes = [] if chosen == "regression" else _classes(series)
+    fix = ("--task", suggested)
+    if chosen == "regression" and suggested != "regression":
+        message = f"column '{target}' is not numeric, so it cannot be a regression target"
+        problem = Problem(message, fix)
+    elif chosen != "regression" and len(classes) < 2:
+        problem = Problem(
+            f"column '{target}' has a single class ({classes[0]!r})",
+            (),
             "a classifier needs at least two: add rows of the other classes",
         )
-    if wanted == "binary" and len(classes) != 2:
-        raise _one_line(target, f"has {len(classes)} classes, not 2",
-                        "pass --task multiclass (or auto)")  # fmt: skip
-    if wanted == "multiclass" and len(classes) < 3:
-        raise _one_line(target, "has 2 classes", "pass --task binary (or auto)")
-    return wanted, classes  # type: ignore[return-value]
+    elif chosen == "binary" and len(classes) != 2:
+        problem = Problem(f"column '{target}' has {len(classes)} classes, not 2", fix)
+    elif chosen == "multiclass" and len(classes) < 3:
+        problem = Problem(f"column '{target}' has 2 classes", fix)
+    else:
+        return chosen, classes  # type: ignore[return-value]
+    raise ProblemsError([problem])
 
 
 def positive_class(series: pd.Series, classes: list[Label]) -> Label:
@@ -166,50 +206,86 @@ def positive_class(series: pd.Series, classes: list[Label]) -> Label:
     return min(classes, key=lambda label: (int(counts.get(label, 0)), -classes.index(label)))
 
 
-def check_split(target: str, series: pd.Series, task: Task, test_size: float) -> None:
-    """Refuse data the train/test split cannot serve: too few rows or a class too small."""
+def check_split(target: str, series: pd.Series, task: Task, test_size: float) -> list[Problem]:
+    """What the train/test split cannot serve: too few rows or a class too small."""
     rows = len(series)
     test_rows = math.ceil(rows * test_size)
     needed = series.nunique() if task != "regression" else 2
     if rows < MIN_ROWS or test_rows < needed or rows - test_rows < needed:
-        raise UserError(
+        message = (
             f"only {rows} rows: a test split of {test_size} gets {test_rows} (needs at least "
-            f"{needed} and {MIN_ROWS} rows in all); add rows or change dataset.test_size"
+            f"{needed} and {MIN_ROWS} rows in all)"
         )
+        return [Problem(message, (), "add rows or change dataset.test_size")]
     if task != "regression":
         counts = series.map(plain).value_counts()
         if int(counts.min()) < 2:
-            raise _one_line(
-                target,
-                f"has {int(counts.min())} row of class {counts.idxmin()!r} (a stratified split "
-                "needs at least 2 per class)",
-                "add rows of that class or remove them from the file",
+            message = (
+                f"column '{target}' has {int(counts.min())} row of class "
+                f"{plain(counts.idxmin())!r} (a stratified split needs at least 2 per class)"
             )
+            return [Problem(message, (), "add rows of that class or remove them from the file")]
+    return []
+
+
+def _role(name: str, column: pd.Series) -> tuple[str, str | Problem | None]:
+    """("out", why) | ("id", why) | ("problem", Problem) | ("feature", None) of a column."""
+    reason = left_out(name, column)
+    if reason is not None:
+        return "out", reason
+    problem = column_problem(name, column)
+    if problem is not None:
+        return "problem", problem
+    if _is_identifier(name, column) or _near_unique_text(column):
+        why = (
+            f"'{name}' has {column.nunique()} distinct values in {len(column)} rows: a row "
+            "identifier, not fed to the model (id_columns)"
+        )
+        return "id", why
+    problem = too_many_levels(name, column)
+    if problem is not None:
+        return "problem", problem
+    return "feature", None
 
 
 def infer(
     frame: pd.DataFrame, target: str, task: str, id_columns: list[str], test_size: float
 ) -> Inferred:
-    """Roles and kinds of every column of `frame` (dropped columns already removed)."""
+    """Roles and kinds of every column of `frame` (dropped columns already removed), or a
+    `ProblemsError` listing everything a person must decide."""
     series = frame[target]
-    chosen, classes = infer_task(target, series, task)
-    check_split(target, series, chosen, test_size)
+    problems: list[Problem] = []
+    try:
+        chosen, classes = infer_task(target, series, task)
+    except ProblemsError as found:
+        problems += found.problems
+        chosen, classes = "regression", []
+    else:
+        problems += check_split(target, series, chosen, test_size)
     ids = list(id_columns)
     features: dict[str, FeatureKind] = {}
     notes: list[str] = []
-    for name in frame.columns:
+    dropped: list[str] = []
+    for name in map(str, frame.columns):
         if name == target or name in ids:
             continue
         column = frame[name]
-        check_column(name, column)
-        if _is_identifier(str(name), column):
-            ids.append(str(name))
-            notes.append(f"'{name}' looks like a row identifier: excluded (id_columns)")
-            continue
-        features[str(name)] = feature_kind(str(name), column)
-        if features[str(name)] == "categorical" and pd.api.types.is_integer_dtype(column):
-            notes.append(f"'{name}' is an integer with few values: treated as categorical")
-    if not features:
-        raise UserError("no feature columns left; check --drop and --id-columns")
+        role, detail = _role(name, column)
+        if isinstance(detail, Problem):
+            problems.append(detail)
+        elif role == "out":
+            dropped.append(name)
+            notes.append(str(detail))
+        elif role == "id":
+            ids.append(name)
+            notes.append(str(detail))
+        else:
+            features[name] = feature_kind(name, column)
+            if features[name] == "categorical" and pd.api.types.is_integer_dtype(column):
+                notes.append(f"'{name}' is an integer with few values: treated as categorical")
+    if not features and not problems:
+        problems.append(Problem("no feature columns left", (), "check --drop and --id-columns"))
+    if problems:
+        raise ProblemsError(problems)
     positive = positive_class(series, classes) if chosen == "binary" else None
-    return Inferred(chosen, classes, positive, features, ids, notes)
+    return Inferred(chosen, classes, positive, features, ids, notes, dropped)

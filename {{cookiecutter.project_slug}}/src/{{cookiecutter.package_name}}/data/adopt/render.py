@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-from {{ cookiecutter.package_name }}.data.adopt.baseline import LOWER_FACTOR, LOWER_IS_BETTER, MARGIN
+from {{ cookiecutter.package_name }}.data.adopt.baseline import FOLDS, LOWER_IS_BETTER, SHARE, SPREAD
+from {{ cookiecutter.package_name }}.data.adopt.rules import rules_yaml
 from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 
 
@@ -54,20 +55,33 @@ def dataset_block(spec: DatasetSpec) -> str:
     return "\n".join(lines)
 
 
-def evaluation_block(section: dict[str, Any], measured: dict[str, float]) -> str:
+def evaluation_block(
+    section: dict[str, Any],
+    measured: dict[str, float],
+    model: dict[str, tuple[float, float]] | None,
+) -> str:
+    def said(name: str) -> str:
+        if model is None or name not in model:
+            return f"dummy {measured[name]} (no cross-validation: too few rows per class)"
+        mean, sd = model[name]
+        return f"dummy {measured[name]}, model {mean:.4f} +- {sd:.4f}"
+
     bounds = [
         f"    {name}: {value}  # {'maximum' if name in LOWER_IS_BETTER else 'minimum'}; "
-        f"baseline {measured[name]}"
+        + said(name)
         for name, value in section["thresholds"].items()
     ]
     return "\n".join(
         [
             "evaluation:",
             "  # Gate on the held-out split: below a minimum (above a maximum for log_loss,",
-            "  # rmse, mae) `make evaluate` exits 1. Set by init-data from a dummy model on the",
-            "  # same split (class priors / the training mean): minimum = baseline +",
-            f"  # {MARGIN} x (1 - baseline), maximum = {LOWER_FACTOR} x baseline. Raise them once",
-            "  # you know what your model reaches.",
+            "  # rmse, mae) `make evaluate` exits 1. Set by init-data between a dummy model",
+            "  # (class priors / the training mean) and this model cross-validated in "
+            f"{FOLDS} folds",
+            f"  # of the training split: minimum = min(dummy + {SHARE} x (model - dummy),",
+            f"  # model - {SPREAD} x sd); maximum = max(dummy + {SHARE} x (model - dummy),",
+            f"  # model + {SPREAD} x sd). Edit them after review; re-derive them with",
+            "  # `make init-data DATA=... TARGET=... INIT_DATA_ARGS=--force`.",
             "  thresholds:",
             *bounds,
             "  # A candidate whose primary metric is worse than the champion's by more than the",
@@ -108,5 +122,4 @@ def rules_text(rules: dict[str, Any], spec: DatasetSpec) -> str:
         "# min_rows, allow_extra_columns, max_duplicate_rows and, for classification, label",
         "# balance (each class at least min_class_fraction of the rows).",
     ]
-    body = yaml.safe_dump(rules, sort_keys=False, default_flow_style=None, width=100)
-    return "\n".join(header) + "\n" + body
+    return "\n".join(header) + "\n" + rules_yaml(rules)
