@@ -27,6 +27,11 @@ def core_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/__main__.py",
         f"{PKG}/cli.py",
         f"{PKG}/errors.py",
+        f"{PKG}/contracts/__init__.py",
+        f"{PKG}/contracts/bundle.py",
+        f"{PKG}/contracts/config.py",
+        f"{PKG}/contracts/decode.py",
+        f"{PKG}/contracts/metrics.py",
         f"{PKG}/settings.py",
         f"{PKG}/tables.py",
         "tests/conftest.py",
@@ -65,10 +70,9 @@ def pipeline_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/data/adopt/report.py",
         f"{PKG}/data/adopt/rules.py",
         f"{PKG}/data/samples.py",
-        f"{PKG}/data/spec.py",
+        f"{PKG}/contracts/spec.py",
         f"{PKG}/evaluation/__init__.py",
         f"{PKG}/evaluation/gate.py",
-        f"{PKG}/evaluation/metrics.py",
         f"{PKG}/evaluation/card.py",
         f"{PKG}/evaluation/plots.py",
         f"{PKG}/training/preprocess.py",
@@ -77,6 +81,7 @@ def pipeline_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/optimization/{framework[1]}",
         f"{PKG}/pipeline.py",
         f"{PKG}/registry/__init__.py",
+        f"{PKG}/registry/base.py",
         f"{PKG}/registry/core.py",
         f"{PKG}/registry/file_registry.py",
         f"{PKG}/runtime/__init__.py",
@@ -141,7 +146,7 @@ def monitoring_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/monitoring/__init__.py",
         f"{PKG}/monitoring/alerting.py",
         f"{PKG}/monitoring/drift.py",
-        f"{PKG}/monitoring/html.py",
+        f"{PKG}/monitoring/reports.py",
         f"{PKG}/monitoring/retrain.py",
         f"{PKG}/monitoring/run.py",
         f"{PKG}/monitoring/state.py",
@@ -182,12 +187,13 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/serving/model.py",
         f"{PKG}/serving/feedback.py",
         f"{PKG}/serving/hotpath.py",
-        f"{PKG}/serving/logpump.py",
-        f"{PKG}/serving/logwriter.py",
+        f"{PKG}/predlog/__init__.py",
+        f"{PKG}/predlog/pump.py",
+        f"{PKG}/predlog/writer.py",
         f"{PKG}/serving/mlflow_protocol.py",
         f"{PKG}/serving/openapi.py",
         f"{PKG}/serving/outputs.py",
-        f"{PKG}/serving/predlog.py",
+        f"{PKG}/predlog/store.py",
         f"{PKG}/serving/responses.py",
         f"{PKG}/serving/routes.py",
         f"{PKG}/serving/routing.py",
@@ -196,7 +202,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/serving/server.py",
         f"{PKG}/serving/smoke.py",
         f"{PKG}/serving/state.py",
-        f"{PKG}/serving/writerprocess.py",
+        f"{PKG}/predlog/process.py",
         "k8s/base/configmap.yaml",
         "k8s/base/deployment.yaml",
         "k8s/base/hpa.yaml",
@@ -241,8 +247,8 @@ def serving_files(config: dict[str, Any]) -> set[str]:
 AREAS.append(serving_files)
 
 
-BATCH_MODULES = ("__init__", "io", "job", "local", "manifest", "model", "progress", "reader",
-                 "score", "spark", "validate")  # fmt: skip
+BATCH_MODULES = ("__init__", "engine", "io", "job", "local", "manifest", "model", "progress",
+                 "reader", "score", "spark", "validate")  # fmt: skip
 
 
 def batch_files(config: dict[str, Any]) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -117,6 +118,18 @@ def test_python_passes_ruff(project: tuple[dict[str, Any], Path]) -> None:
         check=False,
     )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_import_contracts_hold(project: tuple[dict[str, Any], Path]) -> None:
+    """`lint-imports` (the generated `make lint` runs it): layers point down, no cycles."""
+    _, root = project
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint), "--no-cache"], cwd=root, capture_output=True, text=True, check=False,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(root / "src")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "Contracts: 2 kept, 0 broken." in result.stdout
 
 
 def test_python_compiles(project: tuple[dict[str, Any], Path]) -> None:

@@ -162,8 +162,8 @@ import sys
 import numpy as np
 from churn_model.data import sample_frame
 from churn_model.serving.app import prediction_log_url, resolve_bundles
-from churn_model.serving.logpump import PredictionLog
-from churn_model.serving.predlog import PredictionBatch
+from churn_model.predlog.pump import PredictionLog
+from churn_model.predlog.store import PredictionBatch
 from churn_model.settings import load_settings
 
 rows, scale, seed, prefix = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import read_table
 from {{ cookiecutter.package_name }}.data.samples import sample_at, write_sample
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.pipeline import data as data_stage
-from {{ cookiecutter.package_name }}.serving.logpump import PredictionLog
+from {{ cookiecutter.package_name }}.predlog.pump import PredictionLog
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

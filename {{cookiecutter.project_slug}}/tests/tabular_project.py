@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 from sqlalchemy import create_engine, insert
 
-from {{ cookiecutter.package_name }}.serving.predlog import metadata, predictions
+from {{ cookiecutter.package_name }}.predlog.store import metadata, predictions
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -171,6 +171,6 @@ def write_candidate(settings: Settings, task: str) -> Path:
         "git_commit": None, "trained_at": "2025-01-01T00:00:00+00:00", "training_seconds": 1.0,
         "seed": 42, "library_versions": {"numpy": np.__version__},
     }  # fmt: skip
-    content = config | {"lineage": lineage, "features": [], "metrics": {}}
+    content = config | {"lineage": lineage, "metrics": {}}
     (bundle / "model_config.yaml").write_text(yaml.safe_dump(content, sort_keys=False))
     return bundle

@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
+from {{ cookiecutter.package_name }}.contracts.config import ModelConfig, load_model_config
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import split_features, train_test
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.training import load_model_config
-from {{ cookiecutter.package_name }}.training.base import ModelConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("binary", "multiclass", "regression")

@@ -57,13 +57,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _sample(root: Path) -> pd.DataFrame:
     """The configured dataset's id columns and model inputs."""
     settings = _settings(root)
-    model, _ = load_model("champion", settings)
+    model = load_model("champion", settings)
     frame = read_table(root / conftest.configured_spec().path)
     return frame[[*model.id_columns, *model.feature_names]]
 
 
 def _numeric(root: Path) -> list[str]:
-    model, _ = load_model("champion", _settings(root))
+    model = load_model("champion", _settings(root))
     numeric = [name for name, kind in model.features.items() if kind == "numeric"]
     if not numeric:
         pytest.skip("no numeric feature to corrupt in this dataset")
@@ -90,12 +90,11 @@ def test_local_engine_streams_scores_and_rejects(project: Path, tmp_path: Path) 
     source = tmp_path / "in.csv"
     frame, rows, columns = _bad_input(project, source)
     settings = _settings(project)
-    model, _ = load_model("champion", settings)
+    model = load_model("champion", settings)
     out = tmp_path / "out"
     manifest = batch_score(settings, source, out, progress=False)
 
-    missing_ok = model.accepts_missing
-    bad_rows = rows[:2] + ([] if missing_ok else rows[2:])
+    bad_rows = rows[:2]  # the missing value is imputed by the model, not rejected
     assert manifest.rows == {
         "input": len(frame),
         "scored": len(frame) - len(bad_rows),
@@ -106,9 +105,7 @@ def test_local_engine_streams_scores_and_rejects(project: Path, tmp_path: Path) 
     rejected = pd.read_parquet(out / "rejected")
     assert rejected["row"].tolist() == bad_rows
     reasons = rejected["reason"].tolist()
-    assert reasons[:2] == [f"{columns[0]}: not a number ('abc')", f"{columns[1]}: not finite"]
-    if not missing_ok:
-        assert reasons[2] == f"{columns[2]}: missing value"
+    assert reasons == [f"{columns[0]}: not a number ('abc')", f"{columns[1]}: not finite"]
     assert set(rejected["source_file"]) == {str(source.resolve())}
 
     scored = pd.read_parquet(out / "predictions")
@@ -144,7 +141,7 @@ def test_predictions_match_the_http_server(project: Path, tmp_path: Path) -> Non
         load_settings(project_root=tmp_path, serving={"prediction_log": tmp_path / "log.db"}),
         champion=served,
     )
-    model, _ = load_model("champion", settings)
+    model = load_model("champion", settings)
     instances = json.loads(rows[model.feature_names].to_json(orient="records"))
     with TestClient(app) as client:
         body = client.post("/predict", json={"instances": instances}).json()
@@ -280,7 +277,7 @@ def test_row_checks_for_raw_input_models() -> None:
     model = BatchModel(
         version="m-v1", uri="", bundle=Path(), runtime="test",
         features={"size": "numeric", "colour": "categorical"}, task="multiclass",
-        classes=["a", "b", "c"], positive_class=None, id_columns=[], accepts_missing=True,
+        classes=["a", "b", "c"], positive_class=None, id_columns=[],
         categories={"colour": ["red", "blue"]}, reject_unknown=True,
     )  # fmt: skip
     batch = pa.RecordBatch.from_pydict(

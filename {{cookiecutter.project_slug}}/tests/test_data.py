@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import (
     decode_labels,
     read_table,
@@ -19,7 +20,6 @@ from {{ cookiecutter.package_name }}.data import (
     write_sample,
 )
 from {{ cookiecutter.package_name }}.data.samples import sample_at
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.settings import load_settings

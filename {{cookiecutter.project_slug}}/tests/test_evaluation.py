@@ -17,18 +17,18 @@ import pytest
 
 import conftest
 import tabular_project as tp
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
-from {{ cookiecutter.package_name }}.evaluation import gate, plots
-from {{ cookiecutter.package_name }}.evaluation.gate import worse_than
-from {{ cookiecutter.package_name }}.evaluation.metrics import (
+from {{ cookiecutter.package_name }}.contracts.config import EvaluationSpec, load_model_config
+from {{ cookiecutter.package_name }}.contracts.metrics import (
     METRIC_DIRECTIONS,
     TASK_METRICS,
     higher_is_better,
 )
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
+from {{ cookiecutter.package_name }}.evaluation import gate, plots
+from {{ cookiecutter.package_name }}.evaluation.gate import worse_than
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training import load_model_config, stage
-from {{ cookiecutter.package_name }}.training.base import EvaluationSpec
+from {{ cookiecutter.package_name }}.training import stage
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TASKS = ("binary", "multiclass", "regression")

@@ -70,7 +70,7 @@ def test_pipeline_trains_from_feast_and_records_it(project: tuple[Settings, list
     assert lineage["feature_store"]["feature_service"] == SERVICE
     assert lineage["dataset_rows"] == len(sample_frame())
     expected = [name for name in sample_frame().columns if name != "target"]
-    assert [feature["name"] for feature in candidate["features"]] == expected
+    assert list(candidate["dataset"]["features"]) == expected
 
 
 def test_training_rows_come_from_the_feast_labels(project: tuple[Settings, list[str]]) -> None:

@@ -22,6 +22,8 @@ import pytest
 import torch
 {%- endif %}
 
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle, write_bundle_config
+from {{ cookiecutter.package_name }}.contracts.config import BenchmarkSpec, ModelConfig, OptimizationSpec
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.optimization.base import BENCHMARK_FILE, PARITY_FILE
 {%- if cookiecutter.ml_framework == "pytorch" %}
@@ -30,13 +32,11 @@ from {{ cookiecutter.package_name }}.optimization.torch_quant import INT8_FILE, 
 from {{ cookiecutter.package_name }}.optimization.tflite import FLOAT16_FILE, INT8_FILE, optimize
 {%- endif %}
 from {{ cookiecutter.package_name }}.runtime import load_bundle_predictor
-from {{ cookiecutter.package_name }}.training.base import BenchmarkSpec, ModelConfig, OptimizationSpec
 {%- if cookiecutter.ml_framework == "tensorflow" %}
 from {{ cookiecutter.package_name }}.training.keras_model import MODEL_FILE, load, train
 from {{ cookiecutter.package_name }}.training.keras_model import KerasModel as FrameworkModel
 {%- endif %}
 from {{ cookiecutter.package_name }}.training.preprocess import ENCODER_FILE
-from {{ cookiecutter.package_name }}.training.stage import feature_schema, write_bundle_config
 {%- if cookiecutter.ml_framework == "pytorch" %}
 from {{ cookiecutter.package_name }}.training.torch_model import SPEC_FILE, WEIGHTS_FILE, load, train
 from {{ cookiecutter.package_name }}.training.torch_model import TorchModel as FrameworkModel
@@ -282,14 +282,13 @@ def test_every_task_trains_optimizes_and_serves_raw_rows(task: str, tmp_path: Pa
     content = {
         "model_id": config.model_id,
         "dataset": model.spec.model_dump(mode="json"),
-        "features": feature_schema(model),
         "categories": model.categories,
     }
     write_bundle_config(bundle, content)
     spec = config.optimization.model_copy(update={"benchmark": BenchmarkSpec(**QUICK_BENCHMARK)})
     report = optimize(model, x_test, y_test, bundle / "optimized", spec)["parity"]
     assert report["passed"] and report["task"] == task
-    served = load_bundle_predictor(bundle, model.feature_names)
+    served = load_bundle_predictor(read_bundle(bundle))
     assert served.runtime in ("onnx", "tflite")
     rows = list(x_test.itertuples(index=False, name=None))
     np.testing.assert_array_equal(served.predict_rows(rows), served.predict_frame(x_test))

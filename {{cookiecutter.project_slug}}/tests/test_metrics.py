@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.evaluation.metrics import (
+from {{ cookiecutter.package_name }}.batch.model import BatchModel
+from {{ cookiecutter.package_name }}.contracts.decode import class_indices, decode
+from {{ cookiecutter.package_name }}.contracts.metrics import (
     METRIC_DIRECTIONS,
     TASK_METRICS,
     class_report,
     compute_metrics,
     higher_is_better,
 )
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
 from task_frames import frame_of, spec_of
 
 
@@ -79,3 +84,25 @@ def test_directions() -> None:
         "mae",
     }
     assert higher_is_better("roc_auc") and higher_is_better("r2") and not higher_is_better("rmse")
+
+
+@pytest.mark.parametrize("positive_class", [0, 1])
+def test_every_stage_decides_a_tie_for_the_positive_class(positive_class: int) -> None:
+    """P(positive) = 0.5: evaluation, serving, batch scoring and the pyfunc all answer the
+    positive class (batch once took the arg-max, the negative class at index 0)."""
+    spec = _spec("binary", positive_class=positive_class)
+    output = np.array([[0.5, 0.5], [0.7, 0.3], [0.2, 0.8]])
+    expected = [positive_class, 0, 1]
+    assert class_indices(spec, output).tolist() == expected
+    assert decode(spec, output).labels.tolist() == [spec.classes[i] for i in expected]
+    served = ModelTask("binary", tuple(spec.classes), spec.positive_index).decode(output, "rows")
+    assert served.indices == expected and served.scores[0] == 0.5
+    batch = BatchModel(
+        version="m-v1", uri="", bundle=Path(), runtime="test",
+        features=dict(spec.features), task="binary", classes=list(spec.classes),
+        positive_class=spec.positive_class, id_columns=[],
+    )  # fmt: skip
+    columns = batch.output_columns(output)
+    assert columns["prediction"].tolist() == [spec.classes[i] for i in expected]
+    truth = np.array(expected)
+    assert compute_metrics(spec, truth, output)["accuracy"] == 1.0

@@ -252,16 +252,15 @@ def test_online_mae_against_the_champions_offline_mae(
 def test_offline_mae_is_read_from_the_champion_bundle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from {{ cookiecutter.package_name }}.training.stage import write_bundle_config
+    from {{ cookiecutter.package_name }}.contracts.bundle import write_bundle_config
 
     settings = tp.make_project(tmp_path, "regression")
     assert retrain_module.offline_mae(settings) is None  # nothing registered
     bundle = tmp_path / "bundle"
     bundle.mkdir()
-    write_bundle_config(bundle, {"metrics": {"rmse": 12.0, "mae": 9.5, "r2": 0.4}})
-    import {{ cookiecutter.package_name }}.registry as registry
-
-    monkeypatch.setattr(registry, "resolve_bundle", lambda alias, _settings: bundle)
+    config = settings.read_model_config().model_dump(mode="json")
+    write_bundle_config(bundle, config | {"metrics": {"rmse": 12.0, "mae": 9.5, "r2": 0.4}})
+    monkeypatch.setattr(retrain_module, "resolve_bundle", lambda alias, _settings: bundle)
     assert retrain_module.offline_mae(settings) == 9.5
 
 

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle, write_bundle_config
+from {{ cookiecutter.package_name }}.contracts.config import BenchmarkSpec, ModelConfig, OptimizationSpec
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.optimization import optimize, render_table
 from {{ cookiecutter.package_name }}.optimization.base import BENCHMARK_FILE, PARITY_FILE, parity
@@ -20,8 +22,6 @@ from {{ cookiecutter.package_name }}.runtime import (
 )
 from {{ cookiecutter.package_name }}.serving.model import load_bundle
 from {{ cookiecutter.package_name }}.training import TrainedModel, train_model
-from {{ cookiecutter.package_name }}.training.base import BenchmarkSpec, ModelConfig, OptimizationSpec
-from {{ cookiecutter.package_name }}.training.stage import feature_schema, write_bundle_config
 from task_frames import TASKS, config_of, frame_of, spec_of, split_of
 
 FAST = BenchmarkSpec(warmup=2, single_row_runs=20, batch_size=200, batch_repeats=1)
@@ -109,7 +109,7 @@ def test_every_task_exports_its_preprocessing(mixed: Split, tmp_path: Path) -> N
     bundle = _bundle(mixed, tmp_path)
     report = json.loads((bundle / "optimized" / PARITY_FILE).read_text())
     assert report["passed"] and report["task"] == config.dataset.task  # raw inputs, both sides
-    served = load_bundle_predictor(bundle, model.feature_names)
+    served = load_bundle_predictor(read_bundle(bundle))
     assert served.runtime != "native"
     rows = list(x_test.itertuples(index=False, name=None))  # strings, booleans, NaN
     outputs = served.predict_rows(rows)
@@ -125,7 +125,7 @@ def test_unknown_categories_follow_the_policy(mixed: Split, tmp_path: Path, poli
     model, _, x_test, _ = mixed
     bundle = _bundle(mixed, tmp_path, unknown_category=policy)
     predictor = load_bundle(bundle).predict
-    served = load_bundle_predictor(bundle, model.feature_names)
+    served = load_bundle_predictor(read_bundle(bundle))
     row = dict(
         zip(model.feature_names, next(x_test.itertuples(index=False, name=None)), strict=True)
     )
@@ -151,7 +151,6 @@ def _bundle(fitted: Split, root: Path, **dataset: object) -> Path:
     content = {
         "model_id": config.model_id,
         "dataset": spec.model_dump(mode="json"),
-        "features": feature_schema(model),
         "categories": model.categories,
     }
     write_bundle_config(bundle, content)

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.contracts.config import load_model_config
 from {{ cookiecutter.package_name }}.settings import load_settings
-from {{ cookiecutter.package_name }}.training import load_model_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -363,7 +363,7 @@ def test_log_back_pressure_is_503(tmp_path: Path, champion: Any) -> None:
     model, x = champion
     app = create_app(make_settings(tmp_path, log_queue_size=1), champion=model)
     with TestClient(app) as client:
-        predlog = app.state.serving.predlog
+        predlog = app.state.predlog.store
         predlog.close()  # stop the writer: the queue can only fill up
         statuses = [
             client.post("/predict", json={"instances": [row(x, 0, model.feature_names)]})
@@ -382,7 +382,7 @@ def test_dead_log_writer_is_restarted_and_nothing_is_lost(
     names = model.feature_names
     ids = []
     with TestClient(app) as client:
-        predlog = app.state.serving.predlog
+        predlog = app.state.predlog.store
         for _ in range(20):
             ids.append(client.post("/predict", json={"instances": [row(x, 0, names)]}))
         kill_log_writer(predlog)  # the writer process dies under the server: restarted

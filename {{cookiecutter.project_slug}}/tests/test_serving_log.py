@@ -26,8 +26,8 @@ from sqlalchemy import create_engine, delete, select
 from sqlalchemy.engine import make_url
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.serving.logpump import PredictionLog
-from {{ cookiecutter.package_name }}.serving.predlog import (
+from {{ cookiecutter.package_name }}.predlog.pump import PredictionLog
+from {{ cookiecutter.package_name }}.predlog.store import (
     LogFullError,
     PredictionBatch,
     check_database,
@@ -107,8 +107,8 @@ def test_full_queue_refuses_instead_of_growing(tmp_path: Path) -> None:
 
 KILLED_WRITER = """
 import os, signal, sys
-from {{ cookiecutter.package_name }}.serving.logpump import PredictionLog
-from {{ cookiecutter.package_name }}.serving.predlog import PredictionBatch
+from {{ cookiecutter.package_name }}.predlog.pump import PredictionLog
+from {{ cookiecutter.package_name }}.predlog.store import PredictionBatch
 log = PredictionLog(sys.argv[1])
 log.start()
 prefix = sys.argv[2]

@@ -24,12 +24,13 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle, write_bundle_config
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.serving.app import create_app
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel, load_bundle
-from {{ cookiecutter.package_name }}.serving.outputs import ModelTask, task_from_config
+from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
 from {{ cookiecutter.package_name }}.serving.routing import reward
-from {{ cookiecutter.package_name }}.serving.schema import Feature, features_from_config
+from {{ cookiecutter.package_name }}.serving.schema import Feature, features_of
 from {{ cookiecutter.package_name }}.settings import ServingSettings, Settings, load_settings
 
 COLORS = ["blue", "green", "red"]
@@ -343,29 +344,31 @@ def test_models_that_cannot_serve_together_are_refused(tmp_path: Path) -> None:
         pass
 
 
-def test_bundle_config_gives_features_categories_and_task(tmp_path: Path) -> None:
+def test_bundle_gives_features_categories_and_task(tmp_path: Path) -> None:
     config: dict[str, Any] = {
-        "features": [{"name": "size", "dtype": "float64"}, {"name": "color", "dtype": "category"}],
+        "model_id": "m",
         "categories": {"color": COLORS},
         "dataset": {
+            "name": "d", "version": "1", "path": "d.csv", "target": "y",
+            "features": {"size": "numeric", "color": "categorical"},
             "task": "binary", "classes": ["no", "yes"], "positive_class": "no",
             "unknown_category": "reject",
         },
         "metrics": {"roc_auc": 0.9, "note": "text is skipped"},
         "lineage": {"target_quantiles": {"0.5": 3.0, "0.1": 1.0}},
     }  # fmt: skip
-    assert features_from_config(config) == [
-        Feature("size", True),
-        Feature("color", False, tuple(COLORS)),
-    ]
-    task = task_from_config(config)
+    write_bundle_config(tmp_path, config)
+    bundle = read_bundle(tmp_path)
+    assert features_of(bundle) == [Feature("size", True), Feature("color", False, tuple(COLORS))]
+    task = ModelTask.of(bundle)
     assert (task.task, task.classes, task.positive_index) == ("binary", ("no", "yes"), 0)
     assert task.unknown_category == "reject" and task.offline_metrics == {"roc_auc": 0.9}
     assert task.target_quantiles == (1.0, 3.0)
-    legacy = task_from_config({"features": ["a"]})  # a bundle from before the dataset section
-    assert (legacy.task, legacy.classes, legacy.positive_index) == ("binary", (0, 1), 1)
-    bad = config | {"dataset": {"task": "binary", "classes": [0, 1], "positive_class": 2}}
-    (tmp_path / "model_config.yaml").write_text(json.dumps(bad))
+    bad = config | {"dataset": config["dataset"] | {"classes": [0, 1], "positive_class": 2}}
+    write_bundle_config(tmp_path, bad)
     with pytest.raises(UserError, match="positive_class") as raised:
         load_bundle(tmp_path)
     assert "\n" not in str(raised.value)
+    (tmp_path / "model_config.yaml").write_text("{}")  # no dataset section: refused, one line
+    with pytest.raises(UserError, match="dataset"):
+        load_bundle(tmp_path)

@@ -11,19 +11,13 @@ import pytest
 import yaml
 
 import conftest
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
+from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
+from {{ cookiecutter.package_name }}.contracts.metrics import TASK_METRICS, compute_metrics
 from {{ cookiecutter.package_name }}.data import read_table, split_features
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.evaluation.metrics import TASK_METRICS, compute_metrics
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training import (
-    FRAMEWORK,
-    TrainedModel,
-    load_model,
-    load_model_config,
-    stage,
-    train_model,
-)
-from {{ cookiecutter.package_name }}.training.base import ModelConfig
+from {{ cookiecutter.package_name }}.training import FRAMEWORK, TrainedModel, load_model, stage, train_model
 from task_frames import TASKS, config_of, frame_of, spec_of, split_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -91,17 +85,18 @@ def test_every_task_trains_on_raw_categoricals_and_gaps(task: str, tmp_path: Pat
 def test_stage_writes_bundle_with_lineage(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     bundle = stage.run(settings)
-    config = stage.read_bundle_config(bundle)
+    config = read_bundle(bundle).raw
     lineage = config["lineage"]
     assert re.fullmatch(r"[0-9a-f]{64}", lineage["dataset_sha256"])
     assert config["dataset"]["sha256"] == lineage["dataset_sha256"]
     assert lineage["git_commit"] is None  # tmp_path is not a git work tree
     assert lineage["params"] == config["hyperparameters"]
     assert {"python", "numpy", "pandas"} <= set(lineage["library_versions"])
-    spec = load_model_config(settings.resolve(settings.pipeline.model_config_file)).dataset
+    spec = settings.read_model_config().dataset
     rows = len(read_table(settings.resolve(spec.path)))
     assert lineage["train_rows"] + lineage["test_rows"] == lineage["dataset_rows"] == rows
-    assert [f["name"] for f in config["features"]] == spec.feature_names
+    assert list(config["dataset"]["features"]) == spec.feature_names
+    assert "features" not in config  # each fact once: the features live in dataset.features
     assert set(config["metrics"]) == set(TASK_METRICS[spec.task])
     assert set(config["input_example"]) == set(spec.feature_names)
     assert set(config["categories"]) == set(spec.categorical_features)
@@ -142,9 +137,9 @@ def test_stage_trains_categoricals_and_records_them(tmp_path: Path) -> None:
     frame.to_csv(tmp_path / "data" / "raw" / "mine.csv", index=False)
     spec = spec_of(frame, "regression", path="data/raw/mine.csv")
     _edit_config(tmp_path, dataset=spec.model_dump(mode="json"))
-    config = stage.read_bundle_config(stage.run(settings))
-    dtypes = {item["name"]: item["dtype"] for item in config["features"]}
-    assert dtypes["shade"] == dtypes["flag"] == "category" and dtypes["bmi"] == "float64"
+    config = read_bundle(stage.run(settings)).raw
+    kinds = config["dataset"]["features"]
+    assert kinds["shade"] == kinds["flag"] == "categorical" and kinds["bmi"] == "numeric"
     assert config["categories"]["shade"] == ["dark", "light", "pale"]
     assert config["dataset"]["task"] == "regression" and set(config["metrics"]) == {
         "rmse",

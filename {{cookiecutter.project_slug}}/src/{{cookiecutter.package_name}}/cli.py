@@ -116,14 +116,13 @@ def derive_rules(
 ) -> None:
     """Write validation rules from a trusted file (feature kinds from the dataset spec)."""
     from {{ cookiecutter.package_name }}.data import read_table
-    from {{ cookiecutter.package_name }}.training import load_model_config
     from {{ cookiecutter.package_name }}.validation import derive_rules as derive
     from {{ cookiecutter.package_name }}.validation import write_rules
 
     if out.exists() and not force:
         raise UserError(f"{out} exists; pass --force to overwrite it or choose --out")
     settings = get_settings()
-    spec = load_model_config(settings.resolve(settings.pipeline.model_config_file)).dataset
+    spec = settings.read_model_config().dataset
     frame = read_table(data)
     label = spec.target if target is None else (target or None)
     if label is not None and label not in frame.columns:

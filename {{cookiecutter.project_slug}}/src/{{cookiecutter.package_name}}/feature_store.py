@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
-from pydantic import ValidationError
 
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import read_table, sha256_file
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -74,13 +72,7 @@ def configured_spec(settings: Settings, target: str | None = None) -> DatasetSpe
 
     `target`, when a caller passes its label column, must be the spec's.
     """
-    path = settings.resolve(settings.pipeline.model_config_file)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
-    try:
-        spec = DatasetSpec.model_validate((raw or {}).get("dataset"))
-    except ValidationError as error:
-        raise UserError(f"{path}: invalid dataset section ({error.errors()[0]['msg']}); "
-                        "run `make init-data`") from None  # fmt: skip
+    spec = settings.read_model_config().dataset
     if target is not None and target != spec.target:
         raise UserError(f"label column '{target}' is not dataset.target '{spec.target}'")
     return spec

@@ -14,7 +14,6 @@ from typing import Any
 from {{ cookiecutter.package_name }}.data.samples import SAMPLE_DIR, SAMPLES, sample_at, write_sample
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training import load_model_config
 
 VALIDATION_REPORT = "validation.json"
 
@@ -23,7 +22,7 @@ Echo = Callable[[str], None]
 
 def dataset_file(settings: Settings) -> Path:
     """The dataset configured in `configs/model_config.yaml` (absolute)."""
-    config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
+    config = settings.read_model_config()
     return settings.resolve(config.dataset.path)
 
 
@@ -78,7 +77,7 @@ def run_all(settings: Settings, echo: Echo) -> dict[str, Any]:
     from {{ cookiecutter.package_name }}.feature_store import SERVICE, enabled, sync
 
     if enabled(settings):  # training reads Feast: refresh source, registry and online store
-        config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
+        config = settings.read_model_config()
         synced = sync(settings, path, config.dataset.target)
         echo(f"      features  feast apply + materialize ({SERVICE}) into {synced.online_store}")
 {%- endif %}

@@ -23,6 +23,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from {{ cookiecutter.package_name }}.contracts.config import ModelConfig, load_model_config
 from {{ cookiecutter.package_name }}.errors import UserError
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
@@ -42,7 +43,6 @@ class PathSettings(Section):
     data_dir: Path = Path("data")
     models_dir: Path = Path("models")
     reports_dir: Path = Path("reports")
-    configs_dir: Path = Path("configs")
 
 
 class PipelineSettings(Section):
@@ -201,6 +201,11 @@ class Settings(BaseSettings):
     def resolve(self, path: Path) -> Path:
         """An absolute path: `path` itself if absolute, else relative to the project root."""
         return path if path.is_absolute() else self.project_root / path
+
+    def read_model_config(self) -> ModelConfig:
+        """`pipeline.model_config_file`, validated: the one accessor every stage calls (read on
+        each call: `init-data` and hand edits change it between stages of one process)."""
+        return load_model_config(self.resolve(self.pipeline.model_config_file))
 
     def configured_log_url(self) -> str | None:
         """The prediction log's configured URL, or None for the SQLite file `prediction_log`.

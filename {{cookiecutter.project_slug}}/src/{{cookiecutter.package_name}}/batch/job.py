@@ -14,65 +14,32 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.batch.engine import Counts, EngineRun, Options
 from {{ cookiecutter.package_name }}.batch.io import (
     PREDICTIONS_DIR,
     REJECTED_DIR,
-    InputFile,
     check_output,
     commit,
     find_inputs,
     parts,
     staging_dir,
 )
+from {{ cookiecutter.package_name }}.batch.local import run_local
 from {{ cookiecutter.package_name }}.batch.manifest import (
     COMPLETE,
     TOO_MANY_REJECTED,
     Manifest,
     describe_inputs,
 )
-from {{ cookiecutter.package_name }}.batch.model import BatchModel, load_model
+from {{ cookiecutter.package_name }}.batch.model import load_model
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.settings import Settings
 
 ENGINES = ("local", "spark")
 SPARK_MASTER_ENV = "SPARK_MASTER"
-
-
-@dataclass(frozen=True)
-class Counts:
-    input: int
-    scored: int
-    rejected: int
-
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            self.input + other.input, self.scored + other.scored, self.rejected + other.rejected
-        )
-
-
-@dataclass(frozen=True)
-class Options:
-    batch_size: int
-    max_rejected_share: float
-    include_features: bool
-    spark_master: str
-    progress: bool = True
-
-
-@dataclass(frozen=True)
-class EngineRun:
-    """What an engine gets: the model, the inputs, where to write, the run id."""
-
-    model: BatchModel
-    config: dict[str, object]
-    inputs: list[InputFile]
-    staging: Path
-    run_id: str
-    options: Options
 
 
 class TooManyRejectedError(GateFailedError):
@@ -88,10 +55,9 @@ def options_from(settings: Settings, progress: bool = True) -> Options:
 
 def _engine(name: str) -> Callable[[EngineRun], Counts]:
     if name == "local":
-        from {{ cookiecutter.package_name }}.batch.local import run_local
-
         return run_local
     if name == "spark":
+        # Imported here: pyspark (a heavy optional stack) loads only for the Spark engine.
         from {{ cookiecutter.package_name }}.batch.spark import run_spark
 
         return run_spark
@@ -146,10 +112,10 @@ def batch_score(
     check_output(output, force)
     inputs = find_inputs(source)
     started, clock = _now(), time.perf_counter()
-    model, config = load_model(reference, settings)
+    model = load_model(reference, settings)
     loaded = time.perf_counter()
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    job = EngineRun(model, config, inputs, staging_dir(output, run_id), run_id,
+    job = EngineRun(model, inputs, staging_dir(output, run_id), run_id,
                     options_from(settings, progress))  # fmt: skip
     job.staging.mkdir(parents=True)
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from {{ cookiecutter.package_name }}.batch.engine import Counts, EngineRun
 from {{ cookiecutter.package_name }}.batch.io import (
     PREDICTIONS_DIR,
     REJECTED_DIR,
@@ -15,7 +16,6 @@ from {{ cookiecutter.package_name }}.batch.io import (
     file_columns,
     stream,
 )
-from {{ cookiecutter.package_name }}.batch.job import Counts, EngineRun
 from {{ cookiecutter.package_name }}.batch.progress import Progress
 from {{ cookiecutter.package_name }}.batch.score import ROW, SOURCE_FILE, score_batch
 from {{ cookiecutter.package_name }}.batch.validate import check_columns

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from {{ cookiecutter.package_name }}.batch.engine import Counts, EngineRun
 from {{ cookiecutter.package_name }}.batch.io import PREDICTIONS_DIR, REJECTED_DIR, file_columns
-from {{ cookiecutter.package_name }}.batch.job import Counts, EngineRun
 from {{ cookiecutter.package_name }}.batch.model import (
     CATEGORICAL,
     PREDICTION,
@@ -47,6 +47,7 @@ from {{ cookiecutter.package_name }}.batch.score import (
     score_batch,
 )
 from {{ cookiecutter.package_name }}.batch.validate import check_columns
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
 from {{ cookiecutter.package_name }}.errors import UserError
 
 NULLABLE = {"bigint": "Int64", "boolean": "boolean"}  # Spark type -> pandas nullable type
@@ -149,14 +150,15 @@ def local_path(uri: str) -> str:
 def _scorer(job: EngineRun, kinds: dict[str, str]) -> Any:
     """The task function: picklable arguments only (the model is rebuilt in each worker)."""
     model = job.model
-    bundle, config, version, uri = model.bundle, job.config, model.version, model.uri
+    bundle, version, uri = model.bundle, model.version, model.uri
     prefer_optimized = model.runtime != "native"
     run_id, include = job.run_id, job.options.include_features
 
     def score(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         key = str(bundle)
         if key not in _MODELS:
-            _MODELS[key] = model_from_bundle(Path(bundle), config, version, uri, prefer_optimized)
+            contract = read_bundle(Path(bundle))
+            _MODELS[key] = model_from_bundle(contract, version, uri, prefer_optimized)
         loaded = _MODELS[key]
         for frame in frames:
             # one RecordBatch: pandas' Arrow-backed columns convert to chunked arrays

@@ -41,8 +41,9 @@ def _first(reasons: np.ndarray, mask: np.ndarray, text: str | list[str]) -> None
         reasons[fresh] = np.asarray(text, dtype=object)[fresh]
 
 
-def _numeric(column: pa.Array, name: str, reasons: np.ndarray, allow_missing: bool) -> np.ndarray:
-    """The column as float64 (NaN for missing); unparsable and non-finite rows get a reason."""
+def _numeric(column: pa.Array, name: str, reasons: np.ndarray) -> np.ndarray:
+    """The column as float64 (NaN for missing: the model imputes it); unparsable and
+    non-finite rows get a reason."""
     if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
         values = column.to_numpy(zero_copy_only=False).astype(np.float64)
     else:
@@ -56,8 +57,6 @@ def _numeric(column: pa.Array, name: str, reasons: np.ndarray, allow_missing: bo
             _first(reasons, bad, shown)
             values = parsed.to_numpy(dtype=np.float64)
     values = np.where(np.asarray(column.is_null()), np.nan, values)
-    if not allow_missing:
-        _first(reasons, np.isnan(values), f"{name}: missing value")
     _first(reasons, np.isinf(values), f"{name}: not finite")
     return values
 
@@ -89,7 +88,7 @@ def check_rows(batch: pa.RecordBatch, model: BatchModel) -> tuple[pd.DataFrame, 
             known = model.categories.get(name) if model.reject_unknown else None
             columns[name] = _categorical(column, name, known, reasons)
         else:
-            columns[name] = _numeric(column, name, reasons, model.accepts_missing)
+            columns[name] = _numeric(column, name, reasons)
     # object columns stay object: pandas would read strings with None as its NaN string type
     frame = pd.DataFrame(
         {name: pd.Series(values, dtype=values.dtype) for name, values in columns.items()}

@@ -41,10 +41,9 @@ def _peak_rss_mib() -> float:
 def write_inputs(directory: Path, rows: int, copies: int) -> Path:
     """`copies` Parquet files of `rows` rows each (the training data repeated)."""
     from {{ cookiecutter.package_name }}.data import read_table
-    from {{ cookiecutter.package_name }}.training import load_model_config
 
     settings = get_settings()
-    spec = load_model_config(settings.resolve(settings.pipeline.model_config_file)).dataset
+    spec = settings.read_model_config().dataset
     sample = read_table(settings.resolve(spec.path))
     table = pa.Table.from_pandas(
         pd.concat([sample] * (rows // len(sample) + 1), ignore_index=True).head(rows),
@@ -79,7 +78,7 @@ def _spark_udf(settings: Any, source: Path, output: Path) -> int:
 
     from {{ cookiecutter.package_name }}.batch.spark import _session
 
-    model, _ = load_model("champion", settings)
+    model = load_model("champion", settings)
     spark = _session(settings.batch.spark_master, settings.batch.batch_size)
     try:
         frame = spark.read.parquet(str(source)).select(*model.feature_names)
@@ -92,7 +91,7 @@ def _spark_udf(settings: Any, source: Path, output: Path) -> int:
 
 def naive(source: Path) -> dict[str, Any]:
     """The model's predict called once per row, on the first NAIVE_ROWS rows."""
-    model, _ = load_model("champion", get_settings())
+    model = load_model("champion", get_settings())
     frame = pq.read_table(next(source.glob("*.parquet"))).to_pandas().head(NAIVE_ROWS)
     features = frame[model.feature_names]
     started = time.perf_counter()

@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
+
 # Re-exported: the samples moved to data.samples; callers keep importing them from here.
 from {{ cookiecutter.package_name }}.data.samples import SAMPLE_DATASET as SAMPLE_DATASET
 from {{ cookiecutter.package_name }}.data.samples import SAMPLE_TARGET as SAMPLE_TARGET
 from {{ cookiecutter.package_name }}.data.samples import sample_frame as sample_frame
 from {{ cookiecutter.package_name }}.data.samples import write_sample as write_sample
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 
 READABLE_SUFFIXES = (".csv", ".parquet", ".pq")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.data.spec import Task
+from {{ cookiecutter.package_name }}.contracts.spec import Task
 from {{ cookiecutter.package_name }}.errors import UserError
 
 SAMPLE_DIR = Path("data/raw")

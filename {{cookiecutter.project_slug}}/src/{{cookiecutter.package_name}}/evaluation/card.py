@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from {{ cookiecutter.package_name }} import tables
-from {{ cookiecutter.package_name }}.evaluation.metrics import higher_is_better
+from {{ cookiecutter.package_name }}.contracts.metrics import higher_is_better
 from {{ cookiecutter.package_name }}.evaluation.plots import CLASS_REPORT, TITLES
 
 TASK_WORDS = {

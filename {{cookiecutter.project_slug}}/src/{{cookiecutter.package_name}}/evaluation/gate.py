@@ -16,24 +16,22 @@ from typing import Any
 
 import numpy as np
 
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
-from {{ cookiecutter.package_name }}.evaluation.card import bound_word, model_card
-from {{ cookiecutter.package_name }}.evaluation.metrics import (
+from {{ cookiecutter.package_name }}.contracts.bundle import Bundle, read_bundle
+from {{ cookiecutter.package_name }}.contracts.config import EvaluationSpec
+from {{ cookiecutter.package_name }}.contracts.metrics import (
     METRIC_DIRECTIONS,
     TASK_METRICS,
     compute_metrics,
     higher_is_better,
 )
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
+from {{ cookiecutter.package_name }}.evaluation.card import bound_word, model_card
 from {{ cookiecutter.package_name }}.evaluation.plots import write_plots
+from {{ cookiecutter.package_name }}.registry import AliasNotSetError, resolve_bundle
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training import load_model, load_model_config
-from {{ cookiecutter.package_name }}.training.base import EvaluationSpec
-from {{ cookiecutter.package_name }}.training.stage import (
-    TEST_FILE,
-    read_bundle_config,
-    read_split,
-)
+from {{ cookiecutter.package_name }}.training import load_model
+from {{ cookiecutter.package_name }}.training.stage import TEST_FILE, read_split
 
 METRICS_FILE = "metrics.json"
 MODEL_CARD = "model_card.md"
@@ -85,26 +83,22 @@ def champion_comparison(
     return []
 
 
-def predicts_the_same(bundle_config: dict[str, Any], dataset: DatasetSpec) -> bool:
+def predicts_the_same(bundle: Bundle, dataset: DatasetSpec) -> bool:
     """Whether a bundle's model predicts this dataset's task and classes (a champion trained
     before the project adopted other data does not)."""
-    theirs = bundle_config.get("dataset") or {}
-    return bool(theirs.get("task", "binary") == dataset.task
-                and theirs.get("classes", []) == list(dataset.classes))  # fmt: skip
+    theirs = bundle.spec
+    return theirs.task == dataset.task and list(theirs.classes) == list(dataset.classes)
 
 
-def _champion(settings: Settings, candidate_id: str) -> tuple[str, dict[str, Any], Any] | None:
-    from {{ cookiecutter.package_name }}.registry import AliasNotSetError, resolve_bundle
-
+def _champion(settings: Settings, candidate_id: str) -> tuple[Bundle, Any] | None:
     try:
         bundle = resolve_bundle("champion", settings)
     except AliasNotSetError:  # a registry outage fails the gate; it never reads as "no champion"
         return None
-    champion_config = read_bundle_config(bundle)
-    bundle_id = str(champion_config["lineage"]["bundle_id"])
-    if bundle_id == candidate_id:
+    champion = read_bundle(bundle)
+    if champion.bundle_id == candidate_id:
         return None
-    return bundle_id, champion_config, load_model(bundle)
+    return champion, load_model(bundle)
 
 
 def _champion_metrics(
@@ -118,8 +112,9 @@ def _champion_metrics(
     found = _champion(settings, bundle_id)
     if found is None:
         return None
-    champion_id, champion_config, champion_model = found
-    if not predicts_the_same(champion_config, dataset):
+    champion, champion_model = found
+    champion_id = champion.bundle_id
+    if not predicts_the_same(champion, dataset):
         return {"bundle_id": champion_id, "metrics": None, "comparable": False}
     output = np.asarray(champion_model.predict(x_test), dtype=np.float64)
     metrics = compute_metrics(dataset, y_test, output)
@@ -129,16 +124,16 @@ def _champion_metrics(
 def run(settings: Settings, bundle: Path | None = None) -> dict[str, Any]:
     """Evaluate a bundle (default: the candidate); write reports; enforce the gate."""
     bundle = bundle or settings.resolve(settings.pipeline.candidate_dir)
-    config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
+    config = settings.read_model_config()
     dataset, spec = config.dataset, config.evaluation
     check_metric_names(spec, dataset)
-    bundle_config = read_bundle_config(bundle)
+    evaluated = read_bundle(bundle)
     model = load_model(bundle)
     x_test, y_test = read_split(settings, TEST_FILE, dataset)
     output = np.asarray(model.predict(x_test), dtype=np.float64)
     metrics = compute_metrics(dataset, y_test, output)
     failures = threshold_failures(metrics, spec)
-    bundle_id = str(bundle_config["lineage"]["bundle_id"])
+    bundle_id = evaluated.bundle_id
     champion = _champion_metrics(settings, bundle_id, dataset, x_test, y_test)
     if champion is not None and champion["comparable"]:
         failures += champion_comparison(metrics, champion["metrics"], spec)
@@ -159,7 +154,7 @@ def run(settings: Settings, bundle: Path | None = None) -> dict[str, Any]:
         "files": files,
     }
     (reports / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (reports / MODEL_CARD).write_text(model_card(bundle_config, report), encoding="utf-8")
+    (reports / MODEL_CARD).write_text(model_card(evaluated.raw, report), encoding="utf-8")
     if failures:
         raise GateFailedError(
             f"evaluation gate refused {bundle_id}: {'; '.join(failures)}; the bounds are "

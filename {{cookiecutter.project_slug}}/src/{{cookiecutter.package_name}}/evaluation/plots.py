@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.evaluation.metrics import class_report, predicted_indices
+from {{ cookiecutter.package_name }}.contracts.decode import class_indices
+from {{ cookiecutter.package_name }}.contracts.metrics import class_report
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 
 PLOTS_DIR = "plots"
 CONFUSION_PNG = f"{PLOTS_DIR}/confusion_matrix.png"
@@ -115,7 +116,7 @@ def write_plots(spec: DatasetSpec, y_true: npt.NDArray[Any], output: npt.NDArray
         (directory / name).unlink(missing_ok=True)
     if spec.task == "regression":
         return _regression_plots(np.asarray(y_true, dtype=np.float64), output, directory)
-    predicted = predicted_indices(spec, output)
+    predicted = class_indices(spec, output)
     written = [_confusion(spec, y_true, predicted, directory)]
     if spec.task == "binary":
         return written + _binary_curves(spec, y_true, output, directory)

@@ -17,16 +17,13 @@ predictions drift.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from scipy import stats
 
 from {{ cookiecutter.package_name }}.errors import UserError
@@ -34,10 +31,6 @@ from {{ cookiecutter.package_name }}.errors import UserError
 FloatArray = npt.NDArray[np.float64]
 EPSILON = 1e-4  # floor for empty bins, so PSI stays finite
 MISSING = "__missing__"  # the category of nulls (the preprocessor's constant too)
-
-REPORT_JSON = "drift_report.json"
-REPORT_HTML = "drift_report.html"
-REPORT_PROM = "drift.prom"
 
 
 @dataclass(frozen=True)
@@ -274,43 +267,3 @@ def prediction_drift(
         p_values.append(values.p_value)
         drifted = drifted or values.drifted
     return scores, min(p_values) if p_values else None, drifted
-
-
-# ---------------------------------------------------------------- outputs
-def write_reports(report: DriftReport, directory: Path) -> dict[str, Path]:
-    """Write the JSON report, the HTML report and the Prometheus textfile."""
-    from {{ cookiecutter.package_name }}.monitoring.html import render_html
-
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": directory / REPORT_JSON,
-        "html": directory / REPORT_HTML,
-        "prometheus": directory / REPORT_PROM,
-    }
-    paths["json"].write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-    paths["html"].write_text(render_html(report), encoding="utf-8")
-    write_to_textfile(str(paths["prometheus"]), drift_registry(report))
-    return paths
-
-
-def drift_registry(report: DriftReport) -> CollectorRegistry:
-    """The report's scores as the gauges the alert rules and dashboard read."""
-    registry = CollectorRegistry()
-    features = Gauge(
-        "model_feature_drift_score",
-        "Per-feature drift score from the latest drift report.",
-        ["feature", "method"],
-        registry=registry,
-    )
-    prediction = Gauge(
-        "model_prediction_drift_score",
-        "Prediction drift score from the latest drift report.",
-        ["method"],
-        registry=registry,
-    )
-    for item in report.features:
-        for method, score in item.scores.items():
-            features.labels(item.feature, method).set(score)
-    for method, score in report.prediction.items():
-        prediction.labels(method).set(score)
-    return registry

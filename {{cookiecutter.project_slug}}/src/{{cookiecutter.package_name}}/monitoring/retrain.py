@@ -26,6 +26,7 @@ from sqlalchemy import and_, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.monitoring.run import dataset_spec
 from {{ cookiecutter.package_name }}.monitoring.state import (
@@ -44,7 +45,8 @@ from {{ cookiecutter.package_name }}.monitoring.window import (
     log_url,
     read_window,
 )
-from {{ cookiecutter.package_name }}.serving.predlog import make_engine, predictions
+from {{ cookiecutter.package_name }}.predlog.store import make_engine, predictions
+from {{ cookiecutter.package_name }}.registry import resolve_bundle
 from {{ cookiecutter.package_name }}.settings import Settings
 
 RETRAIN_DIR = Path("reports/retrain")
@@ -157,15 +159,10 @@ def current_drift(store: StateStore, reset: datetime | None) -> dict[str, Any] |
 
 def offline_mae(settings: Settings) -> float | None:
     """The champion's test MAE from its bundle's metrics (None without one)."""
-    from {{ cookiecutter.package_name }}.registry import resolve_bundle
-    from {{ cookiecutter.package_name }}.training.stage import read_bundle_config
-
     try:
-        metrics = read_bundle_config(resolve_bundle("champion", settings)).get("metrics") or {}
+        return read_bundle(resolve_bundle("champion", settings)).metrics.get("mae")
     except UserError:
         return None
-    value = metrics.get("mae")
-    return float(value) if isinstance(value, int | float) else None
 
 
 def gather_signals(settings: Settings, *, now: datetime | None = None) -> Signals:

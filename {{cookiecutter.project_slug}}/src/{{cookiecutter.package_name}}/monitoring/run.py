@@ -15,21 +15,26 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from {{ cookiecutter.package_name }}.batch.reader import read_batch_window
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
+from {{ cookiecutter.package_name }}.contracts.decode import decode
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import read_table
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.evaluation.metrics import predicted_indices
+from {{ cookiecutter.package_name }}.evaluation.gate import predicts_the_same
 from {{ cookiecutter.package_name }}.monitoring.drift import (
     DriftReport,
     DriftThresholds,
     category_text,
     compare,
     prediction_drift,
-    write_reports,
 )
+from {{ cookiecutter.package_name }}.monitoring.reports import write_reports
 from {{ cookiecutter.package_name }}.monitoring.state import DRIFT, last_reset, open_state, stamp
 from {{ cookiecutter.package_name }}.monitoring.window import LogWindow, log_url, read_window
+from {{ cookiecutter.package_name }}.registry import resolve_bundle
 from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.training import load_model
 
 
 @dataclass(frozen=True)
@@ -111,9 +116,8 @@ def thresholds(settings: Settings) -> DriftThresholds:
 
 def dataset_spec(settings: Settings) -> DatasetSpec:
     """The dataset spec (`dataset:` in configs/model_config.yaml): reference, target, kinds."""
-    from {{ cookiecutter.package_name }}.training import load_model_config
 
-    return load_model_config(settings.resolve(settings.pipeline.model_config_file)).dataset
+    return settings.read_model_config().dataset
 
 
 @dataclass(frozen=True)
@@ -144,14 +148,9 @@ def load_reference(settings: Settings, spec: DatasetSpec, path: Path | None = No
 
 def _champion_model(settings: Settings, spec: DatasetSpec) -> Any | None:
     """The champion model when it predicts this dataset's task and classes, else None."""
-    from {{ cookiecutter.package_name }}.evaluation.gate import predicts_the_same
-    from {{ cookiecutter.package_name }}.registry import resolve_bundle
-    from {{ cookiecutter.package_name }}.training import load_model
-    from {{ cookiecutter.package_name }}.training.stage import read_bundle_config
-
     try:
         bundle = resolve_bundle("champion", settings)
-        if not predicts_the_same(read_bundle_config(bundle), spec):
+        if not predicts_the_same(read_bundle(bundle), spec):
             return None  # trained before the project adopted other data
         return load_model(bundle)
     except (ImportError, UserError, KeyError):
@@ -173,10 +172,9 @@ def reference_outputs(
     output = np.asarray(model.predict(reference.features), dtype=np.float64)
     if not spec.is_classification:
         return None, output.reshape(-1)
-    indices = predicted_indices(spec, output)
-    labels = category_text(pd.Series([spec.classes[i] for i in indices], dtype=object))
-    score = output[:, spec.positive_index] if spec.task == "binary" else output.max(axis=1)
-    return labels.to_numpy(), score
+    decision = decode(spec, output)
+    labels = category_text(pd.Series(decision.labels, dtype=object))
+    return labels.to_numpy(), decision.scores
 
 
 def _read_current(
@@ -184,8 +182,6 @@ def _read_current(
 ) -> tuple[pd.DataFrame, npt.NDArray[Any] | None, npt.NDArray[np.float64] | None]:
     """Features, predicted labels and scores (when present) of a CSV/Parquet file; for
     regression the `prediction` column is the predicted value (the score)."""
-    from {{ cookiecutter.package_name }}.batch.reader import read_batch_window  # a batch output
-
     current = read_batch_window(path) if path.is_dir() else read_table(path)
     prediction = current.get("prediction")
     score = current["score"].to_numpy(dtype=np.float64) if "score" in current else None

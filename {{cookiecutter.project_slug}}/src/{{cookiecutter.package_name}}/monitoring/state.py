@@ -26,8 +26,10 @@ from typing import Any, Protocol
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.serving.predlog import make_engine, prediction_log_url
+from {{ cookiecutter.package_name }}.predlog.store import make_engine, prediction_log_url
+from {{ cookiecutter.package_name }}.registry import open_registry
 from {{ cookiecutter.package_name }}.settings import Settings
 
 DRIFT = "drift"
@@ -176,9 +178,7 @@ def open_state(settings: Settings) -> StateStore:
     """The configured store: the MLflow tracking server or the prediction-log database."""
 {%- if cookiecutter.experiment_tracking == "mlflow" %}
     if settings.pipeline.registry_backend == "mlflow":
-        from {{ cookiecutter.package_name }}.training import load_model_config
-
-        config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
+        config = settings.read_model_config()
         return MlflowStateStore(settings, config.model_id)
 {%- endif %}
     return DatabaseStateStore(prediction_log_url(settings))
@@ -189,15 +189,11 @@ def last_registered_at(settings: Settings) -> datetime | None:
 
     `register` points the `challenger` alias at every new version, so it names the newest.
     """
-    from {{ cookiecutter.package_name }}.registry import open_registry
-    from {{ cookiecutter.package_name }}.training.stage import read_bundle_config
-
     registry = open_registry(settings)
     version = registry.get_alias("challenger")
     if version is None:
         return None
-    lineage = read_bundle_config(registry.bundle_path(version)).get("lineage") or {}
-    return parse_time(lineage.get("trained_at"))
+    return parse_time(read_bundle(registry.bundle_path(version)).lineage.get("trained_at"))
 
 
 def last_reset(settings: Settings, store: StateStore) -> datetime | None:

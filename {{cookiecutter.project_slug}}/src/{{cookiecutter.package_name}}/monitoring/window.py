@@ -4,7 +4,7 @@ Drift and the online metric (accuracy, or MAE for regression) judge the deployed
 only: rows the server logged with role `champion` for the newest champion model version (rows
 of an earlier champion, i.e. before the current one was promoted and deployed, are left out),
 optionally only rows newer than the last retrain. `prediction` and `label` are JSON text
-(serving/predlog.py), decoded here. Challenger and shadow traffic over the same period is
+(predlog/store.py), decoded here. Challenger and shadow traffic over the same period is
 summarised apart, so a shadow copy of a request is never counted twice.
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.serving.predlog import make_engine, prediction_log_url, predictions
+from {{ cookiecutter.package_name }}.predlog.store import make_engine, prediction_log_url, predictions
 from {{ cookiecutter.package_name }}.settings import Settings
 
 CHAMPION = "champion"

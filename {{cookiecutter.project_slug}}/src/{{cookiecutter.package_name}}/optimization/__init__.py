@@ -24,7 +24,7 @@ from {{ cookiecutter.package_name }}.optimization.tflite import optimize
 {%- endif %}
 from {{ cookiecutter.package_name }}.runtime import OPTIMIZED_DIR
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training import load_model, load_model_config
+from {{ cookiecutter.package_name }}.training import load_model
 from {{ cookiecutter.package_name }}.training.stage import TEST_FILE, read_split
 
 BENCHMARK_TABLE = "benchmark.md"
@@ -77,7 +77,7 @@ def render_table(benchmark: dict[str, Any]) -> str:
 def run(settings: Settings, bundle: Path | None = None) -> dict[str, Any]:
     """Optimize a bundle; write artifact and reports; raise `GateFailedError` on parity failure."""
     bundle = bundle or settings.resolve(settings.pipeline.candidate_dir)
-    config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
+    config = settings.read_model_config()
     model = load_model(bundle)
     x_test, y_test = read_split(settings, TEST_FILE, config.dataset)
     out_dir = bundle / OPTIMIZED_DIR

@@ -54,11 +54,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
 
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.contracts.config import BenchmarkSpec, OptimizationSpec
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import GateFailedError
 from {{ cookiecutter.package_name }}.runtime import PARITY_FILE as PARITY_FILE
 from {{ cookiecutter.package_name }}.runtime import file_sha256
-from {{ cookiecutter.package_name }}.training.base import BenchmarkSpec, OptimizationSpec, TrainedModel
+from {{ cookiecutter.package_name }}.training.base import TrainedModel
 
 BENCHMARK_FILE = "benchmark.json"
 

@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.contracts.config import OptimizationSpec
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.optimization.base import Variant, finish
 from {{ cookiecutter.package_name }}.runtime import RAW_INPUT, VALUES, onnx_predictor
-from {{ cookiecutter.package_name }}.training.base import OptimizationSpec, TrainedModel
+from {{ cookiecutter.package_name }}.training.base import TrainedModel
 
 ARTIFACT = "model.onnx"
 DEFAULT_OPSET = 17

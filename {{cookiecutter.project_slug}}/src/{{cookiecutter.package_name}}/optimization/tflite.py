@@ -27,10 +27,11 @@ import pandas as pd
 import tensorflow as tf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from {{ cookiecutter.package_name }}.contracts.config import OptimizationSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.optimization.base import Variant, finish
 from {{ cookiecutter.package_name }}.runtime import tflite_predictor
-from {{ cookiecutter.package_name }}.training.base import OptimizationSpec, TrainedModel
+from {{ cookiecutter.package_name }}.training.base import TrainedModel
 from {{ cookiecutter.package_name }}.training.keras_model import KerasModel
 
 FLOAT16_FILE = "model.tflite"

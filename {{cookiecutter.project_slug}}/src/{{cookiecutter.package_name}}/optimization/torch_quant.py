@@ -43,11 +43,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.contracts.config import OptimizationSpec
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.optimization.base import Variant, finish
 from {{ cookiecutter.package_name }}.runtime import onnx_predictor, output_name
-from {{ cookiecutter.package_name }}.training.base import OptimizationSpec, TrainedModel
+from {{ cookiecutter.package_name }}.training.base import TrainedModel
 from {{ cookiecutter.package_name }}.training.torch_model import (
     TabularMLP,
     TorchModel,

@@ -13,10 +13,8 @@ flavor, signature and input example, next to `native/`, `optimized/` and `model_
 a candidate whose optimized artifact failed its parity check is never registered.
 """
 
+from {{ cookiecutter.package_name }}.registry.base import ALIASES, AliasNotSetError, Registry
 from {{ cookiecutter.package_name }}.registry.core import (
-    ALIASES,
-    AliasNotSetError,
-    Registry,
     export_bundle,
     open_registry,
     promote,

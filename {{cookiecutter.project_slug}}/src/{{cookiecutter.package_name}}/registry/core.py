@@ -1,4 +1,4 @@
-"""Registry operations shared by both backends."""
+"""Registry operations over either backend: open, register, promote, resolve, export."""
 
 from __future__ import annotations
 
@@ -6,37 +6,30 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle, write_bundle_config
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
+from {{ cookiecutter.package_name }}.registry.base import (
+    ALIASES,
+    METRICS_REPORT,
+    REGISTRY_VERSION_FILE,
+    AliasNotSetError,
+    Registry,
+    evaluation_files,
+)
+from {{ cookiecutter.package_name }}.registry.file_registry import FileRegistry
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+from {{ cookiecutter.package_name }}.registry.mlflow_registry import MlflowRegistry
+{%- endif %}
 from {{ cookiecutter.package_name }}.runtime import OPTIMIZED_FILE, parity_failure
 from {{ cookiecutter.package_name }}.runtime.mlflow_model import write_mlflow_model
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training import FRAMEWORK, load_model_config
-from {{ cookiecutter.package_name }}.training.stage import read_bundle_config, write_bundle_config
-
-ALIASES = ("champion", "challenger")
-METRICS_REPORT = "metrics.json"
-REGISTRY_VERSION_FILE = "REGISTRY_VERSION"
-MODEL_CARD = "model_card.md"
-
-
-class AliasNotSetError(UserError):
-    """The registry answered: no version has this alias (an outage is a plain `UserError`)."""
-
-
-class Registry(Protocol):
-    """What a backend provides; versions are 1, 2, 3, ..."""
-
-    def add_version(self, bundle: Path, report: dict[str, Any]) -> int: ...
-    def set_alias(self, alias: str, version: int) -> None: ...
-    def get_alias(self, alias: str) -> int | None: ...
-    def bundle_path(self, version: int) -> Path: ...
-    def versions(self) -> list[dict[str, Any]]: ...
+from {{ cookiecutter.package_name }}.training import FRAMEWORK
 
 
 def _model_id(settings: Settings) -> str:
-    return load_model_config(settings.resolve(settings.pipeline.model_config_file)).model_id
+    return settings.read_model_config().model_id
 
 
 def open_registry(settings: Settings) -> Registry:
@@ -44,12 +37,8 @@ def open_registry(settings: Settings) -> Registry:
     model_id = _model_id(settings)
 {%- if cookiecutter.experiment_tracking == "mlflow" %}
     if settings.pipeline.registry_backend == "mlflow":
-        from {{ cookiecutter.package_name }}.registry.mlflow_registry import MlflowRegistry
-
         return MlflowRegistry(settings, model_id)
 {%- endif %}
-    from {{ cookiecutter.package_name }}.registry.file_registry import FileRegistry
-
     return FileRegistry(settings, model_id)
 
 
@@ -88,16 +77,9 @@ def export_bundle(alias: str, settings: Settings, into: Path) -> str:
     if into.exists():
         shutil.rmtree(into)
     shutil.copytree(source, into, ignore=shutil.ignore_patterns("__pycache__"))
-    config = read_bundle_config(into)
-    config["version"] = label
-    write_bundle_config(into, config)
+    write_bundle_config(into, read_bundle(into).raw | {"version": label})
     (into / REGISTRY_VERSION_FILE).write_text(label + "\n", encoding="utf-8")
     return label
-
-
-def evaluation_files(report: dict[str, Any]) -> list[str]:
-    """The evaluation's report files: metrics, model card and the task's plots it lists."""
-    return [METRICS_REPORT, MODEL_CARD, *report.get("files", [])]
 
 
 def _evaluation_report(settings: Settings, bundle: Path) -> dict[str, Any]:
@@ -105,7 +87,7 @@ def _evaluation_report(settings: Settings, bundle: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path} not found; run `make evaluate` before registering")
     report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    bundle_id = read_bundle_config(bundle).get("lineage", {}).get("bundle_id")
+    bundle_id = read_bundle(bundle).bundle_id
     if report.get("bundle_id") != bundle_id:
         raise UserError(
             f"{path} evaluates {report.get('bundle_id')}, not the candidate {bundle_id}; "
@@ -142,18 +124,11 @@ def _assemble(candidate: Path, report: dict[str, Any], reports: Path, staging: P
     written as an MLflow model directory (`MLmodel`, signature, input example)."""
     bundle = staging / "bundle"
     shutil.copytree(candidate, bundle)
-    config = read_bundle_config(bundle)
-    config["metrics"] = report["metrics"]
     keys = ("thresholds", "primary_metric", "champion_tolerance", "champion", "passed", "test_rows")
-    config["evaluation"] = {key: report[key] for key in keys}
-    write_bundle_config(bundle, config)
-    try:
-        features, example = config["features"], config["input_example"]
-    except KeyError as missing:
-        raise UserError(
-            f"{candidate} has no {missing} in its model_config.yaml; retrain with `make train`"
-        ) from None
-    write_mlflow_model(bundle, features, example, FRAMEWORK, _project_requirement())
+    evaluation = {key: report[key] for key in keys}
+    content = read_bundle(bundle).raw | {"metrics": report["metrics"], "evaluation": evaluation}
+    write_bundle_config(bundle, content)
+    write_mlflow_model(read_bundle(bundle), FRAMEWORK, _project_requirement())
     for name in evaluation_files(report):
         if (reports / name).is_file():
             (bundle / name).parent.mkdir(parents=True, exist_ok=True)

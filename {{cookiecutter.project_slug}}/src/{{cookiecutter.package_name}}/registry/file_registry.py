@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training.stage import read_bundle_config
 
 INDEX_FILE = "registry.json"
 
@@ -56,7 +56,7 @@ class FileRegistry:
             {
                 "version": version,
                 "bundle": target.name,
-                "bundle_id": read_bundle_config(bundle)["lineage"]["bundle_id"],
+                "bundle_id": read_bundle(bundle).bundle_id,
                 "registered_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "metrics": report["metrics"],
             }

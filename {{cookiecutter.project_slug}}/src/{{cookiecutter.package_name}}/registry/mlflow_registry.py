@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlparse
 
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.registry.base import evaluation_files
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training.stage import read_bundle_config
 
 # Stores MLflow's client opens (`postgresql+psycopg://` etc. count as their base scheme).
 SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks")
@@ -116,7 +117,7 @@ class MlflowRegistry:
     def add_version(self, bundle: Path, report: dict[str, Any]) -> int:
         from mlflow.exceptions import MlflowException
 
-        config = read_bundle_config(bundle)
+        config = read_bundle(bundle).raw
         run = self.client.create_run(self._experiment_id(), run_name=config["lineage"]["bundle_id"])
         run_id = run.info.run_id
         params = _flatten("", config.get("hyperparameters", {})) | {
@@ -133,8 +134,6 @@ class MlflowRegistry:
         if commit:
             self.client.set_tag(run_id, "mlflow.source.git.commit", commit)
         reports = self.settings.resolve(self.settings.paths.reports_dir)
-        from {{ cookiecutter.package_name }}.registry.core import evaluation_files
-
         for name in evaluation_files(report):
             if (reports / name).is_file():
                 folder = str(Path("reports", name).parent)  # plots/ keeps its folder

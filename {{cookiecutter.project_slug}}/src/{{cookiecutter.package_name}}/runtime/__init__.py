@@ -15,7 +15,7 @@ whose one input is the encoded float32 matrix. Either way a missing category is 
 `MISSING` string before the model sees it, and an unknown one encodes as none of the known
 ones; `Predictor.reject_unknown` enforces `unknown_category: reject` for callers that serve.
 
-`load_bundle_predictor(bundle, feature_names, prefer_optimized)` picks what a model directory
+`load_bundle_predictor(bundle, prefer_optimized)` picks what a model bundle (`contracts.bundle`)
 serves: the optimized artifact only when its recorded parity check passed, else (when
 allowed) the native model. A truncated, empty or foreign artifact is a one-line `UserError`.
 """
@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.contracts.bundle import NATIVE_DIR, Bundle
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.training.preprocess import (
     MISSING,
@@ -46,7 +46,6 @@ OPTIMIZED_DIR = "optimized"
 PARITY_FILE = "parity.json"
 ONNX_FILE = f"{OPTIMIZED_DIR}/model.onnx"
 TFLITE_FILE = f"{OPTIMIZED_DIR}/model.tflite"
-CONFIG_FILE = "model_config.yaml"
 PROBABILITIES = "probabilities"  # the ONNX output of a classifier, every exporter here
 VALUES = "values"  # the ONNX output of a regressor
 RAW_INPUT = "features"  # the one input of an all-numeric scikit-learn graph
@@ -276,7 +275,8 @@ def optimized_predictor(
 
 def native_predictor(bundle: Path) -> Predictor:
     """The framework's own model from `<bundle>/native/`."""
-    from {{ cookiecutter.package_name }}.training import NATIVE_DIR, load_model
+    # Imported here: the framework's stack (torch, tensorflow) loads only to serve natively.
+    from {{ cookiecutter.package_name }}.training import load_model
 
     model = load_model(bundle)
     inputs = RawInputs.of(model.spec)
@@ -325,31 +325,18 @@ def parity_failure(bundle: Path) -> str | None:
     return None
 
 
-def bundle_inputs(bundle: Path) -> tuple[DatasetSpec, dict[str, list[str]]]:
-    """The dataset spec and the known categories recorded in a bundle's model_config.yaml."""
-    path = bundle / CONFIG_FILE
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        spec = DatasetSpec.model_validate(config["dataset"])
-        recorded = config.get("categories") or {}
-        categories = {str(k): [str(v) for v in vs] for k, vs in recorded.items()}
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError):
-        raise UserError(
-            f"{path} is missing or has no valid 'dataset' section; retrain with `make train`"
-        ) from None
-    return spec, categories
-
-
-def load_bundle_predictor(
-    bundle: Path, feature_names: list[str], prefer_optimized: bool = True
-) -> Predictor:
+def load_bundle_predictor(bundle: Bundle, prefer_optimized: bool = True) -> Predictor:
     """What `bundle` serves: its optimized artifact (parity passed), else the native model."""
-    from {{ cookiecutter.package_name }}.training import NATIVE_DIR
-
-    artifact = bundle / OPTIMIZED_FILE
+    artifact = bundle.path / OPTIMIZED_FILE
     if not prefer_optimized or not artifact.exists():
-        return native_predictor(bundle)
-    failure = parity_failure(bundle)
+        predictor = native_predictor(bundle.path)
+        if predictor.feature_names != bundle.spec.feature_names:
+            raise UserError(
+                f"{bundle.path}: the native model's features {predictor.feature_names[:5]} "
+                f"differ from the bundle's {bundle.spec.feature_names[:5]}; re-run the pipeline"
+            )
+        return predictor
+    failure = parity_failure(bundle.path)
     if failure is not None:
         raise UserError(
             f"refusing to serve {artifact}: {failure}; re-run `make optimize`, or set "
@@ -358,16 +345,10 @@ def load_bundle_predictor(
     _check_file(artifact, artifact.suffix.lstrip(".").upper())
     # Only the exact file the parity check passed: a truncated or replaced artifact is refused
     # before a runtime parses it (the TFLite interpreter does not verify its input).
-    if file_sha256(artifact) != _checked_digest(bundle, artifact):
+    if file_sha256(artifact) != _checked_digest(bundle.path, artifact):
         raise _unusable(artifact, artifact.suffix.lstrip(".").upper(),
                         "it is not the file its parity check passed")  # fmt: skip
-    spec, categories = bundle_inputs(bundle)
-    if spec.feature_names != list(feature_names):
-        raise UserError(
-            f"{bundle}: the dataset features {spec.feature_names[:5]} differ from the served "
-            f"features {list(feature_names)[:5]}; re-run the pipeline"
-        )
-    return optimized_predictor(artifact, spec, categories, bundle / NATIVE_DIR)
+    return optimized_predictor(artifact, bundle.spec, bundle.categories, bundle.native_dir)
 
 
 __all__ = [
@@ -380,7 +361,6 @@ __all__ = [
     "Rows",
     "UnknownCategoryError",
     "as_output",
-    "bundle_inputs",
     "file_sha256",
     "load_bundle_predictor",
     "native_predictor",

@@ -1,6 +1,6 @@
 """Every model bundle is an MLflow model directory, whichever registry holds it.
 
-`write_mlflow_model(bundle, ...)` (called by the train stage) writes `MLmodel` next to
+`write_mlflow_model(bundle, ...)` (called by the registry) writes `MLmodel` next to
 `model_config.yaml`, `native/` and (after `make optimize`) `optimized/`, plus the input
 example and the environment files, so the directory the registry stores is the directory
 both MLflow (`mlflow models serve -m models:/<name>@champion --env-manager local`,
@@ -41,15 +41,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.contracts.bundle import Bundle, read_bundle
+from {{ cookiecutter.package_name }}.contracts.decode import decode
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.runtime import load_bundle_predictor
 
 MLMODEL_FILE = "MLmodel"
 INPUT_EXAMPLE_FILE = "input_example.json"
 SERVING_INPUT_FILE = "serving_input_example.json"
 PYTHON_ENV_FILE = "python_env.yaml"
 REQUIREMENTS_FILE = "requirements.txt"
-CONFIG_FILE = "model_config.yaml"
 PROBABILITY, PREDICTION = "probability", "prediction"  # spark_udf's default: the first column
 REQUIREMENTS = (
     "numpy",
@@ -61,13 +63,6 @@ REQUIREMENTS = (
     "tensorflow-cpu",
     "keras",
 )
-_SCHEMA_TYPES = {
-    "float64": "double",
-    "float32": "float",
-    "int64": "long",
-    "int32": "integer",
-    "category": "string",
-}
 
 
 def _installed(names: tuple[str, ...]) -> list[str]:
@@ -103,42 +98,34 @@ def output_columns(spec: DatasetSpec) -> list[dict[str, Any]]:
     return columns
 
 
-def _input_type(dtype: str, example: Any) -> str:
-    """A column's signature type; a categorical one follows its values (booleans stay bool)."""
-    if dtype != "category":
-        return _SCHEMA_TYPES.get(dtype, "double")
+def _input_type(kind: str, example: Any) -> str:
+    """A column's signature type: numeric is double; a categorical one follows its example
+    value (booleans stay bool, integers long, else string)."""
+    if kind == "numeric":
+        return "double"
     if isinstance(example, bool):
         return "boolean"
     return "long" if isinstance(example, int) else "string"
 
 
-def _signature(
-    features: list[dict[str, str]], example: dict[str, Any], spec: DatasetSpec
-) -> dict[str, str | None]:
+def _signature(spec: DatasetSpec, example: dict[str, Any]) -> dict[str, str | None]:
     inputs = [
-        {
-            "type": _input_type(item["dtype"], example.get(item["name"])),
-            "name": item["name"],
-            "required": True,
-        }
-        for item in features
+        {"type": _input_type(kind, example.get(name)), "name": name, "required": True}
+        for name, kind in spec.features.items()
     ]
     outputs = output_columns(spec)
     return {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs), "params": None}
 
 
-def write_mlflow_model(
-    bundle: Path,
-    features: list[dict[str, str]],
-    example: dict[str, Any],
-    framework: str,
-    project: str,
-) -> None:
-    """Write `MLmodel`, the input example and the environment files into `bundle`."""
-    from {{ cookiecutter.package_name }}.runtime import bundle_inputs
-
-    spec, _ = bundle_inputs(bundle)
-    columns = [item["name"] for item in features]
+def write_mlflow_model(model: Bundle, framework: str, project: str) -> None:
+    """Write `MLmodel`, the input example and the environment files into the bundle."""
+    bundle, spec, example = model.path, model.spec, model.config.input_example
+    missing = [name for name in spec.feature_names if name not in example]
+    if missing:
+        raise UserError(
+            f"{bundle}: input_example lacks {', '.join(missing[:5])}; retrain with `make train`"
+        )
+    columns = spec.feature_names
     split = {"columns": columns, "data": [[example[name] for name in columns]]}
     (bundle / INPUT_EXAMPLE_FILE).write_text(json.dumps(split) + "\n", encoding="utf-8")
     serving = {"dataframe_split": split}
@@ -169,7 +156,7 @@ def write_mlflow_model(
         "flavors": flavors,
         "model_uuid": uuid.uuid4().hex,
         "utc_time_created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
-        "signature": _signature(features, example, spec),
+        "signature": _signature(spec, example),
         "saved_input_example_info": {
             "artifact_path": INPUT_EXAMPLE_FILE,
             "type": "dataframe",
@@ -184,12 +171,9 @@ class BundleModel:
     """What `mlflow.pyfunc.load_model` returns the `predict` of (columns: module docstring)."""
 
     def __init__(self, bundle: Path) -> None:
-        from {{ cookiecutter.package_name }}.runtime import bundle_inputs, load_bundle_predictor
-
-        if not (bundle / CONFIG_FILE).is_file():
-            raise UserError(f"{bundle} is not a model bundle ({CONFIG_FILE} missing)")
-        self.spec, _ = bundle_inputs(bundle)
-        self.predictor = load_bundle_predictor(bundle, self.spec.feature_names)
+        model = read_bundle(bundle)
+        self.spec = model.spec
+        self.predictor = load_bundle_predictor(model)
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
@@ -198,17 +182,11 @@ class BundleModel:
             self.predictor.reject_unknown(list(frame.itertuples(index=False, name=None)))
         output = self.predictor.predict_frame(frame)
         spec = self.spec
-        if not spec.is_classification:
-            return pd.DataFrame({PREDICTION: output[:, 0]})
-        chosen = output.argmax(axis=1)
-        if spec.task == "binary":
-            positive = spec.positive_index
-            probability = output[:, positive]
-            chosen = np.where(probability >= 0.5, positive, 1 - positive)
-        else:
-            probability = output[np.arange(len(output)), chosen]
-        labels = pd.Series([spec.classes[int(index)] for index in chosen], dtype=object)
-        result = pd.DataFrame({PROBABILITY: probability, PREDICTION: labels})
+        decision = decode(spec, output)
+        if decision.indices is None:
+            return pd.DataFrame({PREDICTION: decision.scores})
+        labels = pd.Series(decision.labels, dtype=object)
+        result = pd.DataFrame({PROBABILITY: decision.scores, PREDICTION: labels})
         if spec.task == "multiclass":
             for index, label in enumerate(spec.classes):
                 result[f"{PROBABILITY}_{label}"] = output[:, index]

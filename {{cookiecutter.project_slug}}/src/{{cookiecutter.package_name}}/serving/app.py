@@ -16,12 +16,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from {{ cookiecutter.package_name }}.predlog.store import prediction_log_url
 from {{ cookiecutter.package_name }}.serving.feedback import feedback_reply
 from {{ cookiecutter.package_name }}.serving.hotpath import HotRoutes, ModelServer
 from {{ cookiecutter.package_name }}.serving.mlflow_protocol import JSON, check_content_type, parse_invocations
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel
 from {{ cookiecutter.package_name }}.serving.openapi import document_hot_routes
-from {{ cookiecutter.package_name }}.serving.predlog import prediction_log_url
 from {{ cookiecutter.package_name }}.serving.responses import Reply
 from {{ cookiecutter.package_name }}.serving.routes import add_routes
 from {{ cookiecutter.package_name }}.serving.routing import make_router

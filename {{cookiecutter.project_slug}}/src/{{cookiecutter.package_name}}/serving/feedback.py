@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from {{ cookiecutter.package_name }}.predlog.store import BatchIdError, FeedbackResult, LogFullError
 from {{ cookiecutter.package_name }}.serving.hotpath import RequestIds
 from {{ cookiecutter.package_name }}.serving.outputs import ModelTask, label_key
-from {{ cookiecutter.package_name }}.serving.predlog import BatchIdError, FeedbackResult, LogFullError
 from {{ cookiecutter.package_name }}.serving.responses import Reply
 from {{ cookiecutter.package_name }}.serving.routing import reward
 from {{ cookiecutter.package_name }}.serving.schema import RequestError, describe

@@ -1,7 +1,7 @@
 """Load a model bundle for serving: the optimized artifact when its parity check passed.
 
-Bundle layout (shared with the pipeline, an MLflow model directory): `MLmodel`,
-`model_config.yaml` (features and categories, `dataset:` with the task and class labels,
+Bundle layout (`contracts.bundle`, an MLflow model directory): `MLmodel`,
+`model_config.yaml` (`dataset:` with the features, task and class labels; categories,
 lineage, metrics), `native/` (loaded by `training.load_model`),
 `optimized/model.onnx` or `optimized/model.tflite` with `optimized/parity.json`. The
 predictor is `runtime.load_bundle_predictor`, the same code the parity check measured; an
@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from {{ cookiecutter.package_name }}.contracts.bundle import BUNDLE_CONFIG, read_bundle
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.runtime import ONNX_FILE, TFLITE_FILE, load_bundle_predictor
-from {{ cookiecutter.package_name }}.serving.outputs import ModelTask, task_from_config
-from {{ cookiecutter.package_name }}.serving.schema import Feature, features_from_config
-
-CONFIG_FILE = "model_config.yaml"
+from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
+from {{ cookiecutter.package_name }}.serving.schema import Feature, features_of
 
 Rows = Sequence[tuple[Any, ...]]
 PredictRows = Callable[[Rows], np.ndarray]
@@ -69,69 +67,38 @@ class LoadedModel:
                 )
 
 
-def model_version(config: dict[str, Any], bundle: Path) -> str:
-    """The `model_version` label: a recorded version, else the registry's bundle name."""
-    raw = config.get("lineage")
-    lineage: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    for value in (
-        config.get("version"),
-        config.get("model_version"),
-        lineage.get("version"),
-        lineage.get("model_version"),
-    ):
-        if value not in (None, ""):
-            return str(value)
-    # The registry names bundles `<model_id>-v<N>`; other directories fall back to the
-    # training run's bundle id.
-    model_id = str(config.get("model_id") or "")
-    if model_id and bundle.name.startswith(model_id):
-        return bundle.name
-    return str(lineage.get("bundle_id") or bundle.name)
-
-
-def load_bundle(bundle: Path, prefer_optimized: bool = True) -> LoadedModel:
-    """Load `bundle` (a `models/<bundle>/` directory); `UserError` when it is unusable."""
-    config_path = bundle / CONFIG_FILE
-    if not config_path.is_file():
-        raise UserError(
-            f"{config_path} not found; run `make pipeline` or point serving at a bundle"
-        )
+def load_bundle(path: Path, prefer_optimized: bool = True) -> LoadedModel:
+    """Load the bundle at `path` (a `models/<bundle>/` directory); `UserError` when unusable."""
+    bundle = read_bundle(path)
     try:
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        features = features_from_config(config)
-        task = task_from_config(config)
-    except (yaml.YAMLError, ValueError, KeyError, TypeError) as error:
-        raise UserError(f"{config_path}: {error}") from None
-    names = [feature.name for feature in features]
-    predictor = load_bundle_predictor(bundle, names, prefer_optimized)
-    if predictor.feature_names != names:
-        raise UserError(
-            f"{bundle}: native model features {predictor.feature_names} differ from "
-            f"{CONFIG_FILE} features {names}; re-run the pipeline"
-        )
+        features = features_of(bundle)
+    except ValueError as error:
+        raise UserError(f"{path / BUNDLE_CONFIG}: {error}; re-run the pipeline") from None
+    predictor = load_bundle_predictor(bundle, prefer_optimized)
     info = {
-        key: config[key]
-        for key in ("model_id", "lineage", "metrics", "dataset", "categories", "input_example")
-        if key in config
+        "model_id": bundle.config.model_id,
+        "lineage": bundle.lineage,
+        "metrics": bundle.config.metrics,
+        "dataset": bundle.spec.model_dump(mode="json"),
+        "categories": bundle.config.categories,
+        "input_example": bundle.config.input_example,
     }
     return LoadedModel(
-        model_version(config, bundle),
+        bundle.version_label,
         features,
         predictor.runtime,
-        bundle,
+        path,
         predictor.predict_rows,
         info,
-        task,
+        ModelTask.of(bundle),
     )
 
 
 __all__ = [
-    "CONFIG_FILE",
     "ONNX_FILE",
     "TFLITE_FILE",
     "LoadedModel",
     "PredictRows",
     "Rows",
     "load_bundle",
-    "model_version",
 ]

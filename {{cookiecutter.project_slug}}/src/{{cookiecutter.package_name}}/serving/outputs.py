@@ -1,17 +1,15 @@
-"""What a served model predicts, read from its bundle's `dataset:` section (`data.spec`).
+"""What a served model predicts, read from its bundle (`contracts.bundle`).
 
-`ModelTask` turns the model's output matrix into answers and checks feedback labels:
+`ModelTask` turns the model's output matrix into answers with `contracts.decode` (the rule
+evaluation, batch scoring and the MLflow pyfunc apply too) and checks feedback labels:
 - binary: output (n, 2) probabilities in `classes` order; the prediction is `positive_class`
-  when P(positive_class) >= 0.5 (as in evaluation), the score is P(positive_class);
+  when P(positive_class) >= 0.5, the score is P(positive_class);
 - multiclass: output (n, k); the prediction is the most probable class, the score its
   probability;
 - regression: output (n, 1) values; the prediction and the score are the value.
 Labels keep their JSON type: a bundle trained on "class_0" answers "class_0", one trained on
 0/1 answers 0/1, and a feedback label must be one of `classes` with the same type (True is not
 the class 1, "1" is not 1).
-
-A bundle without a `dataset:` section (trained before the dataset contract) is binary with
-classes [0, 1] and positive class 1, which is what such bundles were.
 """
 
 from __future__ import annotations
@@ -25,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from {{ cookiecutter.package_name }}.contracts.bundle import Bundle
+from {{ cookiecutter.package_name }}.contracts.decode import decode
 from {{ cookiecutter.package_name }}.serving.schema import FLOAT32_MAX, RequestError
 
-THRESHOLD = 0.5  # the positive class when P(positive) >= 0.5, as in evaluation
 Label = bool | int | str
 
 
@@ -84,6 +83,20 @@ class ModelTask:
         value = self.offline_metrics.get("mae")
         return None if value is None else float(value)
 
+    @classmethod
+    def of(cls, bundle: Bundle) -> ModelTask:
+        """The task, labels and offline figures of `bundle`."""
+        spec = bundle.spec
+        positive = spec.positive_index if spec.task == "binary" else 0
+        return cls(
+            spec.task,
+            tuple(spec.classes),
+            positive,
+            spec.unknown_category,
+            bundle.metrics,
+            bundle.target_quantiles,
+        )
+
     def same_outputs(self, other: ModelTask) -> bool:
         """Two models answer alike (champion and challenger must)."""
         return (self.task, [label_key(c) for c in self.classes], self.positive_index) == (
@@ -100,22 +113,17 @@ class ModelTask:
             _check(values, lambda v: abs(v) <= FLOAT32_MAX, field_name, "value")
             return Decoded(values, values)
         rows = output.tolist()
+        if not ((output >= 0.0) & (output <= 1.0)).all():  # NaN compares false
+            _check([min(row) for row in rows], _probability, field_name, "probability")
+            _check([max(row) for row in rows], _probability, field_name, "probability")
+        decision = decode(self, output)
+        assert decision.indices is not None and decision.confidence is not None
+        scores = decision.scores.tolist()
+        labels = decision.labels.tolist()
+        indices = decision.indices.tolist()
+        confidence = decision.confidence.tolist()
         if self.task == "binary":
-            positive_index = self.positive_index
-            positive_label = self.classes[positive_index]
-            negative_label = self.classes[1 - positive_index]
-            scores = [pair[positive_index] for pair in rows]
-            if not all(0.0 <= p <= 1.0 for p in scores):  # NaN compares false
-                _check(scores, _probability, field_name, "probability")
-            indices = [positive_index if p >= THRESHOLD else 1 - positive_index for p in scores]
-            labels = [positive_label if p >= THRESHOLD else negative_label for p in scores]
-            confidence = [p if p >= THRESHOLD else 1.0 - p for p in scores]
             return Decoded(labels, scores, {"probabilities": scores}, indices, confidence)
-        _check([min(row) for row in rows], _probability, field_name, "probability")
-        _check([max(row) for row in rows], _probability, field_name, "probability")
-        indices = [max(range(len(row)), key=row.__getitem__) for row in rows]
-        confidence = [row[index] for row, index in zip(rows, indices, strict=True)]
-        labels = [self.classes[index] for index in indices]
         extra = {"probabilities": rows, "classes": list(self.classes)}
         return Decoded(labels, confidence, extra, indices, confidence)
 
@@ -153,51 +161,3 @@ def _check(values: Sequence[float], ok: Any, field_name: str, what: str) -> None
 
 def _json_text(value: Any) -> str:
     return json.dumps(value)
-
-
-def _numbers(raw: Any) -> tuple[float, ...]:
-    """Sorted finite numbers from a list or a {quantile: value} mapping (else empty)."""
-    if isinstance(raw, Mapping):
-        values = list(raw.values())
-    elif isinstance(raw, list | tuple):
-        values = list(raw)
-    else:
-        return ()
-    numbers = {
-        float(v)
-        for v in values
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    }
-    return tuple(sorted(numbers))
-
-
-def task_from_config(config: Mapping[str, Any]) -> ModelTask:
-    """The bundle's `model_config.yaml` -> `ModelTask` (ValueError naming a bad field)."""
-    dataset = config.get("dataset")
-    raw_metrics = config.get("metrics")
-    metrics = {
-        str(name): float(value)
-        for name, value in (raw_metrics.items() if isinstance(raw_metrics, Mapping) else ())
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    }
-    quantiles: tuple[float, ...] = ()
-    for place in (config.get("lineage"), raw_metrics, config):
-        if isinstance(place, Mapping):
-            quantiles = quantiles or _numbers(place.get("target_quantiles"))
-    if not isinstance(dataset, Mapping):
-        return ModelTask(offline_metrics=metrics, target_quantiles=quantiles)
-    task = str(dataset.get("task", "binary"))
-    policy = str(dataset.get("unknown_category", "ignore"))
-    if task == "regression":
-        return ModelTask(task, (), 0, policy, metrics, quantiles)
-    classes = tuple(dataset.get("classes") or ())
-    if task not in ("binary", "multiclass") or len(classes) < 2:
-        raise ValueError(f"dataset: task {task!r} with classes {list(classes)} cannot be served")
-    positive_index = 1
-    if task == "binary":
-        keys = [label_key(c) for c in classes]
-        positive = label_key(dataset.get("positive_class", classes[1]))
-        if positive not in keys:
-            raise ValueError("dataset.positive_class is not one of dataset.classes")
-        positive_index = keys.index(positive)
-    return ModelTask(task, classes, positive_index, policy, metrics, quantiles)

@@ -1,7 +1,7 @@
 """Request validation against the training schema.
 
-The bundle's `model_config.yaml` lists the features the model was trained on (`features:`,
-dtype "category" for categoricals, whose known values are under `categories:`). From it we
+The bundle (`contracts.bundle`) names the features the model was trained on (`dataset.features`:
+numeric or categorical; the categories training saw are under `categories:`). From it we
 build a pydantic model (one strict field per feature, unknown keys forbidden) and validate
 every request against it, so a bad request becomes a 4xx whose message names the field,
 never a 500. Every feature accepts `null` (a missing value: the model imputes it). Numbers
@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -40,8 +40,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-NUMERIC_DTYPE_PREFIXES = ("float", "int", "uint", "double", "number", "bool")
-CATEGORICAL_DTYPES = ("category", "categorical", "object", "string", "str")
+from {{ cookiecutter.package_name }}.contracts.bundle import Bundle
+
 MAX_TEXT = 1024  # characters of one categorical value
 SHOWN_CATEGORIES = 10  # known values named in an unknown-category message
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -72,41 +72,16 @@ class Feature:
     categories: tuple[bool | int | str, ...] = ()
 
 
-def _categories(name: str, raw: Any) -> tuple[bool | int | str, ...]:
-    values = raw.get(name) if isinstance(raw, Mapping) else None
-    if values is None:
-        return ()
-    if not isinstance(values, list) or not all(type(v) in (bool, int, str) for v in values):
-        raise ValueError(f"categories.{name} must be a list of strings, integers or booleans")
-    return tuple(values)
-
-
-def features_from_config(config: Mapping[str, Any]) -> list[Feature]:
-    """Features from `model_config.yaml`: `features:` as names or `{name, dtype}` mappings.
-
-    An optional `dtypes: {name: dtype}` mapping gives the types of features listed by name;
-    features without a known dtype are numeric. Categoricals (dtype "category") take their
-    known values from `categories: {name: [...]}`.
-    """
-    raw = config.get("features")
-    if not isinstance(raw, list) or not raw:
-        raise ValueError("model_config.yaml has no 'features' list; re-run the training stage")
-    dtypes = config.get("dtypes") or {}
-    features: list[Feature] = []
-    for item in raw:
-        if isinstance(item, Mapping):
-            name = str(item["name"])
-            dtype = str(item.get("dtype", dtypes.get(name, "float64"))).lower()
-        else:
-            name = str(item)
-            dtype = str(dtypes.get(name, "float64")).lower()
-        if dtype in CATEGORICAL_DTYPES:
-            features.append(Feature(name, False, _categories(name, config.get("categories"))))
-        else:
-            features.append(Feature(name, dtype.startswith(NUMERIC_DTYPE_PREFIXES)))
-    names = [feature.name for feature in features]
-    if len(set(names)) != len(names):
-        raise ValueError("model_config.yaml lists a feature twice; re-run the training stage")
+def features_of(bundle: Bundle) -> list[Feature]:
+    """The bundle's model inputs in order: `dataset.features` kinds, and for categoricals the
+    values training saw (`categories`); ValueError naming a malformed category list."""
+    recorded = bundle.config.categories
+    features = []
+    for name, kind in bundle.spec.features.items():
+        values = recorded.get(name, [])
+        if not all(type(v) in (bool, int, str) for v in values):
+            raise ValueError(f"categories.{name} must be a list of strings, integers or booleans")
+        features.append(Feature(name, kind == "numeric", tuple(values)))
     return features
 
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from {{ cookiecutter.package_name }}.predlog.store import LogFullError, PredictionBatch
 from {{ cookiecutter.package_name }}.serving.hotpath import RequestIds
 from {{ cookiecutter.package_name }}.serving.metrics import ServingMetrics
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel, Rows
 from {{ cookiecutter.package_name }}.serving.outputs import Decoded
-from {{ cookiecutter.package_name }}.serving.predlog import LogFullError, PredictionBatch
 from {{ cookiecutter.package_name }}.serving.responses import Reply
 from {{ cookiecutter.package_name }}.serving.schema import RequestError
 

@@ -22,7 +22,7 @@ import socket
 import uvicorn
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.serving.predlog import check_database, prediction_log_url
+from {{ cookiecutter.package_name }}.predlog.store import check_database, prediction_log_url
 from {{ cookiecutter.package_name }}.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.serving.logpump import PredictionLog
+from {{ cookiecutter.package_name }}.predlog.pump import PredictionLog
+from {{ cookiecutter.package_name }}.predlog.store import prediction_log_url
 from {{ cookiecutter.package_name }}.serving.metrics import ServingMetrics
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel, load_bundle
 from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
-from {{ cookiecutter.package_name }}.serving.predlog import prediction_log_url
 from {{ cookiecutter.package_name }}.serving.routing import Router, make_router
 from {{ cookiecutter.package_name }}.serving.schema import RequestError, RequestSchema
 from {{ cookiecutter.package_name }}.serving.scoring import ShadowScorer

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.training.base import ModelConfig, TrainedModel, load_model_config
+from {{ cookiecutter.package_name }}.contracts.bundle import NATIVE_DIR
+from {{ cookiecutter.package_name }}.training.base import TrainedModel
 {%- if cookiecutter.ml_framework == "scikit-learn" %}
 from {{ cookiecutter.package_name }}.training.sklearn_model import FRAMEWORK
 from {{ cookiecutter.package_name }}.training.sklearn_model import load as _load_native
@@ -24,8 +25,6 @@ from {{ cookiecutter.package_name }}.training.keras_model import load as _load_n
 from {{ cookiecutter.package_name }}.training.keras_model import train as train_model
 {%- endif %}
 
-NATIVE_DIR = "native"
-
 
 def load_model(directory: Path) -> TrainedModel:
     """Load a trained model from a bundle directory or from its `native/` folder."""
@@ -36,9 +35,7 @@ def load_model(directory: Path) -> TrainedModel:
 __all__ = [
     "FRAMEWORK",
     "NATIVE_DIR",
-    "ModelConfig",
     "TrainedModel",
     "load_model",
-    "load_model_config",
     "train_model",
 ]

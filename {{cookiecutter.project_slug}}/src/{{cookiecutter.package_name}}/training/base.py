@@ -27,10 +27,10 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.errors import UserError, first_problem
 
 NATIVE_META_FILE = "meta.json"
 
@@ -59,97 +59,14 @@ class TrainedModel(Protocol):
         ...
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-
-class EnvironmentSpec(_Strict):
-    """The environment the model is meant for; training records the actual versions."""
-
-    python: str
-    framework: str
-    framework_version: str
-
-
-class EvaluationSpec(_Strict):
-    """Quality gate: minimum metrics and the allowed regression against the champion."""
-
-    thresholds: dict[str, float]
-    primary_metric: str = "roc_auc"
-    # In the primary metric's own units (a regression RMSE tolerance can exceed 1).
-    champion_tolerance: float = Field(default=0.01, ge=0.0)
-
-
-class BenchmarkSpec(_Strict):
-    """How `optimization.base.benchmark` measures latency and throughput."""
-
-    warmup: int = Field(default=20, ge=0)
-    single_row_runs: int = Field(default=300, ge=10)
-    batch_size: int = Field(default=1000, ge=1)
-    batch_repeats: int = Field(default=5, ge=1)
-
-
-class OptimizationSpec(_Strict):
-    """Parity tolerances (absolute, on the test split) and benchmark settings.
-
-    Classification: `max_probability_diff`, `max_accuracy_delta` (+ `max_roc_auc_delta`
-    for binary). Regression: `max_value_diff` (max |native - optimized| as a fraction of
-    the test target's standard deviation) and `max_rmse_delta` (also relative to that std).
-    `options` holds framework-specific switches (documented in each optimization module).
-    """
-
-    max_accuracy_delta: float = Field(default=0.005, ge=0.0)
-    max_roc_auc_delta: float = Field(default=0.005, ge=0.0)
-    max_probability_diff: float = Field(default=0.01, ge=0.0)
-    max_value_diff: float = Field(default=0.01, ge=0.0)
-    max_rmse_delta: float = Field(default=0.005, ge=0.0)
-    benchmark: BenchmarkSpec = BenchmarkSpec()
-    options: dict[str, Any] = {}
-
-
-class ModelConfig(_Strict):
-    """`configs/model_config.yaml`: the seed's fields. Lineage is added by training."""
-
-    model_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    base_architecture: str
-    intended_use: str = ""
-    dataset: DatasetSpec
-    hyperparameters: dict[str, Any] = {}
-    environment: EnvironmentSpec
-    evaluation: EvaluationSpec
-    optimization: OptimizationSpec = OptimizationSpec()
-
-
-def load_model_config(path: Path) -> ModelConfig:
-    """Read and validate a model config, turning any problem into a one-line `UserError`."""
-    import yaml
-
-    if not path.is_file():
-        raise UserError(f"model config {path} not found; create it (see configs/model_config.yaml)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        raise UserError(f"{path} is not valid YAML: fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path} must be a YAML mapping of the model config fields")
-    try:
-        return ModelConfig.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise UserError(f"{path}: invalid '{where}': {first['msg']}") from None
-
-
 # Python 3.11 generic syntax on every target, so one source compiles everywhere.
 def validate_hyperparameters(schema: type[T], values: dict[str, Any]) -> T:{% if cookiecutter.python_version != "3.11" %}  # noqa: UP047{% endif %}
     """Validate `config.hyperparameters` against a framework's schema (one-line errors)."""
     try:
         return schema.model_validate(values)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
         raise UserError(
-            f"configs/model_config.yaml: invalid hyperparameter '{where}': {first['msg']}"
+            f"configs/model_config.yaml: invalid hyperparameter {first_problem(error)}"
         ) from None
 
 
@@ -158,7 +75,6 @@ def write_native_meta(directory: Path, framework: str, spec: DatasetSpec) -> Non
     directory.mkdir(parents=True, exist_ok=True)
     meta = {
         "framework": framework,
-        "feature_names": spec.feature_names,
         "dataset": spec.model_dump(mode="json"),
     }
     (directory / NATIVE_META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

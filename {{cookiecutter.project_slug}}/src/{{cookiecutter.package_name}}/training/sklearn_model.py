@@ -26,10 +26,10 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.training.base import (
-    ModelConfig,
     read_native_meta,
     require_classifier,
     validate_hyperparameters,

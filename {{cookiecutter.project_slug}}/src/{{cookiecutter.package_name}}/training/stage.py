@@ -1,15 +1,13 @@
 """The `train` stage: split the data, fit the model, write the candidate bundle with lineage.
 
-The candidate bundle (`models/candidate/`, see `settings.pipeline.candidate_dir`) holds
-`model_config.yaml` (the seed's fields with the dataset hash filled in, plus `lineage`,
-`features` (`{name, dtype}`: "float64" for numeric, "category" for categorical features),
-`categories` (`{column: [the categories training saw]}`, what `unknown_category: reject`
-checks), `input_example` (the first test row, raw: strings stay strings, a missing value is
-null) and `metrics`) and `native/` (the
-framework's saved model); `make optimize` adds `optimized/`, and `register` makes the version
-an MLflow model directory (`runtime.mlflow_model`). For regression, `lineage.target_quantiles`
-holds the training target's deciles (10% ... 90%), the buckets serving's value histogram
-uses. The split goes to
+The candidate bundle (`models/candidate/`, see `settings.pipeline.candidate_dir`; its contract
+is `contracts.bundle`) holds `model_config.yaml` (the seed's fields with the dataset hash filled
+in, plus `lineage`, `categories` (`{column: [the categories training saw]}`, what
+`unknown_category: reject` checks), `input_example` (the first test row, raw: strings stay
+strings, a missing value is null) and `metrics`) and `native/` (the framework's saved model);
+`make optimize` adds `optimized/`, and `register` makes the version an MLflow model directory
+(`runtime.mlflow_model`). For regression, `lineage.target_quantiles` holds the training
+target's deciles (10% ... 90%), the buckets serving's value histogram uses. The split goes to
 `data/processed/{train,test}.csv` so evaluation and optimization use the same held-out rows.
 """
 
@@ -27,17 +25,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from {{ cookiecutter.package_name }}.contracts.bundle import NATIVE_DIR, write_bundle_config
+from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
+from {{ cookiecutter.package_name }}.contracts.metrics import compute_metrics
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import read_table, sha256_file, split_features, train_test
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.evaluation.metrics import compute_metrics
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training import NATIVE_DIR, load_model_config, train_model
-from {{ cookiecutter.package_name }}.training.base import ModelConfig, TrainedModel
+from {{ cookiecutter.package_name }}.training import train_model
 
-BUNDLE_CONFIG = "model_config.yaml"
 TRAIN_FILE = "train.csv"
 TEST_FILE = "test.csv"
 LIBRARIES = (
@@ -115,40 +112,15 @@ def raw_value(value: Any) -> Any:
     return value
 
 
-def feature_schema(model: TrainedModel) -> list[dict[str, str]]:
-    kinds = model.spec.features
-    return [
-        {"name": name, "dtype": "category" if kinds[name] == "categorical" else "float64"}
-        for name in model.feature_names
-    ]
-
-
 def target_quantiles(y_train: np.ndarray) -> list[float]:
     """The training target's deciles (10% ... 90%), for regression value histograms."""
     deciles = np.quantile(np.asarray(y_train, dtype=np.float64), np.linspace(0.1, 0.9, 9))
     return [float(f"{value:.6g}") for value in deciles]
 
 
-def read_bundle_config(bundle: Path) -> dict[str, Any]:
-    path = bundle / BUNDLE_CONFIG
-    if not path.is_file():
-        raise UserError(
-            f"{bundle} is not a model bundle ({BUNDLE_CONFIG} missing); run `make train`"
-        )
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(loaded, dict):
-        raise UserError(f"{path} is not a model bundle config; retrain with `make train`")
-    return loaded
-
-
-def write_bundle_config(bundle: Path, content: dict[str, Any]) -> None:
-    text = "---\n" + yaml.safe_dump(content, sort_keys=False, width=100)
-    (bundle / BUNDLE_CONFIG).write_text(text, encoding="utf-8")
-
-
 def run(settings: Settings) -> Path:
     """Train on the configured dataset; return the candidate bundle directory."""
-    config = load_model_config(settings.resolve(settings.pipeline.model_config_file))
+    config = settings.read_model_config()
     started = time.perf_counter()
     frame, digest = load_dataset(settings, config)
 {%- if cookiecutter.feature_store == "feast" %}
@@ -225,7 +197,6 @@ def run(settings: Settings) -> Path:
                 ),
 {%- endif %}
             },
-            "features": feature_schema(model),
             "categories": model.categories,
             "input_example": example,
             "metrics": metrics,

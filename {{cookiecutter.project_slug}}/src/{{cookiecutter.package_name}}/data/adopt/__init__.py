@@ -25,6 +25,8 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
+from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import read_table
 from {{ cookiecutter.package_name }}.data.adopt.baseline import evaluation_section
 from {{ cookiecutter.package_name }}.data.adopt.blocks import atomic_write, replace_block, replace_file, stamp
@@ -36,9 +38,7 @@ from {{ cookiecutter.package_name }}.data.adopt.render import (
     rules_text,
 )
 from {{ cookiecutter.package_name }}.data.adopt.rules import derive_rules
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.training.base import ModelConfig
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "regression")
 

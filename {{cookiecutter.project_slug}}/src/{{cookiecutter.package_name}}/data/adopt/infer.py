@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.data.spec import FeatureKind, Label, Task
+from {{ cookiecutter.package_name }}.contracts.spec import FeatureKind, Label, Task
 from {{ cookiecutter.package_name }}.errors import UserError
 
 INTEGER_CATEGORY_MAX = 10  # an integer column with at most this many values is categorical

@@ -1,12 +1,19 @@
-"""The drift report as one self-contained HTML page (no scripts, no external assets)."""
+"""The drift report's files: JSON, one self-contained HTML page (no scripts, no external
+assets) and the Prometheus textfile the alert rules and dashboard read."""
 
 from __future__ import annotations
 
+import json
 from html import escape
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-if TYPE_CHECKING:
-    from {{ cookiecutter.package_name }}.monitoring.drift import DriftReport
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+from {{ cookiecutter.package_name }}.monitoring.drift import DriftReport
+
+REPORT_JSON = "drift_report.json"
+REPORT_HTML = "drift_report.html"
+REPORT_PROM = "drift.prom"
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
@@ -71,3 +78,40 @@ chi-square alpha {limits.chi2_alpha} (Bonferroni-corrected over the features).</
 </body>
 </html>
 """
+
+
+def write_reports(report: DriftReport, directory: Path) -> dict[str, Path]:
+    """Write the JSON report, the HTML report and the Prometheus textfile."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": directory / REPORT_JSON,
+        "html": directory / REPORT_HTML,
+        "prometheus": directory / REPORT_PROM,
+    }
+    paths["json"].write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    paths["html"].write_text(render_html(report), encoding="utf-8")
+    write_to_textfile(str(paths["prometheus"]), drift_registry(report))
+    return paths
+
+
+def drift_registry(report: DriftReport) -> CollectorRegistry:
+    """The report's scores as the gauges the alert rules and dashboard read."""
+    registry = CollectorRegistry()
+    features = Gauge(
+        "model_feature_drift_score",
+        "Per-feature drift score from the latest drift report.",
+        ["feature", "method"],
+        registry=registry,
+    )
+    prediction = Gauge(
+        "model_prediction_drift_score",
+        "Prediction drift score from the latest drift report.",
+        ["method"],
+        registry=registry,
+    )
+    for item in report.features:
+        for method, score in item.scores.items():
+            features.labels(item.feature, method).set(score)
+    for method, score in report.prediction.items():
+        prediction.labels(method).set(score)
+    return registry

@@ -1,6 +1,6 @@
 """The prediction log's writer process: owns the database connection, commits what it is sent.
 
-Started by `PredictionLog.start` as `python -m {{ cookiecutter.package_name }}.serving.logwriter`. Why a process and
+Started by `PredictionLog.start` as `python -m {{ cookiecutter.package_name }}.predlog.writer`. Why a process and
 not a thread: formatting rows and driving SQLAlchemy and the database driver hold the GIL,
 and every millisecond the writer holds it is a millisecond the event loop cannot answer; in
 its own process the writer has its own interpreter and the server only serialises batches.
@@ -37,7 +37,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from {{ cookiecutter.package_name }}.serving.predlog import (
+from {{ cookiecutter.package_name }}.predlog.store import (
     INSERT_COLUMNS,
     make_engine,
     predictions,

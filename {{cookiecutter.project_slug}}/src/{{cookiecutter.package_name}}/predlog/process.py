@@ -9,14 +9,14 @@ from contextlib import suppress
 
 import orjson
 
-from {{ cookiecutter.package_name }}.serving.predlog import LogWriteError, read_frame, write_frame
+from {{ cookiecutter.package_name }}.predlog.store import LogWriteError, read_frame, write_frame
 
 
 def start_writer(url: str, timeout_s: float) -> subprocess.Popen[bytes]:
     """Start `python -m ...logwriter`, send it the URL (never argv: `ps` shows argv) and wait
     until it is connected; `LogWriteError` when it cannot connect or does not answer."""
     process = subprocess.Popen(  # our own interpreter and module
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}.serving.logwriter"],
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}.predlog.writer"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )

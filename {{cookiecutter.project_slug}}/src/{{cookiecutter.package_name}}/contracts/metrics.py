@@ -4,8 +4,8 @@
 and a model's `predict` output ((n, k) probabilities or (n, 1) values):
 
 - binary: accuracy, precision, recall, f1 (the positive class = `spec.positive_class`,
-  decided at probability 0.5), roc_auc, log_loss;
-- multiclass: accuracy, f1_macro, f1_weighted, log_loss (arg-max decisions);
+  decided as `contracts.decode` decides: P >= 0.5), roc_auc, log_loss;
+- multiclass: accuracy, f1_macro, f1_weighted, log_loss (arg-max decisions, `contracts.decode`);
 - regression: rmse, mae, r2.
 
 `higher_is_better(name)` says which way a metric improves (log_loss, rmse and mae: lower).
@@ -32,7 +32,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from {{ cookiecutter.package_name }}.data.spec import DatasetSpec, Task
+from {{ cookiecutter.package_name }}.contracts.decode import class_indices
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec, Task
 
 TASK_METRICS: dict[Task, tuple[str, ...]] = {
     "binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
@@ -46,7 +47,6 @@ METRIC_DIRECTIONS: dict[str, str] = {
     for names in TASK_METRICS.values()
     for name in names
 }
-DECISION_THRESHOLD = 0.5
 
 
 def higher_is_better(name: str) -> bool:
@@ -54,32 +54,22 @@ def higher_is_better(name: str) -> bool:
     return name not in LOWER_IS_BETTER
 
 
-def predicted_indices(spec: DatasetSpec, output: np.ndarray) -> np.ndarray:
-    """Class index decisions: P(positive) >= 0.5 for binary, the arg-max otherwise."""
-    proba = np.asarray(output, dtype=np.float64)
-    if spec.task == "binary":
-        positive = spec.positive_index
-        chosen = proba[:, positive] >= DECISION_THRESHOLD
-        return np.where(chosen, positive, 1 - positive).astype(np.int64)
-    return np.asarray(proba.argmax(axis=1), dtype=np.int64)
-
-
 def compute_metrics(spec: DatasetSpec, y_true: np.ndarray, output: np.ndarray) -> dict[str, float]:
     """The task's metrics (see the module docstring), rounded to 6 decimals."""
     y = np.asarray(y_true)
     values: dict[str, Any]
     if spec.task == "regression":
-        predicted = np.asarray(output, dtype=np.float64).reshape(-1)
+        estimate = np.asarray(output, dtype=np.float64).reshape(-1)
         values = {
-            "rmse": np.sqrt(mean_squared_error(y, predicted)),
-            "mae": mean_absolute_error(y, predicted),
-            "r2": r2_score(y, predicted),
+            "rmse": np.sqrt(mean_squared_error(y, estimate)),
+            "mae": mean_absolute_error(y, estimate),
+            "r2": r2_score(y, estimate),
         }
     else:
         proba = np.clip(np.asarray(output, dtype=np.float64), 0.0, 1.0)
         proba = proba / proba.sum(axis=1, keepdims=True)  # float32 softmax rows: sum exactly 1
         labels = list(range(len(spec.classes)))
-        predicted = predicted_indices(spec, proba)
+        predicted = class_indices(spec, proba)
         values = {"accuracy": accuracy_score(y, predicted)}
         if spec.task == "binary":
             positive = spec.positive_index
@@ -109,7 +99,7 @@ def class_report(spec: DatasetSpec, y_true: np.ndarray, output: np.ndarray) -> d
     if not spec.is_classification:
         raise ValueError("class_report is for classification datasets")
     labels = list(range(len(spec.classes)))
-    predicted = predicted_indices(spec, output)
+    predicted = class_indices(spec, output)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, predicted, labels=labels, zero_division=0
     )

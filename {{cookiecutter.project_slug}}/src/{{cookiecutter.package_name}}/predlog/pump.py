@@ -39,7 +39,8 @@ from typing import Any
 
 import orjson
 
-from {{ cookiecutter.package_name }}.serving.predlog import (
+from {{ cookiecutter.package_name }}.predlog.process import start_writer, stop_writer
+from {{ cookiecutter.package_name }}.predlog.store import (
     FRAME_HEADER,
     BatchIdError,
     FeedbackResult,
@@ -49,7 +50,6 @@ from {{ cookiecutter.package_name }}.serving.predlog import (
     PredictionBatch,
     check_database,
 )
-from {{ cookiecutter.package_name }}.serving.writerprocess import start_writer, stop_writer
 
 log = logging.getLogger(__name__)
 
