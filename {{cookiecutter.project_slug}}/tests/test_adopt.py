@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.contracts.config import load_model_config
-from {{ cookiecutter.package_name }}.contracts.metrics import TASK_METRICS, higher_is_better
-from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.data.adopt.blocks import (
+from {{ cookiecutter.package_name }}.adopt.blocks import (
     current_block,
     is_pristine,
     replace_block,
     stamp,
 )
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.contracts.config import load_model_config
+from {{ cookiecutter.package_name }}.contracts.metrics import TASK_METRICS, higher_is_better
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data.samples import sample_at
 from {{ cookiecutter.package_name }}.evaluation.gate import check_metric_names, threshold_failures
 from {{ cookiecutter.package_name }}.validation import check_frame, load_rules

@@ -84,8 +84,8 @@ def init_data(
     force: Annotated[bool, typer.Option("--force", help="Overwrite hand-edited sections.")] = False,
 ) -> None:
     """Adopt your data: the dataset section, validation rules and gate thresholds from it."""
-    from {{ cookiecutter.package_name }}.data.adopt import Project, Request, adopt
-    from {{ cookiecutter.package_name }}.data.adopt.report import summary
+    from {{ cookiecutter.package_name }}.adopt import Project, Request, adopt
+    from {{ cookiecutter.package_name }}.adopt.report import summary
 
     settings = get_settings()
     project = Project(

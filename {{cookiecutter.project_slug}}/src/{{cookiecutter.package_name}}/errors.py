@@ -30,5 +30,5 @@ def one_line(text: object, limit: int = MESSAGE_LIMIT) -> str:
 def first_problem(error: Any) -> str:
     """A pydantic `ValidationError`'s first problem as `'dotted.where': message`."""
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
     return f"'{where}': {one_line(first['msg'])}"

@@ -26,6 +26,11 @@ from pydantic_settings import (
 from {{ cookiecutter.package_name }}.contracts.config import ModelConfig, load_model_config
 from {{ cookiecutter.package_name }}.errors import UserError
 
+# The serving choices, declared once (serving.routing reads them from here).
+Role = Literal["champion", "challenger"]
+Strategy = Literal["single", "canary", "shadow", "ab-test", "bandit"]
+BanditPolicy = Literal["epsilon-greedy", "thompson"]
+
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
 SETTINGS_FILE_ENV = f"{ENV_PREFIX}SETTINGS_FILE"
 DEFAULT_SETTINGS_FILE = Path("configs/settings.yaml")
@@ -68,17 +73,20 @@ class ServingSettings(Section):
     host: str = "127.0.0.1"  # the container sets 0.0.0.0
     port: int = Field(default=8080, ge=1, le=65535)
     # The registry alias a single-model server serves (canary/shadow Deployments: challenger).
-    model_alias: Literal["champion", "challenger"] = "champion"
+    model_alias: Role = "champion"
     champion_bundle: Path | None = None  # a bundle directory instead of the registry's champion
     challenger_bundle: Path | None = None
     prefer_optimized: bool = True  # serve optimized/model.onnx|tflite when the bundle has one
-    routing: Literal["single", "canary", "shadow", "ab-test", "bandit"] = {% if cookiecutter.online_experiment == "ab-test" %}"ab-test"{% elif cookiecutter.online_experiment == "bandit" %}"bandit"{% else %}"single"{% endif %}
+    routing: Strategy = {% if cookiecutter.online_experiment == "ab-test" %}"ab-test"{% elif cookiecutter.online_experiment == "bandit" %}"bandit"{% else %}"single"{% endif %}
     canary_weight: float = Field(default=0.1, ge=0.0, le=1.0)
     ab_split: float = Field(default=0.5, ge=0.0, le=1.0)  # share of users on the challenger
-    bandit_policy: Literal["epsilon-greedy", "thompson"] = "thompson"
+    bandit_policy: BanditPolicy = "thompson"
     bandit_epsilon: float = Field(default=0.1, ge=0.0, le=1.0)
     routing_key_header: str = "x-user-id"  # sticky canary / A/B key; the request id otherwise
     max_batch_size: int = Field(default=1000, ge=1)
+    # Fields of a request row that are neither a feature nor an id column (`dataset.id_columns`,
+    # logged and echoed): `ignore` them (clients send whole records) or `reject` (422 naming it).
+    extra_fields: Literal["ignore", "reject"] = "ignore"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # SQLAlchemy URL of the prediction log; DATABASE_URL is used when this is unset.
     database_url: str | None = None
@@ -164,6 +172,9 @@ class BatchSettings(Section):
     # Share of input rows allowed to fail the model's input schema before the run fails.
     max_rejected_share: float = Field(default=0.01, ge=0.0, le=1.0)
     include_features: bool = True  # write the features next to the predictions (drift reads them)
+    # Input columns written next to the predictions, so results join back to the input:
+    # `all` (every column that is not a feature: ids, keys, the target, ...) or `ids` only.
+    passthrough: Literal["all", "ids"] = "all"
     spark_master: str = "local[2]"  # SPARK_MASTER overrides it (spark://..., yarn, k8s://...)
 
 

@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from {{ cookiecutter.package_name }}.data import sha256_file
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 PREDICTIONS_DIR = "predictions"
@@ -80,7 +80,7 @@ def file_columns(item: InputFile) -> list[str]:
 
 
 def unreadable(item: InputFile, error: Exception) -> UserError:
-    detail = " ".join(str(error).split())[:160]
+    detail = one_line(error)
     return UserError(f"{item.path} is not a readable {item.format.upper()} file ({detail}); fix it")
 
 

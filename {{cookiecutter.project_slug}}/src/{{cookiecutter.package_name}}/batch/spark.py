@@ -48,7 +48,7 @@ from {{ cookiecutter.package_name }}.batch.score import (
 )
 from {{ cookiecutter.package_name }}.batch.validate import check_columns
 from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 
 NULLABLE = {"bigint": "Int64", "boolean": "boolean"}  # Spark type -> pandas nullable type
 SUBMITTED_ENV = "PYSPARK_GATEWAY_PORT"  # set when spark-submit started this Python driver
@@ -77,7 +77,7 @@ def _session(master: str, batch_size: int) -> Any:
     try:
         return builder.getOrCreate()
     except Exception as error:  # Java missing, master unreachable: py4j/pyspark errors
-        detail = " ".join(str(error).split())[:160]
+        detail = one_line(error)
         raise UserError(
             f"cannot start Spark on '{master}' ({detail}); check Java and the master"
         ) from None

@@ -1,6 +1,6 @@
 """Data: the bundled sample dataset, reading user tables, hashing and the train/test split.
 
-The bundled samples (one per task) live in `data.samples`; `init-data` (`data.adopt`)
+The bundled samples (one per task) live in `data.samples`; `init-data` (`adopt`)
 adopts your own CSV or Parquet file into the `dataset:` section of configs/model_config.yaml.
 """
 
@@ -23,7 +23,7 @@ from {{ cookiecutter.package_name }}.data.samples import SAMPLE_DATASET as SAMPL
 from {{ cookiecutter.package_name }}.data.samples import SAMPLE_TARGET as SAMPLE_TARGET
 from {{ cookiecutter.package_name }}.data.samples import sample_frame as sample_frame
 from {{ cookiecutter.package_name }}.data.samples import write_sample as write_sample
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 
 READABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -42,7 +42,7 @@ def read_table(path: Path) -> pd.DataFrame:
         except pd.errors.EmptyDataError:
             raise UserError(f"{path} has no header or rows; check the export") from None
         except (pd.errors.ParserError, csv.Error, UnicodeDecodeError) as error:
-            detail = " ".join(str(error).split())
+            detail = one_line(error)
             raise UserError(f"{path} is not a well-formed CSV ({detail}); fix the file") from None
     else:
         try:
@@ -168,7 +168,7 @@ def train_test(
             stratify=labels if spec.is_classification else None,
         )
     except ValueError as error:  # too few rows, or a class with a single row
-        detail = " ".join(str(error).split())
+        detail = one_line(error)
         raise UserError(
             f"cannot split {len(frame)} rows with test_size {spec.test_size} ({detail}); "
             "add rows (every class needs at least 2) or change dataset.test_size"

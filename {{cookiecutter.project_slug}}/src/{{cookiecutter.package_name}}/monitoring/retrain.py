@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.monitoring.run import dataset_spec
 from {{ cookiecutter.package_name }}.monitoring.state import (
     DRIFT,
@@ -139,7 +139,7 @@ def _count_feedback_since(url: str, since: datetime | None) -> int:
         with engine.connect() as connection:
             return int(connection.execute(select(func.count()).where(condition)).scalar_one())
     except SQLAlchemyError as error:
-        detail = " ".join(str(error).split())[:200]
+        detail = one_line(error)
         raise UserError(f"cannot read the prediction log ({detail}); check DATABASE_URL") from None
     finally:
         engine.dispose()

@@ -27,7 +27,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, 
 from sqlalchemy.exc import SQLAlchemyError
 
 from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.predlog.store import make_engine, prediction_log_url
 from {{ cookiecutter.package_name }}.registry import open_registry
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -89,7 +89,7 @@ class DatabaseStateStore:
         self.where = self.engine.url.render_as_string(hide_password=True)
 
     def _fail(self, error: SQLAlchemyError) -> UserError:
-        detail = " ".join(str(error).split())[:200]
+        detail = one_line(error)
         return UserError(f"cannot use the monitoring state in {self.where} ({detail})")
 
     def load(self, name: str) -> dict[str, Any] | None:
@@ -147,7 +147,7 @@ class MlflowStateStore:
         return str(self.client.create_experiment(self.name, artifact_location=location))
 
     def _fail(self, error: Exception) -> UserError:
-        detail = " ".join(str(error).split())[:200]
+        detail = one_line(error)
         return UserError(
             f"cannot use the monitoring state in {self.where} ({detail}); check MLFLOW_TRACKING_URI"
         )

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.settings import (
     AirflowTriggerSettings,
     GitHubTriggerSettings,
@@ -276,7 +276,7 @@ def send(request: TriggerRequest, *, dry_run: bool, timeout: float) -> TriggerRe
             "check the URL in monitoring.retrain"
         ) from None
     if status not in request.expected_status:
-        detail = " ".join(text.split())[:200]
+        detail = one_line(text)
         raise UserError(
             f"{request.system} refused the retrain request: HTTP {status} {detail}; check the "
             "credentials and the job / workflow / DAG / pipeline name in monitoring.retrain"

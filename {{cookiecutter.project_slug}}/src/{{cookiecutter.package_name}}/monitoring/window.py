@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.predlog.store import make_engine, prediction_log_url, predictions
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -110,7 +110,7 @@ def has_predictions(url: str) -> bool:
     try:
         return bool(inspect(engine).has_table(predictions.name))
     except SQLAlchemyError as error:
-        detail = " ".join(str(error).split())[:200]
+        detail = one_line(error)
         raise UserError(f"cannot read the prediction log ({detail}); check DATABASE_URL") from None
     finally:
         engine.dispose()
@@ -228,7 +228,7 @@ def read_window(
             rows = list(connection.execute(query).mappings().all()) if version else []
             others = _others(connection, after, classification)
     except SQLAlchemyError as error:
-        detail = " ".join(str(error).split())[:200]
+        detail = one_line(error)
         raise UserError(f"cannot read the prediction log ({detail}); check DATABASE_URL") from None
     finally:
         engine.dispose()

@@ -28,7 +28,7 @@ import tensorflow as tf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from {{ cookiecutter.package_name }}.contracts.config import OptimizationSpec
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, first_problem
 from {{ cookiecutter.package_name }}.optimization.base import Variant, finish
 from {{ cookiecutter.package_name }}.runtime import tflite_predictor
 from {{ cookiecutter.package_name }}.training.base import TrainedModel
@@ -51,10 +51,8 @@ def _options(raw: dict[str, Any]) -> TFLiteOptions:
     try:
         return TFLiteOptions.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
         raise UserError(
-            f"configs/model_config.yaml: invalid optimization option '{where}': {first['msg']} "
+            f"configs/model_config.yaml: invalid optimization option {first_problem(error)} "
             f"(TensorFlow accepts {', '.join(TFLiteOptions.model_fields)})"
         ) from None
 

@@ -45,7 +45,7 @@ from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
 from {{ cookiecutter.package_name }}.contracts.config import OptimizationSpec
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, first_problem
 from {{ cookiecutter.package_name }}.optimization.base import Variant, finish
 from {{ cookiecutter.package_name }}.runtime import onnx_predictor, output_name
 from {{ cookiecutter.package_name }}.training.base import TrainedModel
@@ -90,10 +90,8 @@ def _options(raw: dict[str, Any]) -> TorchOptions:
     try:
         return TorchOptions.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
         raise UserError(
-            f"configs/model_config.yaml: invalid optimization option '{where}': {first['msg']} "
+            f"configs/model_config.yaml: invalid optimization option {first_problem(error)} "
             f"(PyTorch accepts {', '.join(TorchOptions.model_fields)})"
         ) from None
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlparse
 
 from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.registry.base import evaluation_files
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -98,7 +98,7 @@ class MlflowRegistry:
             raise self._failure("open the store", error) from None
 
     def _failure(self, what: str, error: Exception) -> UserError:
-        cause = " ".join(str(error).split())[:200] or type(error).__name__
+        cause = one_line(error) or type(error).__name__
         return UserError(
             f"the MLflow registry at {self.uri} failed to {what} ({cause}); "
             "check MLFLOW_TRACKING_URI, the server and its credentials, then retry"

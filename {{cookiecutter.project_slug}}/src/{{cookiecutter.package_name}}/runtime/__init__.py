@@ -34,7 +34,7 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.contracts.bundle import NATIVE_DIR, Bundle
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.training.preprocess import (
     MISSING,
     Encoder,
@@ -118,7 +118,7 @@ class Predictor:
 
 
 def _unusable(path: Path, kind: str, detail: str) -> UserError:
-    reason = " ".join(detail.split())[:160]
+    reason = one_line(detail)
     return UserError(
         f"{path} is not a usable {kind} model ({reason}); re-run `make optimize` "
         "(or `make pipeline`) to write it again"
@@ -196,7 +196,7 @@ def onnx_predictor(
             raise ValueError(f"no '{wanted[0]}' output")
         feeds = _onnx_feeds(session, spec, encoder)
     except Exception as error:  # onnxruntime raises its own pybind classes for bad files
-        raise _unusable(path, "ONNX", str(error).splitlines()[0] if str(error) else "") from None
+        raise _unusable(path, "ONNX", str(error)) from None
     # Reused: with none, every run() builds a default RunOptions (~0.8 us of a ~7 us call).
     run_options = ort.RunOptions()
 
@@ -247,7 +247,7 @@ def tflite_predictor(
         input_index = interpreter.get_input_details()[0]["index"]
         output_index = interpreter.get_output_details()[0]["index"]
     except (ValueError, RuntimeError, IndexError) as error:
-        raise _unusable(path, "TFLite", str(error).splitlines()[0] if str(error) else "") from None
+        raise _unusable(path, "TFLite", str(error)) from None
     lock = threading.Lock()
     shape: list[tuple[int, ...]] = [()]
 

@@ -18,13 +18,11 @@ import hashlib
 import random
 import threading
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from {{ cookiecutter.package_name }}.serving.outputs import ModelTask, label_key
+from {{ cookiecutter.package_name }}.settings import BanditPolicy, Role, Strategy
 
-Role = Literal["champion", "challenger"]
-Strategy = Literal["single", "canary", "shadow", "ab-test", "bandit"]
-STRATEGIES: tuple[Strategy, ...] = ("single", "canary", "shadow", "ab-test", "bandit")
 ARMS: tuple[Role, Role] = ("champion", "challenger")
 
 
@@ -110,7 +108,7 @@ class BanditRouter(Router):
 
     def __init__(
         self,
-        policy: Literal["epsilon-greedy", "thompson"],
+        policy: BanditPolicy,
         epsilon: float = 0.1,
         seed: int = 0,
     ) -> None:
@@ -169,7 +167,7 @@ def make_router(
     *,
     canary_weight: float = 0.1,
     ab_split: float = 0.5,
-    bandit_policy: Literal["epsilon-greedy", "thompson"] = "thompson",
+    bandit_policy: BanditPolicy = "thompson",
     bandit_epsilon: float = 0.1,
     seed: int = 0,
 ) -> Router:

@@ -4,7 +4,7 @@ pandera checks the schema (columns present, no extra columns, dtypes, nulls, val
 allowed values); the dataset-level rules (minimum rows, duplicate rows, label balance,
 categorical cardinality) are checked here. Every failed rule is reported with its count and
 example rows, as JSON (`reports/validation.json`) and as a table; `validate` raises
-`GateFailedError` (exit 1) when any rule fails. `derive_rules` (data.adopt.rules) derives a
+`GateFailedError` (exit 1) when any rule fails. `derive_rules` (validation.derive) derives a
 starting rules file from a dataset you trust; `init-data` writes it for your data.
 """
 
@@ -21,11 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from {{ cookiecutter.package_name }} import tables
 from {{ cookiecutter.package_name }}.data import read_table
+from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError, first_problem
 
 # Rules are derived in the data layer (init-data uses them); validation loads and checks them.
-from {{ cookiecutter.package_name }}.data.adopt.rules import derive_rules as derive_rules
-from {{ cookiecutter.package_name }}.data.adopt.rules import json_value, rules_yaml
-from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
+from {{ cookiecutter.package_name }}.validation.derive import derive_rules as derive_rules
+from {{ cookiecutter.package_name }}.validation.derive import json_value, rules_yaml
 
 MAX_EXAMPLES = 5
 
@@ -78,9 +78,7 @@ def load_rules(path: Path) -> Rules:
     try:
         return Rules.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "rules"
-        raise UserError(f"{path}: invalid rule '{where}': {first['msg']}") from None
+        raise UserError(f"{path}: invalid rule {first_problem(error)}") from None
 
 
 def _schema(rules: Rules) -> pa.DataFrameSchema:

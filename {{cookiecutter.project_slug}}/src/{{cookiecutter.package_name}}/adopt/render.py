@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
+from {{ cookiecutter.package_name }}.adopt.baseline import FOLDS, LOWER_IS_BETTER, SHARE, SPREAD
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.data.adopt.baseline import FOLDS, LOWER_IS_BETTER, SHARE, SPREAD
-from {{ cookiecutter.package_name }}.data.adopt.rules import rules_yaml
+from {{ cookiecutter.package_name }}.validation.derive import rules_yaml
 
 
 def scalar(value: Any) -> str:

@@ -36,10 +36,10 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from {{ cookiecutter.package_name }}.adopt.infer import plain
 from {{ cookiecutter.package_name }}.contracts.metrics import compute_metrics
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import split_features, train_test
-from {{ cookiecutter.package_name }}.data.adopt.infer import plain
 
 MARGIN = 0.2  # dummy-only bounds: baseline + MARGIN x (1 - baseline) ...
 LOWER_FACTOR = 0.9  # ... or LOWER_FACTOR x baseline for lower-is-better metrics

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.data.adopt import Adopted
+from {{ cookiecutter.package_name }}.adopt import Adopted
 
 
 def summary(adopted: Adopted, root: Path) -> str:

@@ -25,20 +25,20 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
-from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.data import read_table
-from {{ cookiecutter.package_name }}.data.adopt.baseline import evaluation_section
-from {{ cookiecutter.package_name }}.data.adopt.blocks import atomic_write, replace_block, replace_file, stamp
-from {{ cookiecutter.package_name }}.data.adopt.infer import Inferred, Problem, ProblemsError, infer, plain
-from {{ cookiecutter.package_name }}.data.adopt.render import (
+from {{ cookiecutter.package_name }}.adopt.baseline import evaluation_section
+from {{ cookiecutter.package_name }}.adopt.blocks import atomic_write, replace_block, replace_file, stamp
+from {{ cookiecutter.package_name }}.adopt.infer import Inferred, Problem, ProblemsError, infer, plain
+from {{ cookiecutter.package_name }}.adopt.render import (
     dataset_block,
     evaluation_block,
     intended_use_block,
     rules_text,
 )
-from {{ cookiecutter.package_name }}.data.adopt.rules import derive_rules
+from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.data import read_table
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.validation.derive import derive_rules
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "regression")
 
