@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= build/demo
 # What the demo runs inside the rendered project.
 DEMO_TARGETS ?= install pipeline smoke
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=25
 # Two workers keep both cores busy; the slow bakes dominate the wall clock.
 PYTEST_WORKERS ?= 2
 
