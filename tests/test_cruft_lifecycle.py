@@ -165,7 +165,7 @@ def model_code_file(project: Path, package: str) -> Path:
     """The model code the user edits: the training package when present, else the CLI."""
     training = sorted((project / "src" / package / "training").glob("*.py"))
     candidates = [p for p in training if p.name != "__init__.py"] or training
-    return candidates[0] if candidates else project / "src" / package / "cli.py"
+    return candidates[0] if candidates else project / "src" / package / "cli" / "develop.py"
 
 
 def edit_config(path: Path) -> str:

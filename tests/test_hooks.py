@@ -275,4 +275,4 @@ def test_pytest_cookies_bake_default(cookies: Any) -> None:
     result = cookies.bake()
     assert result.exit_code == 0, result.exception
     assert result.project_path.name == "churn-model"
-    assert (result.project_path / "src" / "churn_model" / "cli.py").is_file()
+    assert (result.project_path / "src" / "churn_model" / "cli" / "__init__.py").is_file()

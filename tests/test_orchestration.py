@@ -70,7 +70,7 @@ def test_orchestrator_project_lints_and_its_dags_load(
 def test_feast_files_only_with_the_feast_option(tmp_path: Path) -> None:
     with_feast = render(tmp_path / "feast", feature_store="feast")
     assert (with_feast / "feature_repo/feature_store.yaml").is_file()
-    assert "feast-prepare" in (with_feast / "src/churn_model/cli.py").read_text()
+    assert "feast-prepare" in (with_feast / "src/churn_model/cli/operate.py").read_text()
     assert "EXTRAS ?= dev,feast\n" in (with_feast / "Makefile").read_text()
     assert "\ntrain: features\n" in (with_feast / "Makefile").read_text()
     package = with_feast / "src/churn_model"
@@ -81,7 +81,7 @@ def test_feast_files_only_with_the_feast_option(tmp_path: Path) -> None:
     assert not (without / "feature_repo").exists()
     assert not (without / "src/churn_model/feature_store.py").exists()
     assert not (without / "src/churn_model/serving/online_features.py").exists()
-    for module in ("cli.py", "serving/app.py", "training/stage.py", "pipeline.py"):
+    for module in ("cli/operate.py", "serving/app.py", "training/stage.py", "pipeline.py"):
         text = (without / "src/churn_model" / module).read_text()
         assert "feast" not in text and "feature_store" not in text, module
     assert "train: features" not in (without / "Makefile").read_text()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -11,7 +10,8 @@ import textwrap
 import pytest
 
 from {{ cookiecutter.package_name }}.benchmarks.load import Usage, WrkResult, measure, parse_wrk
-from {{ cookiecutter.package_name }}.benchmarks.serve import Result, main, print_table
+from {{ cookiecutter.package_name }}.benchmarks.serve import LoadOptions, Result, print_table
+from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.errors import UserError
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:8080/predict
@@ -81,7 +81,7 @@ def test_measure_counts_children_and_grandchildren() -> None:
 
 
 def test_the_table_puts_cores_next_to_throughput(capsys: pytest.CaptureFixture[str]) -> None:
-    args = argparse.Namespace(connections=4, threads=1, warmup=1, duration=2)
+    args = LoadOptions(connections=4, threads=1, warmup=1, duration=2)
     measured = Result("this server (make serve)", parse_wrk(WRK_OUTPUT), Usage(2.2, 2.0, 250))
     print_table([measured, Result("mlflow models serve", note="mlflow is not installed")], args)
     lines = capsys.readouterr().out.splitlines()
@@ -94,8 +94,19 @@ def test_the_table_puts_cores_next_to_throughput(capsys: pytest.CaptureFixture[s
     assert cells == ["-"] * 6 + ["mlflow is not installed"]
 
 
-def test_bad_flags_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bench-serve", "--duration", "0"], "--duration"),
+        (["bench-serve", "--skip", "wrk"], "--skip wrk: use mlflow or lean"),
+        (["bench-batch", "--rows", "0"], "--rows"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     with pytest.raises(SystemExit) as exited:
-        main(["--duration", "0"])
+        main(args)
     assert exited.value.code == 2
-    assert "0 is not a positive whole number" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

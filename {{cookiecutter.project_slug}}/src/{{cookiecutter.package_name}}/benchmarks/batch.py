@@ -4,13 +4,12 @@ Rows/s of the local engine, of the Spark engine on `local[2]` (`mapInPandas` ove
 predictor, what `--engine spark` runs), of `mlflow.pyfunc.spark_udf` on the same bundle
 (the alternative the Spark engine was measured against), and of a naive loop calling the
 model's predict once per row; plus the local engine's peak RSS at 1x and 10x the input. Each
-engine run is its own process (`--child`), so peak RSS is that run's alone. Spark timings
-include starting the session. Targets: local >= 50x naive; RSS at 10x <= 1.5x RSS at 1x.
+engine run is its own process (`bench-batch --child`), so peak RSS is that run's alone. Spark
+timings include starting the session. Targets: local >= 50x naive; RSS at 10x <= 1.5x RSS at 1x.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
@@ -25,7 +24,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from {{ cookiecutter.package_name }}.batch.model import load_model
-from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import get_settings
 from {{ cookiecutter.package_name }}.tables import render
 
@@ -103,8 +101,8 @@ def naive(source: Path) -> dict[str, Any]:
 
 
 def _in_subprocess(engine: str, source: Path, output: Path) -> dict[str, Any] | str:
-    module = "{{ cookiecutter.package_name }}.benchmarks.batch"  # not __name__: "__main__" here
-    command = [sys.executable, "-m", module, "--child", engine, str(source), str(output)]
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "bench-batch", "--child", engine, str(source),
+               str(output)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
@@ -156,26 +154,3 @@ def report(results: list[tuple[str, dict[str, Any] | str]]) -> int:
           f"peak RSS 10x / 1x: {growth:.2f} (target <= {RSS_TARGET}): "
           f"{'ok' if ok else 'MISSED'}")  # fmt: skip
     return 0 if ok else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rows", type=int, default=200_000, help="rows of the 1x input")
-    parser.add_argument("--child", nargs=3, metavar=("ENGINE", "INPUT", "OUTPUT"),
-                        help=argparse.SUPPRESS)  # fmt: skip
-    args = parser.parse_args(argv)
-    try:
-        if args.child:
-            engine, source, output = args.child
-            print(json.dumps(child(engine, Path(source), Path(output))))
-            return 0
-        if args.rows < 1:
-            raise UserError("--rows must be a positive whole number")
-        return run(args.rows)
-    except UserError as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,7 +11,6 @@ by side (`benchmarks.load` says how cores are counted).
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import os
@@ -33,6 +32,7 @@ from {{ cookiecutter.package_name }}.benchmarks.load import (
     wrk_run,
 )
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.registry import resolve_bundle
 from {{ cookiecutter.package_name }}.serving.model import ONNX_FILE, load_bundle
 from {{ cookiecutter.package_name }}.serving.smoke import call, free_port, stop
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX, Settings, get_settings
@@ -122,7 +122,7 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 180.0)
     return False
 
 
-def bench(target: Target, wrk: str, scratch: Path, args: argparse.Namespace) -> Result:
+def bench(target: Target, wrk: str, scratch: Path, args: LoadOptions) -> Result:
     port = free_port()
     command = [part.replace("{port}", str(port)) for part in target.command]
     base = f"http://127.0.0.1:{port}"
@@ -203,7 +203,7 @@ def mlflow_target(bundle: Path, scratch: Path, payload_row: dict[str, float]) ->
     )
 
 
-def print_table(results: list[Result], args: argparse.Namespace) -> None:
+def print_table(results: list[Result], args: LoadOptions) -> None:
     print(
         f"\nbench-serve: {args.connections} connections, {args.threads} wrk threads, "
         f"{args.warmup}s warm-up + {args.duration}s measured, one row per request\n"
@@ -265,35 +265,22 @@ def lean_target(
     )  # fmt: skip
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
-    return value
+@dataclass(frozen=True)
+class LoadOptions:
+    """The load `bench-serve` puts on each server (the CLI's options)."""
+
+    connections: int = 16
+    threads: int = 2
+    duration: int = 20  # measured seconds
+    warmup: int = 5  # warm-up seconds
+    skip: tuple[str, ...] = ()  # "mlflow", "lean": servers left out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--connections", type=_positive, default=16)
-    parser.add_argument("--threads", type=_positive, default=2)
-    parser.add_argument("--duration", type=_positive, default=20, help="measured seconds")
-    parser.add_argument("--warmup", type=_positive, default=5, help="warm-up seconds")
-    parser.add_argument("--skip", action="append", default=[], choices=["mlflow", "lean"])
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except UserError as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: LoadOptions) -> int:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise UserError("wrk not found; install it (apt-get install wrk / brew install wrk)")
     settings = get_settings()
-    from {{ cookiecutter.package_name }}.registry import resolve_bundle
-
     bundle = resolve_bundle("champion", settings)
     model = load_bundle(bundle)
     row = example_row(settings, model.feature_names)
@@ -316,7 +303,3 @@ def run(args: argparse.Namespace) -> int:
             results.append(bench(target, wrk, scratch, args))
     print_table(results, args)
     return 0 if all(r.load is None or r.load.errors == 0 for r in results) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

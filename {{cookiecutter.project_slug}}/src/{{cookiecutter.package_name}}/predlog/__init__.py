@@ -2,6 +2,6 @@
 
 `store` is the database side (table, the one URL resolver, engine, start-up check, wire
 types); `pump` is the server's queue and group-commit pump; `writer` the writer process it
-starts (`process`). Modules are imported where used (no re-exports here): the writer process
-imports `predlog.writer` and must not pay for FastAPI, numpy and the model runtimes.
+starts (`process`, as the CLI's hidden `log-writer` command). Modules are imported where used
+(no re-exports here): the writer process must not pay for FastAPI, numpy and the model runtimes.
 """

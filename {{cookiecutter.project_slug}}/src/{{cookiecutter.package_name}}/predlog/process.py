@@ -1,4 +1,4 @@
-"""Start and stop the prediction log's writer process (`logwriter`), from the server's side."""
+"""Start and stop the prediction log's writer process (`writer`), from the server's side."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from {{ cookiecutter.package_name }}.predlog.store import LogWriteError, read_fr
 
 
 def start_writer(url: str, timeout_s: float) -> subprocess.Popen[bytes]:
-    """Start `python -m ...logwriter`, send it the URL (never argv: `ps` shows argv) and wait
-    until it is connected; `LogWriteError` when it cannot connect or does not answer."""
+    """Start `python -m <package> log-writer` (`writer.main`), send it the URL (never argv: `ps`
+    shows argv) and wait until it is connected; `LogWriteError` when it cannot connect or does
+    not answer."""
     process = subprocess.Popen(  # our own interpreter and module
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}.predlog.writer"],
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "log-writer"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )

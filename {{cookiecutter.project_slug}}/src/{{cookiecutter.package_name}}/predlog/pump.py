@@ -3,7 +3,7 @@
 Request handlers only append to a bounded deque (no lock, no wake-up, no serialisation on
 the request path). Every `linger_s` (20 ms) a timer on the server's event loop drains the
 deque into one orjson frame and writes it to a non-blocking pipe to a writer process
-(`logwriter`), which commits each frame in one transaction (group commit) and answers it.
+(`writer`), which commits each frame in one transaction (group commit) and answers it.
 The database work runs in another interpreter and no thread of this process wakes to shuttle
 data, so logging never holds the GIL while a request waits.
 

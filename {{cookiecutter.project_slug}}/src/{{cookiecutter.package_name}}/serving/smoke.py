@@ -118,7 +118,3 @@ def main() -> int:
         return 1
     print(f"smoke test passed ({Path.cwd().name} on {base})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
