@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 from sqlalchemy import create_engine, insert
 
+from {{ cookiecutter.package_name }}.contracts.bundle import Bundle, BundleConfig
 from {{ cookiecutter.package_name }}.predlog.store import metadata, predictions
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings
 
@@ -174,3 +175,9 @@ def write_candidate(settings: Settings, task: str) -> Path:
     content = config | {"lineage": lineage, "metrics": {}}
     (bundle / "model_config.yaml").write_text(yaml.safe_dump(content, sort_keys=False))
     return bundle
+
+
+def fake_bundle(dataset: dict[str, Any], bundle_id: str) -> Bundle:
+    """A registered bundle's contract (no files): what the gate reads of a champion."""
+    raw = {"model_id": "churn-model", "dataset": dataset, "lineage": {"bundle_id": bundle_id}}
+    return Bundle(Path(bundle_id), BundleConfig.model_validate(raw), raw)

@@ -185,7 +185,7 @@ def test_a_worse_champion_passes_a_better_one_refuses(
     dataset_config = tp.dataset_section(task)
 
     def champion(model: Any) -> Any:
-        return lambda _settings, _id: ("champion-1", {"dataset": dataset_config}, model)
+        return lambda _settings, _id: (tp.fake_bundle(dataset_config, "champion-1"), model)
 
     monkeypatch.setattr(gate, "_champion", champion(tp.RuleModel(task, noise=2.0)))
     report = gate.run(settings)
@@ -201,7 +201,7 @@ def test_a_champion_of_another_task_is_not_compared(
 ) -> None:
     settings, task = candidate
     other = "regression" if task != "regression" else "binary"
-    found = ("champion-1", {"dataset": tp.dataset_section(other)}, tp.RuleModel(other))
+    found = (tp.fake_bundle(tp.dataset_section(other), "champion-1"), tp.RuleModel(other))
     monkeypatch.setattr(gate, "_champion", lambda _settings, _id: found)
     report = gate.run(settings)
     assert report["passed"] and report["champion"]["comparable"] is False

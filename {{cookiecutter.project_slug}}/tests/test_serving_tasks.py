@@ -369,6 +369,6 @@ def test_bundle_gives_features_categories_and_task(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="positive_class") as raised:
         load_bundle(tmp_path)
     assert "\n" not in str(raised.value)
-    (tmp_path / "model_config.yaml").write_text("{}")  # no dataset section: refused, one line
-    with pytest.raises(UserError, match="dataset"):
+    (tmp_path / "model_config.yaml").write_text("model_id: m\n")  # no dataset: refused
+    with pytest.raises(UserError, match="invalid 'dataset'"):
         load_bundle(tmp_path)
