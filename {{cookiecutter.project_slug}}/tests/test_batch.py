@@ -18,6 +18,7 @@ import conftest
 from {{ cookiecutter.package_name }} import optimization
 from {{ cookiecutter.package_name }}.batch.job import TooManyRejectedError, batch_score
 from {{ cookiecutter.package_name }}.batch.model import load_model
+from {{ cookiecutter.package_name }}.batch.reader import read_batch_window
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.data import read_table
 from {{ cookiecutter.package_name }}.evaluation import gate
@@ -173,6 +174,35 @@ def test_directory_of_files_and_manifest(project: Path, tmp_path: Path) -> None:
     parts = sorted(path.name for path in (out / "predictions").iterdir())
     assert manifest["outputs"]["predictions"] == parts and parts[0] == "part-00000.parquet"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # staging removed
+
+
+def test_output_carries_the_input_columns_and_joins_back(project: Path, tmp_path: Path) -> None:
+    """Every non-feature input column is written next to the predictions (`batch.passthrough:
+    all`), an output whose name an input column has is written as `output_<name>`, and
+    `passthrough: ids` narrows the carried columns to dataset.id_columns."""
+    model = load_model("champion", _settings(project))
+    sample = _sample(project).reset_index(drop=True)
+    given = sample.assign(key=[f"k{i}" for i in range(len(sample))], score="input", note=None)
+    source = tmp_path / "in.parquet"
+    given.to_parquet(source)
+    manifest = batch_score(_settings(project), source, tmp_path / "all", progress=False)
+    scored = pd.read_parquet(tmp_path / "all" / "predictions")
+    carried = [*model.id_columns, "key", "score", "note"]
+    assert scored.columns.tolist()[: len(carried)] == carried
+    assert manifest.columns["outputs"]["score"] == "output_score"
+    assert {"prediction", "output_score", "model_version"} <= set(scored.columns)
+    joined = given.merge(scored[["key", "prediction"]], on="key", validate="one_to_one")
+    assert len(joined) == len(given) and (scored["score"] == "input").all()
+    settings = _settings(project, passthrough="ids")
+    batch_score(settings, source, tmp_path / "ids", progress=False)
+    narrow = pd.read_parquet(tmp_path / "ids" / "predictions")
+    assert narrow.columns.tolist()[: len(model.id_columns) + 1] == [
+        *model.id_columns, model.feature_names[0]
+    ]  # fmt: skip
+    assert "key" not in narrow and "score" in narrow  # the model's own score column
+    window = read_batch_window(tmp_path / "all")
+    assert window.features.columns.tolist() == model.feature_names
+    np.testing.assert_allclose(window.score, scored["output_score"])
 
 
 def test_a_resolved_bundle_directory_scores_like_its_alias(project: Path, tmp_path: Path) -> None:

@@ -392,3 +392,42 @@ def test_a_log_of_the_earlier_schema_is_refused_with_the_fix(url: str) -> None:
         assert fix in message, message
         with pytest.raises(UserError, match="earlier schema"):
             PredictionLog(legacy).start()  # the server's start-up runs the same check
+
+
+def test_a_log_without_ids_is_refused_with_the_alter_that_fixes_it(tmp_path: Path) -> None:
+    """The log before ids were logged: refused in one line naming the one ALTER TABLE; after
+    it, the old rows stay and new ones carry their ids."""
+    url = sqlite_url(tmp_path)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE predictions (request_id VARCHAR(160) PRIMARY KEY, created_at TIMESTAMP "
+            "NOT NULL, model_version TEXT NOT NULL, role VARCHAR(16) NOT NULL, features TEXT NOT "
+            "NULL, prediction TEXT NOT NULL, score FLOAT NOT NULL, label TEXT, feedback_at "
+            "TIMESTAMP)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO predictions VALUES ('old', '2024-01-01 00:00:00.000000', 'v0', "
+            "'champion', '{}', '1', 0.5, NULL, NULL)"
+        )
+    with pytest.raises(UserError) as raised:
+        check_database(url)
+    message = str(raised.value)
+    assert "\n" not in message and "ALTER TABLE predictions ADD COLUMN ids TEXT" in message
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE predictions ADD COLUMN ids TEXT")
+    check_database(url)
+    log = PredictionLog(url)
+    log.start()
+    try:
+        log.submit(
+            PredictionBatch(
+                ["new"], "v1", "champion", ["a"], [(1.0,)], [1], [0.8], ids=[{"key": "K-1"}]
+            )
+        )
+    finally:
+        log.close()
+    with engine.connect() as connection:
+        stored = dict(connection.execute(select(predictions.c.request_id, predictions.c.ids)).all())
+    engine.dispose()
+    assert stored == {"old": None, "new": '{"key": "K-1"}'}

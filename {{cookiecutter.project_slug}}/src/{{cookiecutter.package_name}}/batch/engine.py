@@ -32,14 +32,22 @@ class Options:
     include_features: bool
     spark_master: str
     progress: bool = True
+    passthrough: str = "all"  # all | ids: the input columns written next to the predictions
 
 
 @dataclass(frozen=True)
 class EngineRun:
-    """What an engine gets: the model, the inputs, where to write, the run id."""
+    """What an engine gets: the model, the inputs, where to write, the run id, and the input
+    columns to carry next to the predictions (`score.passthrough_columns`)."""
 
     model: BatchModel
     inputs: list[InputFile]
     staging: Path
     run_id: str
     options: Options
+    keep: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns an engine reads: the carried ones, then the features."""
+        return [*self.keep, *(n for n in self.model.feature_names if n not in self.keep)]

@@ -23,6 +23,7 @@ from {{ cookiecutter.package_name }}.batch.io import (
     REJECTED_DIR,
     check_output,
     commit,
+    file_columns,
     find_inputs,
     parts,
     staging_dir,
@@ -35,6 +36,8 @@ from {{ cookiecutter.package_name }}.batch.manifest import (
     describe_inputs,
 )
 from {{ cookiecutter.package_name }}.batch.model import load_model
+from {{ cookiecutter.package_name }}.batch.score import output_names, passthrough_columns
+from {{ cookiecutter.package_name }}.batch.validate import check_columns
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -50,7 +53,7 @@ def options_from(settings: Settings, progress: bool = True) -> Options:
     batch = settings.batch
     master = os.environ.get(SPARK_MASTER_ENV) or batch.spark_master
     return Options(batch.batch_size, batch.max_rejected_share, batch.include_features, master,
-                   progress)  # fmt: skip
+                   progress, batch.passthrough)  # fmt: skip
 
 
 def _engine(name: str) -> Callable[[EngineRun], Counts]:
@@ -92,7 +95,12 @@ def _manifest(
         outputs={PREDICTIONS_DIR: parts(job.staging / PREDICTIONS_DIR),
                  REJECTED_DIR: parts(job.staging / REJECTED_DIR)},
         settings={"batch_size": options.batch_size,
-                  "max_rejected_share": options.max_rejected_share},
+                  "max_rejected_share": options.max_rejected_share,
+                  "passthrough": options.passthrough},
+        columns={"passthrough": list(job.keep),
+                 "features": model.feature_names if options.include_features else [],
+                 "outputs": output_names(model, [*job.keep, *(
+                     model.feature_names if options.include_features else [])])},
     )  # fmt: skip
 
 
@@ -115,8 +123,11 @@ def batch_score(
     model = load_model(reference, settings)
     loaded = time.perf_counter()
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    job = EngineRun(model, inputs, staging_dir(output, run_id), run_id,
-                    options_from(settings, progress))  # fmt: skip
+    options = options_from(settings, progress)
+    for item in inputs:  # every file's columns first: a bad last file fails before any work
+        check_columns(file_columns(item), model, str(item.path))
+    keep = passthrough_columns(model, [file_columns(item) for item in inputs], options.passthrough)
+    job = EngineRun(model, inputs, staging_dir(output, run_id), run_id, options, tuple(keep))
     job.staging.mkdir(parents=True)
     try:
         counts = run(job)

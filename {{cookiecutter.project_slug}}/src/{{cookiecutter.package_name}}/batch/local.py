@@ -13,24 +13,21 @@ from {{ cookiecutter.package_name }}.batch.io import (
     REJECTED_DIR,
     InputFile,
     PartWriter,
-    file_columns,
     stream,
 )
 from {{ cookiecutter.package_name }}.batch.progress import Progress
 from {{ cookiecutter.package_name }}.batch.score import ROW, SOURCE_FILE, score_batch
-from {{ cookiecutter.package_name }}.batch.validate import check_columns
 
 
 def _score_file(index: int, item: InputFile, job: EngineRun, progress: Progress) -> Counts:
     model = job.model
-    columns = [*model.id_columns, *model.feature_names]
     scored_part = PartWriter(job.staging / PREDICTIONS_DIR / f"part-{index:05d}.parquet")
     rejected_part = PartWriter(job.staging / REJECTED_DIR / f"part-{index:05d}.parquet")
     offset = 0
     try:
-        for batch in stream(item, columns, job.options.batch_size):
+        for batch in stream(item, job.columns, job.options.batch_size):
             scored, rejected, mask = score_batch(
-                batch, model, job.run_id, job.options.include_features
+                batch, model, job.run_id, job.options.include_features, job.keep
             )
             rejected.insert(0, SOURCE_FILE, str(item.path))
             rejected.insert(1, ROW, np.flatnonzero(mask).astype(np.int64) + offset)
@@ -45,9 +42,8 @@ def _score_file(index: int, item: InputFile, job: EngineRun, progress: Progress)
 
 
 def run_local(job: EngineRun) -> Counts:
-    """Score every input file of `job` into its staging directory."""
-    for item in job.inputs:  # every file's columns first: a bad last file fails before work
-        check_columns(file_columns(item), job.model, str(item.path))
+    """Score every input file of `job` into its staging directory (their columns were
+    checked by `job`)."""
     total = Counts(0, 0, 0)
     with Progress("batch-score", enabled=job.options.progress) as progress:
         for index, item in enumerate(job.inputs):

@@ -27,6 +27,9 @@ class Manifest:
     seconds: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, list[str]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    # The predictions' columns: passthrough (input columns), features, and each output's
+    # written name (`prediction` -> `output_prediction` when an input column has the name)
+    columns: dict[str, Any] = field(default_factory=dict)
 
     def write(self, directory: Path) -> Path:
         path = directory / MANIFEST_FILE

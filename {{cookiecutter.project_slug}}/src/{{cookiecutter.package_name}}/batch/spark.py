@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from {{ cookiecutter.package_name }}.batch.engine import Counts, EngineRun
-from {{ cookiecutter.package_name }}.batch.io import PREDICTIONS_DIR, REJECTED_DIR, file_columns
+from {{ cookiecutter.package_name }}.batch.io import PREDICTIONS_DIR, REJECTED_DIR
 from {{ cookiecutter.package_name }}.batch.model import (
     CATEGORICAL,
     PREDICTION,
@@ -44,9 +44,9 @@ from {{ cookiecutter.package_name }}.batch.score import (
     ROW,
     RUN_ID,
     SOURCE_FILE,
+    output_names,
     score_batch,
 )
-from {{ cookiecutter.package_name }}.batch.validate import check_columns
 from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
 from {{ cookiecutter.package_name }}.errors import UserError, one_line
 
@@ -86,8 +86,7 @@ def _session(master: str, batch_size: int) -> Any:
 def _read(spark: Any, job: EngineRun) -> Any:
     from pyspark.sql import functions as sf
 
-    model = job.model
-    columns = [*model.id_columns, *model.feature_names]
+    columns = job.columns
     frames = []
     for fmt in ("csv", "parquet"):
         paths = [str(item.path) for item in job.inputs if item.format == fmt]
@@ -110,11 +109,12 @@ def _read(spark: Any, job: EngineRun) -> Any:
     return combined
 
 
-def _output_schema(model: BatchModel, source: Any, include_features: bool) -> Any:
+def _output_schema(job: EngineRun, source: Any) -> Any:
     from pyspark.sql import types as st
 
+    model, include_features = job.model, job.options.include_features
     by_name = {field.name: field.dataType for field in source.schema.fields}
-    fields = [st.StructField(name, by_name[name]) for name in model.id_columns]
+    fields = [st.StructField(name, by_name[name]) for name in job.keep]
     if include_features:
         fields += [
             st.StructField(name, by_name[name] if kind == CATEGORICAL else st.DoubleType())
@@ -125,17 +125,19 @@ def _output_schema(model: BatchModel, source: Any, include_features: bool) -> An
         bool: st.BooleanType(),
         np.float64: st.DoubleType(),
     }
+    names = output_names(model, [field.name for field in fields])
     if model.task == "regression":
-        fields.append(st.StructField(PREDICTION, st.DoubleType()))
+        fields.append(st.StructField(names[PREDICTION], st.DoubleType()))
     else:
         kind = label_dtype(model.classes)
-        fields.append(st.StructField(PREDICTION, labels.get(kind, st.StringType())))
-    fields.append(st.StructField(SCORE, st.DoubleType()))
+        fields.append(st.StructField(names[PREDICTION], labels.get(kind, st.StringType())))
+    fields.append(st.StructField(names[SCORE], st.DoubleType()))
     if model.task != "regression":
         fields += [
-            st.StructField(f"{PROBABILITY_PREFIX}{c}", st.DoubleType()) for c in model.classes
+            st.StructField(names[f"{PROBABILITY_PREFIX}{c}"], st.DoubleType())
+            for c in model.classes
         ]
-    fields += [st.StructField(name, st.StringType()) for name in (MODEL_VERSION, RUN_ID)]
+    fields += [st.StructField(names[name], st.StringType()) for name in (MODEL_VERSION, RUN_ID)]
     fields += [st.StructField(SOURCE_FILE, st.StringType()), st.StructField(ROW, st.LongType()),
                st.StructField(REASON, st.StringType())]  # fmt: skip
     return st.StructType(fields)
@@ -152,7 +154,7 @@ def _scorer(job: EngineRun, kinds: dict[str, str]) -> Any:
     model = job.model
     bundle, version, uri = model.bundle, model.version, model.uri
     prefer_optimized = model.runtime != "native"
-    run_id, include = job.run_id, job.options.include_features
+    run_id, include, keep = job.run_id, job.options.include_features, job.keep
 
     def score(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         key = str(bundle)
@@ -164,16 +166,21 @@ def _scorer(job: EngineRun, kinds: dict[str, str]) -> Any:
             # one RecordBatch: pandas' Arrow-backed columns convert to chunked arrays
             table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
             for batch in table.to_batches():
-                yield _rows(batch, loaded, run_id, include, kinds)
+                yield _rows(batch, loaded, (run_id, include, keep), kinds)
 
     return score
 
 
 def _rows(
-    batch: pa.RecordBatch, model: BatchModel, run_id: str, include: bool, kinds: dict[str, str]
+    batch: pa.RecordBatch,
+    model: BatchModel,
+    run: tuple[str, bool, tuple[str, ...]],
+    kinds: dict[str, str],
 ) -> pd.DataFrame:
-    """One task batch scored: scored and rejected rows in the engine's one output schema."""
-    scored, rejected, mask = score_batch(batch, model, run_id, include)
+    """One task batch scored (`run`: run id, include features, carried columns): scored and
+    rejected rows in the engine's one output schema."""
+    run_id, include, keep = run
+    scored, rejected, mask = score_batch(batch, model, run_id, include, keep)
     sources = batch.column(SOURCE_FILE).to_pylist()
     rejected[SOURCE_FILE] = [local_path(sources[index]) for index in np.flatnonzero(mask)]
     rows = pd.concat([scored, rejected], ignore_index=True).reindex(columns=list(kinds))
@@ -195,15 +202,14 @@ def _tidy(directory: Path) -> None:
 
 
 def run_spark(job: EngineRun) -> Counts:
-    """Score every input of `job` on Spark into its staging directory."""
-    for item in job.inputs:  # the same one-line error as the local engine, before Spark starts
-        check_columns(file_columns(item), job.model, str(item.path))
+    """Score every input of `job` on Spark into its staging directory (their columns were
+    checked by `job`, with the local engine's one-line error, before Spark starts)."""
     spark = _session(job.options.spark_master, job.options.batch_size)
     try:
         from pyspark.sql import functions as sf
 
         source = _read(spark, job)
-        schema = _output_schema(job.model, source, job.options.include_features)
+        schema = _output_schema(job, source)
         kinds = {field.name: field.dataType.simpleString() for field in schema.fields}
         rows = source.mapInPandas(_scorer(job, kinds), schema).persist()
         rejected_columns = [SOURCE_FILE, ROW, *job.model.id_columns, REASON]

@@ -180,19 +180,28 @@ def reference_outputs(
 def _read_current(
     path: Path, spec: DatasetSpec
 ) -> tuple[pd.DataFrame, npt.NDArray[Any] | None, npt.NDArray[np.float64] | None]:
-    """Features, predicted labels and scores (when present) of a CSV/Parquet file; for
-    regression the `prediction` column is the predicted value (the score)."""
-    current = read_batch_window(path) if path.is_dir() else read_table(path)
-    prediction = current.get("prediction")
-    score = current["score"].to_numpy(dtype=np.float64) if "score" in current else None
+    """Features, predicted labels and scores (when present) of a batch output directory or a
+    CSV/Parquet file; for regression the `prediction` column is the predicted value (the
+    score). A file's `prediction` and `score` columns are outputs unless a feature has that
+    name (a batch output names its outputs in its manifest, so there they never collide)."""
+    if path.is_dir():
+        window = read_batch_window(path)
+        current, prediction, raw_score = window.features, window.prediction, window.score
+    else:
+        current = read_table(path)
+        outputs = [c for c in ("prediction", "score") if c in current and c not in spec.features]
+        prediction = current["prediction"] if "prediction" in outputs else None
+        raw_score = current["score"] if "score" in outputs else None
+        target = [spec.target] if spec.target in current else []
+        current = current.drop(columns=[*outputs, *target])
+    score = None if raw_score is None else raw_score.to_numpy(dtype=np.float64)
     if not spec.is_classification:
         if score is None and prediction is not None:
             score = pd.to_numeric(prediction, errors="coerce").to_numpy(dtype=np.float64)
         labels = None
     else:
         labels = None if prediction is None else category_text(prediction).to_numpy()
-    outputs = (spec.target, "prediction", "score")
-    return current.drop(columns=[c for c in outputs if c in current]), labels, score
+    return current, labels, score
 
 
 def run_drift(

@@ -4,11 +4,14 @@ The queue, pump and writer process that fill it are `logpump.PredictionLog` and 
 
 Schema (shared with monitoring, which decodes the JSON): `predictions(request_id TEXT PK,
 created_at TIMESTAMP, model_version TEXT, role TEXT, features JSON TEXT, prediction TEXT,
-score FLOAT, label TEXT NULL, feedback_at TIMESTAMP NULL)`. `prediction` is the JSON of the
+score FLOAT, label TEXT NULL, feedback_at TIMESTAMP NULL, ids JSON TEXT NULL)`. `ids` holds the
+request row's id columns (`dataset.id_columns`, e.g. `{"customer_id": "C-17"}`; null when the
+row carried none), so predictions join back to the caller's records. `prediction` is the JSON of the
 predicted label (`"class_0"`, `1`, `true`) or regression value; `score` is P(positive class)
 (binary), P(predicted class) (multiclass) or the value (regression); `label` is the JSON of
-the feedback label or true value. A database with the earlier schema (`predicted_class`,
-`probability`) is refused at start-up with the way to move it aside (`check_database`).
+the feedback label or true value. A database with an earlier schema is refused at start-up
+with the fix (`check_database`): one without `ids` takes an `ALTER TABLE ... ADD COLUMN`, the
+first one (`predicted_class`, `probability`) is moved aside.
 
 Embedded SQLite in WAL mode by default; PostgreSQL when `DATABASE_URL` is set (several
 replicas share one log). Inserts are idempotent (`ON CONFLICT DO NOTHING` on the request id),
@@ -59,6 +62,7 @@ predictions = Table(
     Column("score", Float, nullable=False),
     Column("label", Text, nullable=True),
     Column("feedback_at", DateTime(timezone=True), nullable=True),
+    Column("ids", Text, nullable=True),
 )
 
 
@@ -108,7 +112,7 @@ def make_engine(url: str) -> Engine:
 
 
 INSERT_COLUMNS = (
-    "request_id", "created_at", "model_version", "role", "features", "prediction", "score",
+    "request_id", "created_at", "model_version", "role", "features", "prediction", "score", "ids",
 )  # fmt: skip
 LEGACY_COLUMNS = frozenset({"predicted_class", "probability"})
 
@@ -194,6 +198,13 @@ def _check_columns(engine: Engine, url: str) -> None:
     missing = [column.name for column in predictions.columns if column.name not in columns]
     if not missing:
         return
+    if missing == ["ids"]:  # the schema before ids were logged: one added column, no data lost
+        raise UserError(
+            f"prediction log database {_shown(url)} has a predictions table without the ids "
+            "column; run `ALTER TABLE predictions ADD COLUMN ids TEXT` on it"
+            + (f" (sqlite3 {make_url(url).database})" if engine.dialect.name == "sqlite" else "")
+            + " and start again"
+        )
     if columns & LEGACY_COLUMNS:
         old = "the earlier schema (predicted_class, probability)"
     else:
@@ -245,6 +256,8 @@ class PredictionBatch:
     # The rows' JSON objects exactly as the client sent them (already validated), when known:
     # saves re-serialising every feature value.
     features_json: Sequence[str] | None = None
+    # Per row, the id columns the request carried ({column: value}); None when none did.
+    ids: Sequence[dict[str, Any]] | None = None
 
     def wire(self) -> list[Any]:
         """The writer process's item (`logwriter.LogWriter.handle`): names and rows only
@@ -261,6 +274,7 @@ class PredictionBatch:
             self.predictions,
             self.scores,
             self.created_at,
+            self.ids,
         ]
 
 

@@ -47,9 +47,9 @@ from {{ cookiecutter.package_name }}.predlog.store import (
 
 log = logging.getLogger(__name__)
 
-# Rows per multi-row INSERT on SQLite: 7 columns x 128 rows stays under 999 bound variables,
+# Rows per multi-row INSERT on SQLite: 8 columns x 124 rows stays under 999 bound variables,
 # the limit of older SQLite builds.
-SQLITE_ROWS_PER_INSERT = 128
+SQLITE_ROWS_PER_INSERT = 124
 # Idempotent inserts (SQLite >= 3.24 and PostgreSQL): a list sent again commits once.
 ON_CONFLICT = " ON CONFLICT (request_id) DO NOTHING"
 
@@ -131,16 +131,20 @@ class LogWriter:
         return {"written": written, "rejected": rejected, "feedback": results, "error": None}
 
     def _records(self, item: list[Any]) -> list[tuple[Any, ...]]:
-        _, request_ids, version, role, names, rows, features_json, predicted, scores, created = item
+        _, request_ids, version, role, names, rows, features_json, predicted, scores, created = (
+            item[:10]
+        )
+        ids = item[10] if len(item) > 10 and item[10] is not None else [None] * len(request_ids)
         if features_json is None:
             features_json = [json.dumps(dict(zip(names, row, strict=True))) for row in rows]
         created_at = sqlite_timestamp(created) if self.sqlite else datetime.fromisoformat(created)
         return [
-            (request_id, created_at, version, role, row_json, _json(value), float(score))
-            for request_id, row_json, value, score in zip(
-                request_ids, features_json, predicted, scores, strict=True
+            (request_id, created_at, version, role, row_json, _json(value), float(score),
+             json.dumps(row_ids) if row_ids else None)
+            for request_id, row_json, value, score, row_ids in zip(
+                request_ids, features_json, predicted, scores, ids, strict=True
             )
-        ]
+        ]  # fmt: skip
 
     def _multi_insert(self, count: int) -> str:
         sql = self._multi_sql.get(count)

@@ -69,8 +69,8 @@ def create_app(
 
     async def hot_route(route: str, body: bytes, content_type: str, key: str | None) -> Reply:
         if route == "/invocations":
-            rows, field = parse_invocations(state.require_schema(), body, content_type)
-            return scorer.invocations_reply(rows, field, key)
+            rows, ids, field = parse_invocations(state.require_schema(), body, content_type)
+            return scorer.invocations_reply(rows, ids, field, key)
         check_content_type(content_type, (JSON,))
         if route == "/feedback":
             return await feedback_reply(state, body)

@@ -4,9 +4,10 @@
 - `GET /version`: the MLflow version (MLflow's `ScoringServerClient.get_version`);
 - `POST /invocations` with `application/json` (`dataframe_split`, `dataframe_records`,
   `instances` as rows or as a dict of columns, `inputs`, optional `params`), `text/csv`
-  (a header row of feature names; an empty cell is a missing value, sent to the model as
-  null) or `application/vnd.apache.parquet` (NaN and null cells are missing values); `charset` other
-  than UTF-8 or any other content-type parameter is 415, as in MLflow;
+  (a header row of column names: features, id columns, other columns as
+  `serving.extra_fields` says; an empty cell is a missing value, sent to the model as null)
+  or `application/vnd.apache.parquet` (NaN and null cells are missing values); `charset`
+  other than UTF-8 or any other content-type parameter is 415, as in MLflow;
 - errors as MLflow's `{"error_code": "BAD_REQUEST", "message": ...}` with status 400 for a
   bad payload (`responses.mlflow_error_reply`).
 """
@@ -17,7 +18,7 @@ import io
 from importlib import metadata
 from typing import Any
 
-from {{ cookiecutter.package_name }}.serving.schema import RequestError, RequestSchema
+from {{ cookiecutter.package_name }}.serving.schema import RequestError, RequestSchema, RowIds
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -55,24 +56,30 @@ def check_content_type(content_type: str, accepted: tuple[str, ...]) -> str:
 
 def parse_invocations(
     schema: RequestSchema, body: bytes, content_type: str
-) -> tuple[list[tuple[Any, ...]], str]:
-    """The body of POST /invocations -> (rows in training order, the field errors name)."""
+) -> tuple[list[tuple[Any, ...]], RowIds, str]:
+    """The body of POST /invocations -> (rows in training order, the id columns each row
+    carried, the field errors name)."""
     mime = check_content_type(content_type, CONTENT_TYPES)
     if mime == JSON:
         return schema.parse_invocations(body)
     frame = _read_csv(body) if mime == CSV else _read_parquet(body)
     field = "csv" if mime == CSV else "parquet"
-    unknown = [str(name) for name in frame.columns if str(name) not in schema.names]
-    if unknown:
+    known = {*schema.names, *schema.id_columns}
+    unknown = [str(name) for name in frame.columns if str(name) not in known]
+    if unknown and schema.extra_fields == "reject":
         raise RequestError(
-            422, f"{field}.{unknown[0]}: unknown feature; send only the features the model uses"
+            422,
+            f"{field}.{unknown[0]}: unknown column; send the model's features and id columns "
+            "only (serving.extra_fields: reject), or set serving.extra_fields: ignore",
         )
+    if unknown:  # other columns of the client's table (serving.extra_fields: ignore)
+        frame = frame.drop(columns=[name for name in frame.columns if str(name) not in known])
     # A table has no null: an empty cell (NaN, or None in a text column) is the missing value.
     records = [
         {str(name): None if _missing(value) else value for name, value in record.items()}
         for record in frame.to_dict(orient="records")
     ]
-    return schema.parse_records(records, field), field
+    return *schema.parse_records(records, field), field
 
 
 def _missing(value: Any) -> bool:

@@ -42,6 +42,8 @@ class LoadedModel:
     predict: PredictRows
     info: dict[str, Any] = field(default_factory=dict)
     task: ModelTask = field(default_factory=ModelTask)
+    # `dataset.id_columns`: a request row's keys, logged and echoed, never model inputs
+    id_columns: tuple[str, ...] = ()
 
     @cached_property
     def feature_names(self) -> list[str]:
@@ -91,6 +93,7 @@ def load_bundle(path: Path, prefer_optimized: bool = True) -> LoadedModel:
         predictor.predict_rows,
         info,
         ModelTask.of(bundle),
+        tuple(bundle.spec.id_columns),
     )
 
 

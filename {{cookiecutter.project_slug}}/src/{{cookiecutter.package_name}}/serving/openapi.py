@@ -55,6 +55,10 @@ def response_models(task: ModelTask) -> tuple[Any, Any, Any]:
         ),
         "model_version": (str, ...),
         "role": (str, ...),
+        "ids": (
+            list[dict[str, Any]] | None,
+            Field(default=None, description="Per row, the id columns it carried (when any did)."),
+        ),
     }
     if task.task == "regression":
         fields["predictions"] = (list[float], Field(description="Predicted value per row."))
@@ -70,7 +74,11 @@ def response_models(task: ModelTask) -> tuple[Any, Any, Any]:
         )
         fields["classes"] = (list[label], Field(description="The classes, in output order."))
     predict = create_model("PredictResponse", **fields)
-    invocations = create_model("InvocationsResponse", predictions=(list[label], ...))
+    invocations = create_model(
+        "InvocationsResponse",
+        predictions=(list[label], ...),
+        ids=(list[dict[str, Any]] | None, None),
+    )
     feedback = FeedbackResponse if task.is_classification else RegressionFeedbackResponse
     return predict, invocations, feedback
 

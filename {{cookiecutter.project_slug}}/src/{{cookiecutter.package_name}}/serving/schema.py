@@ -2,20 +2,25 @@
 
 The bundle (`contracts.bundle`) names the features the model was trained on (`dataset.features`:
 numeric or categorical; the categories training saw are under `categories:`). From it we
-build a pydantic model (one strict field per feature, unknown keys forbidden) and validate
-every request against it, so a bad request becomes a 4xx whose message names the field,
-never a 500. Every feature accepts `null` (a missing value: the model imputes it). Numbers
-must be finite and within float32's range (NaN and infinity are refused: `null` is how a
-value is sent missing). A categorical accepts the JSON types training saw (strings; ints or
-booleans when those were the categories); a category training never saw is passed to the
-model (`dataset.unknown_category: ignore`, encoded as "none of the known ones") or refused
-with a 422 naming the column and the value (`reject`).
+build a pydantic model (one strict field per feature, one optional field per id column of
+`dataset.id_columns`) and validate every request against it, so a bad request becomes a 4xx
+whose message names the field, never a 500. Clients send records, not feature vectors: the
+id columns' values are returned per row (logged and echoed), and any other field (a dropped
+column, the target, a date) is ignored (`serving.extra_fields: ignore`, the default) or
+refused with a 422 naming it (`reject`). Every feature accepts `null` (a missing value: the
+model imputes it). Numbers must be finite and within float32's range (NaN and infinity are
+refused: `null` is how a value is sent missing). A categorical accepts the JSON types
+training saw (strings; ints or booleans when those were the categories); a category training
+never saw is passed to the model (`dataset.unknown_category: ignore`, encoded as "none of the
+known ones") or refused with a 422 naming the column and the value (`reject`).
 
 Hot path: the body is parsed by orjson and, for all-numeric schemas, checked column-wise in one
 go (exact key set per row, int/float values only, `numpy.isfinite` on the whole matrix). Any
 request that fails that check (a null, a string, a bad value) is re-validated by pydantic-core
 (Rust) straight from the request bytes, which names the first bad field; so valid all-numeric
-requests never pay for pydantic and invalid ones get the same messages either way.
+requests never pay for pydantic and invalid ones get the same messages either way. A record
+with ids or other fields takes the pydantic path too (the hot path's check stays one length
+comparison and one key lookup per row).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import json
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
@@ -45,12 +50,18 @@ from {{ cookiecutter.package_name }}.contracts.bundle import Bundle
 MAX_TEXT = 1024  # characters of one categorical value
 SHOWN_CATEGORIES = 10  # known values named in an unknown-category message
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+ExtraFields = Literal["ignore", "reject"]
+# Per row, the id columns the record carried ({column: value}); None: every record held
+# exactly the features (no id, no other field), so its JSON as sent is its features' JSON.
+RowIds = list[dict[str, Any]] | None
 
 # The non-finite policy: NaN, infinity and numbers beyond float32's range (which ONNX and
 # TFLite models compute in, where they become infinity) are refused with a 422 naming the
 # field; a model output that is not finite is refused too (`scoring`), never logged.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+# An id column's value: any JSON scalar (a key is text or a number), null when unknown.
+IdValue = Annotated[str, Field(max_length=MAX_TEXT)] | int | Number | bool | None
 
 
 class RequestError(Exception):
@@ -107,7 +118,10 @@ def describe(error: ValidationError, prefix: str = "") -> str:
         return f"malformed JSON: {first['msg'].removeprefix('Invalid JSON: ')}"
     if kind == "extra_forbidden":
         field = _where(loc, prefix)
-        message = f"{field}: unknown feature; send only the features the model was trained on"
+        message = (
+            f"{field}: unknown field; send the model's features and id columns only "
+            "(serving.extra_fields: reject), or set serving.extra_fields: ignore"
+        )
     elif kind == "missing":
         message = f"{_where(loc, prefix)}: missing feature; every row needs every feature"
     elif kind == "finite_number":
@@ -126,21 +140,31 @@ def describe(error: ValidationError, prefix: str = "") -> str:
 
 
 class RequestSchema:
-    """Validates request payloads into rows of feature values in training order."""
+    """Validates request payloads into rows of feature values in training order, and the
+    id columns each row carried (`RowIds`)."""
 
     def __init__(
-        self, features: Sequence[Feature], max_batch_size: int, reject_unknown: bool = False
+        self,
+        features: Sequence[Feature],
+        max_batch_size: int,
+        reject_unknown: bool = False,
+        id_columns: Sequence[str] = (),
+        extra_fields: ExtraFields = "ignore",
     ) -> None:
         self.features = list(features)
         self.names = [feature.name for feature in self.features]
+        self.id_columns = [name for name in id_columns if name not in self.names]
+        self.extra_fields = extra_fields
         self.max_batch_size = max_batch_size
         fields: dict[str, Any] = {
             f"f{index}": (field_type(feature, reject_unknown), Field(alias=feature.name))
             for index, feature in enumerate(self.features)
         }
-        row_model: Any = create_model(
-            "FeatureRow", __config__=ConfigDict(extra="forbid", frozen=True), **fields
-        )
+        self._id_fields = [f"i{index}" for index in range(len(self.id_columns))]
+        for key, name in zip(self._id_fields, self.id_columns, strict=True):
+            fields[key] = (IdValue, Field(default=None, alias=name))
+        config = ConfigDict(extra="allow" if extra_fields == "ignore" else "forbid", frozen=True)
+        row_model: Any = create_model("FeatureRow", __config__=config, **fields)
         self.row_model = row_model
         self._rows: TypeAdapter[list[Any]] = TypeAdapter(list[row_model])
         envelope: Any = create_model(
@@ -192,12 +216,30 @@ class RequestSchema:
                 "split it into smaller requests",
             )
 
-    @staticmethod
-    def _values(rows: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return [tuple(row.__dict__.values()) for row in rows]
+    def _values(self, rows: Sequence[Any]) -> tuple[list[tuple[Any, ...]], RowIds]:
+        """Validated row models -> (feature rows, the ids each carried; None when every row
+        held exactly the features)."""
+        if not self._id_fields:
+            values = [tuple(row.__dict__.values()) for row in rows]
+            exact = self.extra_fields == "reject" or not any(r.__pydantic_extra__ for r in rows)
+            return values, (None if exact else [{} for _ in rows])
+        width = self._width
+        values = [tuple(row.__dict__.values())[:width] for row in rows]
+        ids = [
+            {
+                name: getattr(row, key)
+                for key, name in zip(self._id_fields, self.id_columns, strict=True)
+                if key in row.model_fields_set
+            }
+            for row in rows
+        ]
+        if any(ids) or any(row.__pydantic_extra__ for row in rows if self.extra_fields == "ignore"):
+            return values, ids
+        return values, None
 
-    def parse_predict(self, body: bytes) -> list[tuple[Any, ...]]:
-        """`{"instances": [{feature: value, ...}, ...]}` -> rows (validated from the raw bytes)."""
+    def parse_predict(self, body: bytes) -> tuple[list[tuple[Any, ...]], RowIds]:
+        """`{"instances": [{feature: value, ...}, ...]}` -> (rows, ids), validated from the raw
+        bytes."""
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -206,7 +248,7 @@ class RequestSchema:
             self._check_size(len(payload["instances"]), "instances")
             fast = self._fast_rows(payload["instances"])
             if fast is not None:
-                return fast
+                return fast, None
         try:
             request = self._envelope.validate_json(body)
         except ValidationError as error:
@@ -222,9 +264,9 @@ class RequestSchema:
         self._check_size(len(rows), "instances")
         return self._values(rows)
 
-    def parse_invocations(self, body: bytes) -> tuple[list[tuple[Any, ...]], str]:
+    def parse_invocations(self, body: bytes) -> tuple[list[tuple[Any, ...]], RowIds, str]:
         """MLflow's JSON payloads (dataframe_split, dataframe_records, instances, inputs)
-        -> (rows, the payload's key)."""
+        -> (rows, ids, the payload's key)."""
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -243,14 +285,15 @@ class RequestSchema:
         if not isinstance(payload.get("params", {}), dict | None):
             raise RequestError(422, "params: expected an object of parameter values")
         key = keys[0]
-        return self.parse_records(self._records(key, payload[key]), key), key
+        return *self.parse_records(self._records(key, payload[key]), key), key
 
-    def parse_records(self, records: list[Any], field: str) -> list[tuple[Any, ...]]:
-        """`[{feature: value, ...}, ...]` -> rows; `RequestError` naming `field[i].feature`."""
+    def parse_records(self, records: list[Any], field: str) -> tuple[list[tuple[Any, ...]], RowIds]:
+        """`[{feature: value, ...}, ...]` -> (rows, ids); `RequestError` naming
+        `field[i].feature`."""
         self._check_size(len(records), field)
         fast = self._fast_rows(records)
         if fast is not None:
-            return fast
+            return fast, None
         try:
             rows = self._rows.validate_python(records)
         except ValidationError as error:

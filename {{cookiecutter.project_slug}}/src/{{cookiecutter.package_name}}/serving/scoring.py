@@ -24,7 +24,7 @@ from {{ cookiecutter.package_name }}.serving.metrics import ServingMetrics
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel, Rows
 from {{ cookiecutter.package_name }}.serving.outputs import Decoded
 from {{ cookiecutter.package_name }}.serving.responses import Reply
-from {{ cookiecutter.package_name }}.serving.schema import RequestError
+from {{ cookiecutter.package_name }}.serving.schema import RequestError, RowIds
 
 if TYPE_CHECKING:
     from {{ cookiecutter.package_name }}.serving.state import ServingState
@@ -41,11 +41,12 @@ class Scored:
     role: str
     decoded: Decoded
     request_ids: list[str]
+    ids: RowIds = None
 
     def payload(self) -> dict[str, Any]:
-        """The /predict answer: ids, model, `predictions` (label or value per row) and the
+        """The /predict answer: ids, model, `predictions` (label or value per row), the
         task's fields (binary: P(positive class) per row; multiclass: probabilities per
-        class and the classes)."""
+        class and the classes) and, when the rows carried id columns, `ids` per row."""
         body: dict[str, Any] = {
             "request_id": self.request_id,
             "model_version": self.model.version,
@@ -55,6 +56,8 @@ class Scored:
         }
         if len(self.request_ids) > 1:
             body["request_ids"] = self.request_ids
+        if self.ids is not None and any(self.ids):
+            body["ids"] = self.ids
         return body
 
 
@@ -85,8 +88,15 @@ class Scorer:
         self.state = state
         self.ids = RequestIds()
 
-    def score(self, key: str | None, rows: Rows, field: str, row_json: str | None = None) -> Scored:
-        """Route, predict, log, count."""
+    def score(
+        self,
+        key: str | None,
+        rows: Rows,
+        field: str,
+        row_json: str | None = None,
+        ids: RowIds = None,
+    ) -> Scored:
+        """Route, predict, log (with the rows' id columns), count."""
         state = self.state
         predlog = state.predlog
         assert predlog is not None
@@ -114,6 +124,7 @@ class Scorer:
                     tuple(decoded.predictions),
                     tuple(decoded.scores),
                     features_json=None if row_json is None else (row_json,),
+                    ids=ids,
                 )
             )
         except LogFullError:
@@ -122,27 +133,31 @@ class Scorer:
         metrics.child(metrics.routed, model.version, role, state.router.strategy).inc()
         count_predictions(metrics, model, decoded)
         if decision.shadow and state.shadow is not None:
-            state.shadow.submit(request_ids, rows)
-        return Scored(request_id, model, role, decoded, request_ids)
+            state.shadow.submit(request_ids, rows, ids)
+        return Scored(request_id, model, role, decoded, request_ids, ids)
 
     def predict_reply(self, body: bytes, key: str | None) -> Reply:
         """POST /predict: `{"instances": [...]}` -> `Scored.payload`."""
         schema = self.state.require_schema()
-        rows = schema.parse_predict(body)
+        rows, ids = schema.parse_predict(body)
         row_json = None
-        if len(rows) == 1 and body.count(b"[") == 1 and body.count(b"]") == 1:
-            # Validated as {"instances": [ {...} ]} with no other bracket: the text between
-            # the brackets is the row's JSON object as sent; log it verbatim.
+        if ids is None and len(rows) == 1 and body.count(b"[") == 1 and body.count(b"]") == 1:
+            # Validated as {"instances": [ {...} ]} of exactly the features, with no other
+            # bracket: the text between the brackets is the row's JSON as sent; log it verbatim.
             row_json = body[body.index(b"[") + 1 : body.index(b"]")].decode().strip()
-        scored = self.score(key, rows, "instances", row_json)
+        scored = self.score(key, rows, "instances", row_json, ids)
         headers = _id_headers(scored.request_id, scored.model)
         return Reply(200, orjson.dumps(scored.payload()), scored.model.version, headers)
 
-    def invocations_reply(self, rows: Rows, field: str, key: str | None) -> Reply:
+    def invocations_reply(self, rows: Rows, ids: RowIds, field: str, key: str | None) -> Reply:
         """POST /invocations (already parsed by `mlflow_protocol`): `{"predictions": [...]}`,
-        the label (classification) or value (regression) per row, as MLflow's pyfunc."""
-        scored = self.score(key, rows, field)
-        body = orjson.dumps({"predictions": scored.decoded.predictions})
+        the label (classification) or value (regression) per row, as MLflow's pyfunc (plus
+        `ids` per row when the rows carried id columns)."""
+        scored = self.score(key, rows, field, ids=ids)
+        answer: dict[str, Any] = {"predictions": scored.decoded.predictions}
+        if ids is not None and any(ids):
+            answer["ids"] = ids
+        body = orjson.dumps(answer)
         return Reply(200, body, scored.model.version, _id_headers(scored.request_id, scored.model))
 
 
@@ -159,7 +174,7 @@ class ShadowScorer:
 
     def __init__(self, state: ServingState, size: int) -> None:
         self.state = state
-        self._queue: queue.Queue[tuple[list[str], Rows] | None] = queue.Queue(maxsize=size)
+        self._queue: queue.Queue[tuple[list[str], Rows, RowIds] | None] = queue.Queue(maxsize=size)
         self._thread = threading.Thread(target=self._run, name="shadow-scorer", daemon=True)
         self.scored = 0
 
@@ -171,21 +186,21 @@ class ShadowScorer:
             self._queue.put(None)
             self._thread.join(timeout)
 
-    def submit(self, request_ids: list[str], rows: Rows) -> None:
+    def submit(self, request_ids: list[str], rows: Rows, ids: RowIds = None) -> None:
         try:
-            self._queue.put_nowait((request_ids, rows))
+            self._queue.put_nowait((request_ids, rows, ids))
         except queue.Full:
             self.state.metrics.shadow_dropped.labels(self.state.model("challenger").version).inc()
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            request_ids, rows = item
+            request_ids, rows, ids = item
             try:
-                self._score(request_ids, rows)
+                self._score(request_ids, rows, ids)
             except Exception:  # a broken challenger must never affect the champion
                 log.exception("shadow scoring failed")
 
-    def _score(self, request_ids: list[str], rows: Rows) -> None:
+    def _score(self, request_ids: list[str], rows: Rows, ids: RowIds) -> None:
         state = self.state
         model = state.model("challenger")
         try:
@@ -205,6 +220,7 @@ class ShadowScorer:
                         rows,
                         decoded.predictions,
                         decoded.scores,
+                        ids=ids,
                     )
                 )
             except LogFullError:

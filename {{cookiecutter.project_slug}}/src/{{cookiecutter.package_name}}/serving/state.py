@@ -173,6 +173,8 @@ async def start(
         champion.features,
         serving.max_batch_size,
         reject_unknown=champion.task.unknown_category == "reject",
+        id_columns=champion.id_columns,
+        extra_fields=serving.extra_fields,
     )
     state.metrics.describe_models([m for m in (champion, challenger) if m is not None])
     for model in (champion, challenger):
