@@ -5,6 +5,7 @@ Probes and scrapes are counted in `model_probe_requests_total`, apart from clien
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from {{ cookiecutter.package_name }}.serving.metrics import LogCounts
 from {{ cookiecutter.package_name }}.serving.mlflow_protocol import mlflow_version
+from {{ cookiecutter.package_name }}.serving.model import LoadedModel
+from {{ cookiecutter.package_name }}.serving.openapi import error_responses
 from {{ cookiecutter.package_name }}.serving.responses import error_response, json_response
 from {{ cookiecutter.package_name }}.serving.state import ServingState
+
+Probe = Callable[[str, Response], Response]
 
 
 def add_routes(app: FastAPI, state: ServingState, drift_report: Path) -> None:
@@ -31,6 +36,14 @@ def add_routes(app: FastAPI, state: ServingState, drift_report: Path) -> None:
         response = error_response(error.status_code, str(error.detail))
         response.headers.update(error.headers or {})  # e.g. Allow on a 405
         return response
+
+    _add_probes(app, state, probe)
+    _add_model_routes(app, state, drift_report, probe)
+    metrics.watch_log(lambda: _log_counts(state))
+
+
+def _add_probes(app: FastAPI, state: ServingState, probe: Probe) -> None:
+    """/health, /ready and MLflow's /ping and /version."""
 
     @app.get("/health", summary="Liveness", responses=_errors(503))
     async def health() -> Response:
@@ -68,6 +81,11 @@ def add_routes(app: FastAPI, state: ServingState, drift_report: Path) -> None:
     async def version() -> Response:
         return probe("/version", PlainTextResponse(mlflow_version()))
 
+
+def _add_model_routes(app: FastAPI, state: ServingState, drift_report: Path, probe: Probe) -> None:
+    """/model (what is served, the routing state) and /metrics."""
+    metrics = state.metrics
+
     @app.get("/model", summary="The models served and the routing state", responses=_errors(503))
     async def model_info() -> Response:
         if not state.ready or state.champion is None:
@@ -75,18 +93,7 @@ def add_routes(app: FastAPI, state: ServingState, drift_report: Path) -> None:
         body: dict[str, Any] = {"routing": state.router.state()}
         for role, model in (("champion", state.champion), ("challenger", state.challenger)):
             if model is not None:
-                body[role] = {
-                    "version": model.version,
-                    "runtime": model.runtime,
-                    "bundle": str(model.bundle) if model.bundle else None,
-                    "features": model.feature_names,
-                    "feature_types": {
-                        f.name: "numeric" if f.numeric else "categorical" for f in model.features
-                    },
-                    "task": model.task.task,
-                    "classes": list(model.task.classes),
-                    **{k: v for k, v in model.info.items() if k != "input_example"},
-                }
+                body[role] = _describe(model)
         return json_response(body)
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
@@ -97,22 +104,32 @@ def add_routes(app: FastAPI, state: ServingState, drift_report: Path) -> None:
         body = generate_latest(metrics.registry)
         return probe("/metrics", Response(body, media_type=CONTENT_TYPE_LATEST))
 
-    def log_counts() -> LogCounts | None:
-        predlog = state.predlog
-        if predlog is None:
-            return None
-        return LogCounts(
-            predlog.written,
-            predlog.not_stored,
-            predlog.commit_failures,
-            predlog.restarted,
-            predlog.alive,
-        )
 
-    metrics.watch_log(log_counts)
+def _describe(model: LoadedModel) -> dict[str, Any]:
+    """A served model as /model shows it."""
+    return {
+        "version": model.version,
+        "runtime": model.runtime,
+        "bundle": str(model.bundle) if model.bundle else None,
+        "features": model.feature_names,
+        "feature_types": {
+            f.name: "numeric" if f.numeric else "categorical" for f in model.features
+        },
+        "task": model.task.task,
+        "classes": list(model.task.classes),
+        **{k: v for k, v in model.info.items() if k != "input_example"},
+    }
+
+
+def _log_counts(state: ServingState) -> LogCounts | None:
+    predlog = state.predlog
+    if predlog is None:
+        return None
+    return LogCounts(
+        predlog.written, predlog.not_stored, predlog.commit_failures, predlog.restarted,
+        predlog.alive,
+    )  # fmt: skip
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    from {{ cookiecutter.package_name }}.serving.openapi import error_responses
-
     return error_responses(*statuses)
