@@ -325,3 +325,38 @@ def test_cli_drift_errors_are_one_line(
     assert (configured.project_root / "reports/drift/drift_report.html").is_file()
     reference.to_csv(current, index=False)
     assert run("--current", str(current), "--fail-on-drift") == (0, "")
+
+
+def test_a_feature_named_score_or_prediction_is_compared_not_dropped(tmp_path: Path) -> None:
+    """Outputs and features never collide: a file's `score` column is a feature when the
+    spec says so, and a batch output names its outputs in its manifest (`output_score`)."""
+    import yaml
+
+    settings = tp.make_project(tmp_path, "binary")
+    config_path = tmp_path / "configs/model_config.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    renamed = {"income": "score", "seats": "prediction"}
+    features = config["dataset"]["features"]
+    config["dataset"]["features"] = {
+        renamed.get(name, name): kind for name, kind in features.items()
+    }
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    data = tmp_path / "data/raw/synthetic.csv"
+    pd.read_csv(data).rename(columns=renamed).to_csv(data, index=False)
+    frame = tp.make_frame("binary", 400, seed=3).rename(columns=renamed)
+    current = tmp_path / "current.csv"
+    frame.drop(columns="target").to_csv(current, index=False)
+    result = run_drift(settings, current_path=current, output_dir=tmp_path / "file")
+    compared = {row.feature for row in result.report.features}
+    assert {"score", "prediction"} <= compared and not result.report.dataset_drift
+    batch = tmp_path / "batch"
+    (batch / "predictions").mkdir(parents=True)
+    outputs = {"prediction": "output_prediction", "score": "output_score"}
+    scored = frame.rename(columns={"target": outputs["prediction"]}).assign(output_score=0.9)
+    scored.to_parquet(batch / "predictions/part-00000.parquet")
+    manifest = {"status": "complete", "columns": {"features": list(config["dataset"]["features"]),
+                                                  "outputs": outputs}}  # fmt: skip
+    (batch / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    from_batch = run_drift(settings, current_path=batch, output_dir=tmp_path / "batch-report")
+    assert {row.feature for row in from_batch.report.features} == compared
+    assert from_batch.report.prediction  # the outputs were read from output_<name>
