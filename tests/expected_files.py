@@ -22,6 +22,7 @@ def core_files(config: dict[str, Any]) -> set[str]:
         "Makefile",
         "README.md",
         "configs/settings.yaml",
+        "data/raw/.gitkeep",
         "pyproject.toml",
         f"{PKG}/__init__.py",
         f"{PKG}/__main__.py",

@@ -133,6 +133,21 @@ def test_string_categoricals_missing_values_and_an_id(
     assert "cross-validated" in out
 
 
+def test_after_adoption_nothing_speaks_of_the_sample(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's dataset paragraph and the config's comments follow the adopted data."""
+    shutil.copy(PROJECT_ROOT / "README.md", project / "README.md")
+    data = _write(project, "subscribers.csv", subscribers())
+    code, _, err = _run(capsys, "--data", data, "--target", "cancelled")
+    assert code == 0, err
+    readme = (project / "README.md").read_text()
+    assert f"`{data}`, adopted by `make init-data`" in readme and "target `cancelled`" in readme
+    samples = ("breast_cancer", "breast-cancer", "wine.csv", "diabetes", "bundled")
+    for text in (readme.split("<!-- /dataset -->")[0], (project / CONFIG).read_text()):
+        assert not [word for word in samples if word in text.split("## Your data")[-1]]
+
+
 def test_multiclass_string_target_from_parquet(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,6 +32,7 @@ from {{ cookiecutter.package_name }}.adopt.render import (
     dataset_block,
     evaluation_block,
     intended_use_block,
+    readme_dataset,
     rules_text,
 )
 from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
@@ -240,5 +241,10 @@ def adopt(project: Project, request: Request) -> Adopted:
              project.rules: stamp(rules_text(rules, spec))}  # fmt: skip
     if labelled_path is not None and labelled_text is not None:
         files[labelled_path] = labelled_text
+    readme = project.root / "README.md"  # its dataset paragraph names the adopted data
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        if (described := readme_dataset(text, spec)) != text:
+            files[readme] = described
     atomic_write(files)
     return Adopted(spec, list(files), measured, inferred.notes, model)

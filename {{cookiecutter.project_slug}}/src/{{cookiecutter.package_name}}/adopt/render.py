@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from typing import Any
 
@@ -27,8 +28,7 @@ def dataset_block(spec: DatasetSpec) -> str:
         "dataset:",
         f"  name: {scalar(spec.name)}",
         f"  version: {scalar(spec.version)}",
-        "  # CSV or Parquet; `make data` writes a bundled sample when this is one of data/raw/",
-        "  # {breast_cancer,wine,diabetes}.csv; `make init-data DATA=... TARGET=...` adopts yours.",
+        "  # CSV or Parquet, adopted by `make init-data` (re-run it when its columns change)",
         f"  path: {scalar(str(spec.path))}",
         f"  target: {scalar(spec.target)}",
         "  # binary | multiclass | regression; classes in model-output order (classification only)",
@@ -123,3 +123,17 @@ def rules_text(rules: dict[str, Any], spec: DatasetSpec) -> str:
         "# balance (each class at least min_class_fraction of the rows).",
     ]
     return "\n".join(header) + "\n" + rules_yaml(rules)
+
+
+README_DATASET = re.compile(r"(<!-- dataset:[^\n]*-->\n)(.*?)(<!-- /dataset -->)", re.DOTALL)
+
+
+def readme_dataset(text: str, spec: DatasetSpec) -> str:
+    """The README with its dataset paragraph (between the `<!-- dataset: ... -->` markers)
+    describing `spec`; unchanged when the markers are gone."""
+    paragraph = (
+        f"The configured dataset is `{spec.name}` ({spec.task}, target `{spec.target}`) in "
+        f"`{spec.path}`, adopted by `make init-data`; `dataset:` in `configs/model_config.yaml` "
+        "describes it.\n"
+    )
+    return README_DATASET.sub(lambda m: m.group(1) + paragraph + m.group(3), text, count=1)
