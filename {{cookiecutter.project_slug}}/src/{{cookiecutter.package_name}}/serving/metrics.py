@@ -58,6 +58,15 @@ class ServingMetrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         r = self.registry
+        self._traffic(r)
+        self._feedback(r)
+        self._health(r)
+        self._value: Histogram | None = None
+        self._drift_mtime = 0.0
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def _traffic(self, r: CollectorRegistry) -> None:
+        """Requests, latency and what the models answered."""
         self.requests = Counter(
             "model_requests",
             "HTTP requests by route and status.",
@@ -90,6 +99,9 @@ class ServingMetrics:
             ["model_version", "role", "strategy"],
             registry=r,
         )
+
+    def _feedback(self, r: CollectorRegistry) -> None:
+        """Labels on /feedback: accuracy and error numerators, offline metrics."""
         self.feedback = Counter(
             "model_feedback", "Labels received on /feedback.", ["model_version"], registry=r
         )
@@ -99,6 +111,27 @@ class ServingMetrics:
             ["model_version"],
             registry=r,
         )
+        self.feedback_absolute_error = Counter(
+            "model_feedback_absolute_error",
+            "Sum of |label - prediction| over regression labels on /feedback (MAE numerator).",
+            ["model_version"],
+            registry=r,
+        )
+        self.feedback_squared_error = Counter(
+            "model_feedback_squared_error",
+            "Sum of (label - prediction)^2 over regression labels on /feedback (for RMSE).",
+            ["model_version"],
+            registry=r,
+        )
+        self.offline_metric = Gauge(
+            "model_offline_metric",
+            "The model's test-set metrics recorded in its bundle.",
+            ["model_version", "metric"],
+            registry=r,
+        )
+
+    def _health(self, r: CollectorRegistry) -> None:
+        """Probes, drift scores, the log queue and shadow drops."""
         self.probes = Counter(
             "model_probe_requests",
             "Probe and scrape requests (/health, /ready, /ping, /metrics, docs) by status.",
@@ -131,27 +164,6 @@ class ServingMetrics:
             ["model_version"],
             registry=r,
         )
-        self.feedback_absolute_error = Counter(
-            "model_feedback_absolute_error",
-            "Sum of |label - prediction| over regression labels on /feedback (MAE numerator).",
-            ["model_version"],
-            registry=r,
-        )
-        self.feedback_squared_error = Counter(
-            "model_feedback_squared_error",
-            "Sum of (label - prediction)^2 over regression labels on /feedback (for RMSE).",
-            ["model_version"],
-            registry=r,
-        )
-        self.offline_metric = Gauge(
-            "model_offline_metric",
-            "The model's test-set metrics recorded in its bundle.",
-            ["model_version", "metric"],
-            registry=r,
-        )
-        self._value: Histogram | None = None
-        self._drift_mtime = 0.0
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def describe_models(self, models: Sequence[LoadedModel]) -> None:
         """At start-up: export the models' offline metrics, and for regression register the
