@@ -179,5 +179,5 @@ def write_candidate(settings: Settings, task: str) -> Path:
 
 def fake_bundle(dataset: dict[str, Any], bundle_id: str) -> Bundle:
     """A registered bundle's contract (no files): what the gate reads of a champion."""
-    raw = {"model_id": "churn-model", "dataset": dataset, "lineage": {"bundle_id": bundle_id}}
+    raw = {"model_id": "champion-model", "dataset": dataset, "lineage": {"bundle_id": bundle_id}}
     return Bundle(Path(bundle_id), BundleConfig.model_validate(raw), raw)
