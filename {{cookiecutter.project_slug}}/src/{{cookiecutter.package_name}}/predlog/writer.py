@@ -1,8 +1,8 @@
 """The prediction log's writer process: owns the database connection, commits what it is sent.
 
-Started by `PredictionLog.start` as `python -m {{ cookiecutter.package_name }}.predlog.writer`. Why a process and
-not a thread: formatting rows and driving SQLAlchemy and the database driver hold the GIL,
-and every millisecond the writer holds it is a millisecond the event loop cannot answer; in
+Started by `PredictionLog.start` as `python -m {{ cookiecutter.package_name }} log-writer`. Why a
+process and not a thread: formatting rows and driving SQLAlchemy and the database driver hold
+the GIL, and every millisecond the writer holds it is a millisecond the event loop cannot answer; in
 its own process the writer has its own interpreter and the server only serialises batches.
 
 Protocol (length-prefixed orjson frames, `predlog.read_frame` / `write_frame`), over the child's
@@ -232,11 +232,8 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> int:
 
 
 def main() -> int:
+    """The writer process (`<package> log-writer`, started by `process.start_writer`)."""
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return serve(sys.stdin.buffer, sys.stdout.buffer)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
