@@ -41,7 +41,14 @@ OWNED_PATHS: dict[str, dict[Any, list[str]]] = {
     },
     # pipeline (the other frameworks' modules are listed so that they are dropped)
     "ml_framework": {
-        "scikit-learn": ["{pkg}/training/sklearn_model.py", "{pkg}/optimization/sklearn_onnx.py"],
+        "scikit-learn": [
+            "{pkg}/training/sklearn_model.py",
+            "{pkg}/training/families.py",
+            "{pkg}/training/tune.py",
+            "{pkg}/optimization/sklearn_onnx.py",
+            "tests/test_families.py",
+            "tests/test_tune.py",
+        ],
         "pytorch": [
             "{pkg}/training/torch_model.py",
             "{pkg}/optimization/torch_quant.py",

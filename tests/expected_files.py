@@ -126,7 +126,12 @@ AREAS.append(pipeline_files)
 
 def framework_files(config: dict[str, Any]) -> set[str]:
     return {
-        "scikit-learn": set(),
+        "scikit-learn": {
+            f"{PKG}/training/families.py",
+            f"{PKG}/training/tune.py",
+            "tests/test_families.py",
+            "tests/test_tune.py",
+        },
         "pytorch": {"tests/test_frameworks.py"},
         "tensorflow": {"tests/test_frameworks.py"},
     }[config.get("ml_framework", "scikit-learn")]

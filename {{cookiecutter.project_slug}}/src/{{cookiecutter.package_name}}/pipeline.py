@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import {% if cookiecutter.ml_framework == "scikit-learn" %}TYPE_CHECKING, {% endif %}Any
 
 from {{ cookiecutter.package_name }}.data.samples import SAMPLE_DIR, SAMPLES, sample_at, write_sample
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
+
+{%- if cookiecutter.ml_framework == "scikit-learn" %}
+
+if TYPE_CHECKING:
+    from {{ cookiecutter.package_name }}.training.tune import TuneOptions
+{%- endif %}
 
 VALIDATION_REPORT = "validation.json"
 
@@ -96,3 +102,29 @@ def run_all(settings: Settings, echo: Echo) -> dict[str, Any]:
     aliases = ", ".join(f"{k}=v{v}" for k, v in registered["aliases"].items() if v is not None)
     echo(f"[6/6] register  version {registered['version']} ({aliases}) at {registered['bundle']}")
     return {"bundle": bundle, "metrics": metrics, "optimized": optimized, "registered": registered}
+
+{%- if cookiecutter.ml_framework == "scikit-learn" %}
+
+
+def tune(settings: Settings, options: TuneOptions) -> str:
+    """`training.tune.run` with the MLflow trial log when MLflow is the registry; its report."""
+    from {{ cookiecutter.package_name }} import tables
+    from {{ cookiecutter.package_name }}.training.tune import TrialLog
+    from {{ cookiecutter.package_name }}.training.tune import run as run_tune
+
+    log: TrialLog | None = None
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    if settings.pipeline.registry_backend == "mlflow":
+        from {{ cookiecutter.package_name }}.registry.mlflow_registry import MlflowTuningLog
+
+        log = MlflowTuningLog(settings, settings.read_model_config().model_id)
+{%- endif %}
+    result = run_tune(settings, options, log)
+    top = [[row["trial"], row["family"], row["cv_score"], row["seconds"]] for row in result["top"]]
+    headers = ["trial", "family", f"CV {result['metric']}", "seconds"]
+    return tables.render(headers, top, right=headers[2:]) + (
+        f"\nstudy {result['study']}: {result['new_trials']} new trials in {result['seconds']} s; "
+        f"best trial {result['trial']} ({result['hyperparameters']['family']}, CV "
+        f"{result['cv_score']}) written to configs/model_config.yaml: `make pipeline` trains it"
+    )
+{%- endif %}

@@ -137,6 +137,29 @@ def train() -> None:
     typer.echo(f"candidate bundle: {run(get_settings())}")
 
 
+{%- if cookiecutter.ml_framework == "scikit-learn" %}
+
+
+@app.command()
+def tune(
+    trials: Annotated[int, typer.Option(help="Trials for this run (budget).")] = 100,
+    timeout: Annotated[float, typer.Option(help="Seconds for this run (budget; 0: none).")] = 120,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (training split).")] = 3,
+    storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the study.")] = None,
+    study: Annotated[str | None, typer.Option(help="Study name (an existing one resumes).")] = None,
+    family: Annotated[list[str] | None, typer.Option(help="Families (repeatable).")] = None,
+) -> None:
+    """Search model families and hyper-parameters (Optuna, CV on the training split); write
+    the best to configs/model_config.yaml."""
+    from {{ cookiecutter.package_name }}.pipeline import tune as run_tune
+    from {{ cookiecutter.package_name }}.training.tune import TuneOptions
+
+    chosen = tuple(family) if family else TuneOptions.families
+    options = TuneOptions(trials, timeout or None, folds, storage, study, chosen)
+    typer.echo(run_tune(get_settings(), options))
+{%- endif %}
+
+
 @app.command()
 def evaluate() -> None:
     """Score the candidate on the test split; exit 1 below thresholds or vs the champion."""

@@ -83,6 +83,20 @@ class Bundle:
         }  # fmt: skip
 
     @property
+    def model(self) -> dict[str, Any]:
+        """What the bundle holds: `family` (scikit-learn's `hyperparameters.family`, else the
+        framework), its other `hyperparameters` and the `tuning` lineage (None: not tuned)."""
+        hyperparameters = dict(self.raw.get("hyperparameters") or {})
+        framework = str((self.raw.get("environment") or {}).get("framework", ""))
+        default = "linear" if framework == "scikit-learn" else framework
+        family = str(hyperparameters.pop("family", None) or default)
+        return {
+            "family": family,
+            "hyperparameters": hyperparameters,
+            "tuning": self.raw.get("tuning"),
+        }
+
+    @property
     def target_quantiles(self) -> tuple[float, ...]:
         """Regression: the training target's deciles (serving's value histogram buckets)."""
         raw = self.lineage.get("target_quantiles") or ()

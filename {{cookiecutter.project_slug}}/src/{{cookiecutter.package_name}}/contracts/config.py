@@ -64,6 +64,19 @@ class OptimizationSpec(_Strict):
     options: dict[str, Any] = {}
 
 
+class TuningRecord(_Strict):
+    """Where the `hyperparameters:` came from when `tune` wrote them (its lineage)."""
+
+    study: str
+    storage: str
+    trial: int = Field(ge=0)
+    metric: str
+    cv_score: float
+    folds: int = Field(ge=2)
+    finished_trials: int = Field(ge=1)
+    tuned_at: str
+
+
 class ModelConfig(_Strict):
     """`configs/model_config.yaml`: the seed's fields. Lineage is added by training."""
 
@@ -72,6 +85,7 @@ class ModelConfig(_Strict):
     intended_use: str = ""
     dataset: DatasetSpec
     hyperparameters: dict[str, Any] = {}
+    tuning: TuningRecord | None = None
     environment: EnvironmentSpec
     evaluation: EvaluationSpec
     optimization: OptimizationSpec = OptimizationSpec()

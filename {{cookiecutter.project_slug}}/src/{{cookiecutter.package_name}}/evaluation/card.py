@@ -104,6 +104,23 @@ def _figures(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _tuning(report: dict[str, Any]) -> str:
+    """The family line, and where tuned hyper-parameters came from (CV next to the test)."""
+    model = report.get("model") or {}
+    line = f"- Model family: {model.get('family', 'unknown')}"
+    tuning = model.get("tuning")
+    if not tuning:
+        return line + " (hyper-parameters as configured, not tuned)"
+    metric = tuning["metric"]
+    test = report["metrics"].get(metric)
+    shown = "" if test is None else f"; {test:.4f} on the held-out test split"
+    return (
+        f"{line}, chosen by `make tune`: study `{tuning['study']}`, trial {tuning['trial']} of "
+        f"{tuning['finished_trials']} finished, {metric} {tuning['cv_score']:.4f} in "
+        f"{tuning['folds']}-fold cross-validation on the training split{shown}"
+    )
+
+
 def model_card(bundle_config: dict[str, Any], report: dict[str, Any]) -> str:
     """The model card in Markdown for the bundle `bundle_config` evaluated as `report`."""
     lineage = bundle_config["lineage"]
@@ -127,7 +144,7 @@ def model_card(bundle_config: dict[str, Any], report: dict[str, Any]) -> str:
 - Architecture: {bundle_config["base_architecture"]}
 - Framework: {bundle_config["environment"]["framework"]}
 - Hyper-parameters: `{json.dumps(bundle_config.get("hyperparameters", {}), sort_keys=True)}`
-- Bundle: `{lineage["bundle_id"]}`
+{_tuning(report)}- Bundle: `{lineage["bundle_id"]}`
 
 ## Data
 - Dataset: {dataset["name"]} version {dataset["version"]} (`{lineage["dataset_path"]}`)

@@ -147,6 +147,7 @@ def run(settings: Settings, bundle: Path | None = None) -> dict[str, Any]:
         "directions": {name: METRIC_DIRECTIONS[name] for name in metrics},
         "thresholds": spec.thresholds,
         "primary_metric": spec.primary_metric,
+        "model": evaluated.model,
         "champion_tolerance": spec.champion_tolerance,
         "champion": champion,
         "passed": not failures,

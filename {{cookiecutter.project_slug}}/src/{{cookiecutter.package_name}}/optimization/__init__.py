@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from {{ cookiecutter.package_name }} import tables
+from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
 from {{ cookiecutter.package_name }}.optimization.base import BENCHMARK_FILE, PARITY_FILE
 {%- if cookiecutter.ml_framework == "scikit-learn" %}
 from {{ cookiecutter.package_name }}.optimization.sklearn_onnx import optimize
@@ -62,6 +63,12 @@ def render_table(benchmark: dict[str, Any]) -> str:
         for row in benchmark["rows"]
     ]
     lines = [tables.render(headers, rows, right=headers[2:])]
+    model = benchmark.get("model")
+    if model:
+        params = json.dumps(model.get("hyperparameters", {}), sort_keys=True)
+        tuned = model.get("tuning")
+        origin = f"tuned: study {tuned['study']}, trial {tuned['trial']}" if tuned else "not tuned"
+        lines[:0] = [f"model: {model['family']} ({origin}) {params}", ""]
     native = benchmark["rows"][0]
     for row in benchmark["rows"][1:]:
         lines.append("")
@@ -87,6 +94,9 @@ def run(settings: Settings, bundle: Path | None = None) -> dict[str, Any]:
     reports.mkdir(parents=True, exist_ok=True)
     try:
         result = optimize(model, x_test, y_test, out_dir, config.optimization)
+        result["benchmark"]["model"] = read_bundle(bundle).model  # family, tuned params
+        benchmark_file = out_dir / BENCHMARK_FILE
+        benchmark_file.write_text(json.dumps(result["benchmark"], indent=2) + "\n", "utf-8")
     finally:
         for name in (PARITY_FILE, BENCHMARK_FILE):
             if (out_dir / name).is_file():

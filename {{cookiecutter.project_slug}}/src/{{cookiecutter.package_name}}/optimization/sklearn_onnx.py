@@ -11,11 +11,17 @@ What gets smaller and faster, measured with `make bench` on the sample data (see
   to run ("Failed to find proper ai.onnx domain"). So no int8 variant is produced.
 
 The graph is the whole Pipeline: the ColumnTransformer (Imputer, Scaler, OneHotEncoder) and
-the linear model. All-numeric data keeps one float input `features` [n, n_features] (the
-server's fast path feeds it one matrix); with categorical features every column is its own
-input (float [n, 1] or string [n, 1]), which is how skl2onnx maps a ColumnTransformer over
-mixed types. Missing categories arrive as the `preprocess.MISSING` string (set by
-`RawInputs` before the graph).
+the model of the configured family (`training.families`): LinearClassifier/LinearRegressor,
+or a TreeEnsemble for HistGradientBoosting (skl2onnx) and LightGBM (onnxmltools' converter,
+registered with skl2onnx here). A log1p target transform becomes Exp - 1 on the output.
+skl2onnx 1.20 writes HistGradientBoosting leaves with a Python `False` into an integer
+attribute, which protobuf 7 refuses ("Expected an int, got a boolean"): pyproject.toml holds
+protobuf below 7 until a fixed skl2onnx is released.
+
+All-numeric data keeps one float input `features` [n, n_features] (the server's fast path
+feeds it one matrix); with categorical features every column is its own input (float [n, 1]
+or string [n, 1]), which is how skl2onnx maps a ColumnTransformer over mixed types. Missing
+categories arrive as the `preprocess.MISSING` string (set by `RawInputs` before the graph).
 
 `config.options`: `target_opset` (int, default 17) for the ONNX default domain. The parity
 check runs the artifact through `runtime.onnx_predictor` on raw test features, the
@@ -24,6 +30,7 @@ predictor the server uses.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +60,52 @@ def initial_types(spec: DatasetSpec) -> list[tuple[str, Any]]:
     ]
 
 
+def register_lightgbm() -> None:
+    """Teach skl2onnx the LightGBM estimators (onnxmltools' converter); no-op without them."""
+    try:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    except ImportError:
+        return
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    update_registered_converter(
+        LGBMClassifier,
+        "LightGbmLGBMClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_lightgbm,
+        options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
+    )
+    update_registered_converter(
+        LGBMRegressor,
+        "LightGbmLGBMRegressor",
+        calculate_linear_regressor_output_shapes,
+        convert_lightgbm,
+        options={"split": None},
+    )
+
+
+def with_expm1(onnx_model: Any, raw: str) -> Any:
+    """`onnx_model` whose regression output `raw` becomes `VALUES` = exp(raw) - 1."""
+    from onnx import TensorProto, helper
+
+    graph = onnx_model.graph
+    graph.initializer.append(helper.make_tensor("expm1_one", TensorProto.FLOAT, [], [1.0]))
+    graph.node.extend(
+        [
+            helper.make_node("Exp", [raw], ["expm1_exp"], name="expm1_exp"),
+            helper.make_node("Sub", ["expm1_exp", "expm1_one"], [VALUES], name="expm1_sub"),
+        ]
+    )
+    (output,) = graph.output
+    output.name = VALUES
+    return onnx_model
+
+
 def convert(model: TrainedModel, path: Path, opset: int) -> None:
     """Write the whole fitted pipeline (preprocessing included) as ONNX.
 
@@ -61,24 +114,36 @@ def convert(model: TrainedModel, path: Path, opset: int) -> None:
     """
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.pipeline import Pipeline
 
     pipeline: Any = getattr(model, "pipeline", None)
     if pipeline is None:
         raise UserError("ONNX export needs a scikit-learn model bundle; retrain with `make train`")
+    register_lightgbm()
     spec = model.spec
     estimator = pipeline.steps[-1][1]
+    log_target = isinstance(estimator, TransformedTargetRegressor)
+    if log_target:  # the fitted inner regressor; expm1 is appended to the graph below
+        estimator = estimator.regressor_
+        pipeline = Pipeline([*pipeline.steps[:-1], ("model", estimator)])
+    output = "log1p_values" if log_target else VALUES
     if spec.is_classification:
         options: dict[int, Any] | None = {id(estimator): {"zipmap": False}}
         final_types = None
     else:
-        options, final_types = None, [(VALUES, FloatTensorType([None, 1]))]
-    onnx_model = to_onnx(
-        pipeline,
-        initial_types=initial_types(spec),
-        options=options,
-        final_types=final_types,
-        target_opset={"": opset, "ai.onnx.ml": 3},
-    )
+        options, final_types = None, [(output, FloatTensorType([None, 1]))]
+    with warnings.catch_warnings():  # protobuf 6 warns about the bool (module docstring)
+        warnings.filterwarnings("ignore", "Field onnx.AttributeProto.ints", DeprecationWarning)
+        onnx_model = to_onnx(
+            pipeline,
+            initial_types=initial_types(spec),
+            options=options,
+            final_types=final_types,
+            target_opset={"": opset, "ai.onnx.ml": 3},
+        )
+    if log_target:
+        onnx_model = with_expm1(onnx_model, output)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(onnx_model.SerializeToString())
 

@@ -203,3 +203,48 @@ class MlflowRegistry:
             ),
             key=lambda entry: entry["version"],
         )
+
+
+class MlflowTuningLog:
+    """`tune` in MLflow: a parent run per worker's session, one child run per finished trial.
+
+    In the model's experiment (the registry's store); each child run holds the trial's
+    family and hyper-parameters (params), `cv_score` (metric), `duration_s` and its state.
+    """
+
+    def __init__(self, settings: Settings, model_id: str) -> None:
+        self.registry = MlflowRegistry(settings, model_id)
+        self.client = self.registry.client
+        self.parent = ""
+
+    def start(self, study: str, settings: dict[str, Any]) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.create_run(self.registry._experiment_id(), run_name=f"tune-{study}")
+        except (MlflowException, OSError) as error:
+            raise self.registry._failure("start the tuning run", error) from None
+        self.parent = run.info.run_id
+        for key, value in ({"study": study} | settings).items():
+            self.client.log_param(self.parent, key, str(value)[:6000])
+
+    def trial(self, number: int, state: str, params: dict[str, Any], score: float | None,
+              seconds: float) -> None:  # fmt: skip
+        from mlflow.entities import Metric, Param, RunTag
+
+        experiment = self.registry._experiment_id()
+        tags = {"mlflow.parentRunId": self.parent, "trial_state": state}
+        run = self.client.create_run(experiment, run_name=f"trial-{number}", tags=tags)
+        metrics = [("duration_s", seconds)] + ([("cv_score", score)] if score is not None else [])
+        self.client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(key, float(value), 0, 0) for key, value in metrics],
+            params=[Param(key, str(value)) for key, value in ({"trial": number} | params).items()],
+            tags=[RunTag("mlflow.runName", f"trial-{number}")],
+        )
+        self.client.set_terminated(run.info.run_id, "FINISHED" if score is not None else "KILLED")
+
+    def finish(self, best: dict[str, Any]) -> None:
+        self.client.log_metric(self.parent, "best_cv_score", float(best["cv_score"]))
+        self.client.set_tag(self.parent, "best_trial", str(best["trial"]))
+        self.client.set_terminated(self.parent)

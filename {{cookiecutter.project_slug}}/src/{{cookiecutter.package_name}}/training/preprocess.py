@@ -178,14 +178,17 @@ def _texts(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_preprocessor(spec: DatasetSpec) -> ColumnTransformer:
-    """The unfitted ColumnTransformer (numeric block first, then the one-hot block)."""
+def build_preprocessor(spec: DatasetSpec, *, scale: bool = True) -> ColumnTransformer:
+    """The unfitted ColumnTransformer (numeric block first, then the one-hot block).
+
+    `scale=False` (tree models) leaves imputed numbers unscaled: trees do not need it, and
+    the ONNX graph then compares the raw float32 inputs with the thresholds, as training did.
+    """
     positions = {name: index for index, name in enumerate(spec.feature_names)}
     transformers: list[tuple[str, Any, list[int]]] = []
     if spec.numeric_features:
-        numeric = Pipeline(
-            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
-        )
+        steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
+        numeric = Pipeline([*steps, ("scale", StandardScaler())] if scale else steps)
         transformers.append((NUMERIC, numeric, [positions[n] for n in spec.numeric_features]))
     if spec.categorical_features:
         encode = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
@@ -213,7 +216,9 @@ class Encoder:
         if spec.numeric_features:
             numeric = preprocessor.named_transformers_[NUMERIC]
             median = numeric.named_steps["impute"].statistics_
-            mean, scale = numeric.named_steps["scale"].mean_, numeric.named_steps["scale"].scale_
+            scaler = numeric.named_steps.get("scale")
+            mean = np.zeros(len(median)) if scaler is None else scaler.mean_
+            scale = np.ones(len(median)) if scaler is None else scaler.scale_
         else:
             median = mean = scale = np.zeros(0)
         categories = {

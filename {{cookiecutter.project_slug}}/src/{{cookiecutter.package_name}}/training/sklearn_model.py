@@ -1,39 +1,39 @@
-"""scikit-learn: the shared preprocessor plus a linear model, saved as a plain pickle.
+"""scikit-learn: the shared preprocessor plus the configured model family, saved as a pickle.
 
 The pipeline is `preprocess` (`training.preprocess.build_preprocessor`: median imputation and
-scaling for numbers, one-hot for categories) -> `model`: `LogisticRegression` for binary and
-multiclass targets (class indices into `spec.classes`), `Ridge` for regression. Fitting shows
-a progress bar over the two stages. Hyper-parameters (`hyperparameters:` in
-configs/model_config.yaml) are checked by `SklearnHyperparameters`; `C`, `max_iter`, `tol`
-and `class_weight` are the classifier's, `alpha` the regressor's. `native/model.pkl` is a
-plain pickle so MLflow's own `sklearn` flavor loads the same file (`runtime.mlflow_model`);
-that flavor expects prepared input (`preprocess.RawInputs.prepared`), the `python_function`
-flavor takes raw rows. Pickles run code when loaded: load only bundles your own pipeline
-produced.
+scaling for numbers, one-hot for categories) -> `model`, the estimator of
+`hyperparameters.family` (`training.families`: `linear` = LogisticRegression or Ridge,
+`hist_gradient_boosting`, `lightgbm`), class indices into `spec.classes` for a classifier. A
+regression model on a skewed positive target is wrapped in a log1p / expm1 target transform
+(`families.wants_log_target`). Fitting shows a progress bar over the two stages. The family's
+hyper-parameters are checked by its pydantic model (one-line errors naming the bad key).
+`native/model.pkl` is a plain pickle so MLflow's own `sklearn` flavor loads the same file
+(`runtime.mlflow_model`); that flavor expects prepared input (`preprocess.RawInputs.prepared`),
+the `python_function` flavor takes raw rows. Pickles run code when loaded: load only bundles
+your own pipeline produced.
 """
 
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
-from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegression, Ridge
+from pydantic import ValidationError
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
 from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.training.base import (
-    read_native_meta,
-    require_classifier,
-    validate_hyperparameters,
-    write_native_meta,
+from {{ cookiecutter.package_name }}.errors import UserError, first_problem
+from {{ cookiecutter.package_name }}.training.base import read_native_meta, require_classifier, write_native_meta
+from {{ cookiecutter.package_name }}.training.families import (
+    Hyperparameters,
+    build_estimator,
+    parse_hyperparameters,
+    wants_log_target,
 )
 from {{ cookiecutter.package_name }}.training.preprocess import (
     RawInputs,
@@ -43,18 +43,6 @@ from {{ cookiecutter.package_name }}.training.preprocess import (
 
 FRAMEWORK = "scikit-learn"
 MODEL_FILE = "model.pkl"
-
-
-class SklearnHyperparameters(BaseModel):
-    """LogisticRegression (classification) and Ridge (regression) settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    C: float = Field(default=1.0, gt=0.0)
-    max_iter: int = Field(default=1000, ge=1)
-    class_weight: Literal["balanced"] | None = None
-    tol: float = Field(default=1e-4, gt=0.0)
-    alpha: float = Field(default=1.0, ge=0.0)
 
 
 class SklearnModel:
@@ -88,22 +76,23 @@ class SklearnModel:
             pickle.dump(self.pipeline, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def build_estimator(spec: DatasetSpec, params: SklearnHyperparameters, seed: int) -> BaseEstimator:
-    if not spec.is_classification:
-        return Ridge(alpha=params.alpha)
-    return LogisticRegression(
-        C=params.C,
-        max_iter=params.max_iter,
-        class_weight=params.class_weight,
-        tol=params.tol,
-        random_state=seed,
-    )
+def build_pipeline(
+    spec: DatasetSpec, params: Hyperparameters, seed: int, *, log_target: bool = False
+) -> Pipeline:
+    estimator = build_estimator(spec, params, seed, log_target=log_target)
+    preprocess = build_preprocessor(spec, scale=params.family == "linear")
+    return Pipeline([("preprocess", preprocess), ("model", estimator)])
 
 
-def build_pipeline(spec: DatasetSpec, params: SklearnHyperparameters, seed: int) -> Pipeline:
-    return Pipeline(
-        [("preprocess", build_preprocessor(spec)), ("model", build_estimator(spec, params, seed))]
-    )
+def parse(values: dict[str, Any]) -> Hyperparameters:
+    """`config.hyperparameters` validated by its family's model (one-line `UserError`)."""
+    where = "configs/model_config.yaml: invalid hyperparameter"
+    try:
+        return parse_hyperparameters(values)
+    except ValidationError as error:
+        raise UserError(f"{where} {first_problem(error)}") from None
+    except ValueError as error:
+        raise UserError(f"{where} 'family': {error}") from None
 
 
 def train(
@@ -116,8 +105,9 @@ def train(
     if len(X_train) == 0:
         raise UserError("the training split is empty; provide more rows of data")
     spec = config.dataset
-    params = validate_hyperparameters(SklearnHyperparameters, config.hyperparameters)
-    pipeline = build_pipeline(spec, params, seed)
+    params = parse(config.hyperparameters)
+    log_target = not spec.is_classification and wants_log_target(params, y_train)
+    pipeline = build_pipeline(spec, params, seed, log_target=log_target)
     inputs = RawInputs.of(spec)
     data = inputs.prepared(*inputs.split_frame(X_train))
     preprocess, model = (step for _, step in pipeline.steps)

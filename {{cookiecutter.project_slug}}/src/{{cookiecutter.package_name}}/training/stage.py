@@ -159,6 +159,8 @@ def run(settings: Settings) -> Path:
     run_suffix = uuid.uuid4().hex[:8]  # two trainings in one second still differ
     seed_fields = config.model_dump(mode="json")
     seed_fields["dataset"]["sha256"] = digest
+    if seed_fields.get("tuning") is None:  # only a tuned config carries its tuning lineage
+        seed_fields.pop("tuning", None)
     example = {name: raw_value(x_test[name].iloc[0]) for name in model.feature_names}
     for name in model.spec.numeric_features:  # 127, not 127.0, would fail MLflow's double check
         if example[name] is not None:
