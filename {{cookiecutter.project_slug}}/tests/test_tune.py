@@ -158,3 +158,30 @@ def test_bad_options_are_one_line(project: Settings, tmp_path: Path) -> None:
         run(project, _options(tmp_path, 1, folds=1))
     with pytest.raises(UserError, match="cannot open the study storage"):
         run(project, _options(tmp_path, 1, storage="nosuchdb://x"))
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+
+
+def test_mlflow_has_a_parent_run_and_one_child_run_per_trial(
+    project: Settings, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    from {{ cookiecutter.package_name }}.registry.mlflow_registry import MlflowTuningLog, tracking_uri
+
+    model_id = project.read_model_config().model_id
+    run(project, _options(tmp_path, 3), MlflowTuningLog(project, model_id))
+    client = MlflowClient(tracking_uri=tracking_uri(project))
+    experiment = client.get_experiment_by_name(model_id)
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [found for found in runs if found.info.run_name == "tune-test"]
+    children = [
+        found for found in runs if found.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    ]
+    assert sorted(child.info.run_name for child in children) == ["trial-0", "trial-1", "trial-2"]
+    for child in children:
+        assert child.data.params["family"] in FAMILIES
+        assert {"cv_score", "duration_s"} <= set(child.data.metrics)
+    assert parent.data.params["study"] == "test"
+    assert "best_cv_score" in parent.data.metrics
+{%- endif %}
