@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.batch.model import BatchModel
-from {{ cookiecutter.package_name }}.contracts.decode import class_indices, decode
+from {{ cookiecutter.package_name }}.contracts.decode import class_indices, decide_row, decode
 from {{ cookiecutter.package_name }}.contracts.metrics import (
     METRIC_DIRECTIONS,
     TASK_METRICS,
@@ -106,3 +106,18 @@ def test_every_stage_decides_a_tie_for_the_positive_class(positive_class: int) -
     assert columns["prediction"].tolist() == [spec.classes[i] for i in expected]
     truth = np.array(expected)
     assert compute_metrics(spec, truth, output)["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_the_per_row_and_the_array_decisions_agree(task: str) -> None:
+    """The server's per-row `decide_row` and the array `decode` apply one rule."""
+    spec = _spec(task)
+    rng = np.random.default_rng(3)
+    output = rng.dirichlet(np.ones(len(spec.classes)), size=200)
+    output[:5] = 1.0 / len(spec.classes)  # ties
+    array = decode(spec, output)
+    rows = [decide_row(spec, row) for row in output.tolist()]
+    assert array.indices is not None and array.confidence is not None
+    assert [index for index, _, _ in rows] == array.indices.tolist()
+    np.testing.assert_allclose([score for _, score, _ in rows], array.scores)
+    np.testing.assert_allclose([value for _, _, value in rows], array.confidence)

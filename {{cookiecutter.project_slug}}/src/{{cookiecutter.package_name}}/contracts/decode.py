@@ -8,6 +8,10 @@ A model's output is float (n, k) probabilities in `spec.classes` order, or (n, 1
   probability;
 - regression: the prediction and the score are the value.
 `confidence` is P(predicted class) for classification (the confidence histogram).
+
+`decode` works on whole arrays (batch scoring, evaluation, monitoring, the pyfunc);
+`decide_row` applies the same rule to one row of Python floats, the server's per-request path,
+where a handful of NumPy calls would cost more than the model (tests hold the two equal).
 """
 
 from __future__ import annotations
@@ -70,3 +74,15 @@ def decode(spec: Outputs, output: npt.ArrayLike) -> Decision:
     labels = np.empty(len(spec.classes), dtype=object)
     labels[:] = spec.classes  # element-wise: a list of tuples would become a 2-D array
     return Decision(indices, labels[indices], scores, confidence)
+
+
+def decide_row(spec: Outputs, row: Sequence[float]) -> tuple[int, float, float]:
+    """One classification row's (class index, score, confidence) by the rule above."""
+    if spec.task == "binary":
+        positive = spec.positive_index
+        probability = row[positive]
+        if probability >= THRESHOLD:
+            return positive, probability, probability
+        return 1 - positive, probability, row[1 - positive]
+    index = max(range(len(row)), key=row.__getitem__)  # the first on a tie, as argmax
+    return index, row[index], row[index]

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from {{ cookiecutter.package_name }}.contracts.bundle import Bundle
-from {{ cookiecutter.package_name }}.contracts.decode import decode
+from {{ cookiecutter.package_name }}.contracts.decode import decide_row
 from {{ cookiecutter.package_name }}.serving.schema import FLOAT32_MAX, RequestError
 
 Label = bool | int | str
@@ -113,16 +113,15 @@ class ModelTask:
             _check(values, lambda v: abs(v) <= FLOAT32_MAX, field_name, "value")
             return Decoded(values, values)
         rows = output.tolist()
-        if not ((output >= 0.0) & (output <= 1.0)).all():  # NaN compares false
+        if not all(0.0 <= value <= 1.0 for row in rows for value in row):  # NaN: False
             _check([min(row) for row in rows], _probability, field_name, "probability")
             _check([max(row) for row in rows], _probability, field_name, "probability")
-        decision = decode(self, output)
-        assert decision.indices is not None and decision.confidence is not None
-        scores = decision.scores.tolist()
-        labels = decision.labels.tolist()
-        indices = decision.indices.tolist()
-        confidence = decision.confidence.tolist()
+        decided = [decide_row(self, row) for row in rows]
+        indices = [index for index, _, _ in decided]
+        confidence = [value for _, _, value in decided]
+        labels = [self.classes[index] for index in indices]
         if self.task == "binary":
+            scores = [score for _, score, _ in decided]
             return Decoded(labels, scores, {"probabilities": scores}, indices, confidence)
         extra = {"probabilities": rows, "classes": list(self.classes)}
         return Decoded(labels, confidence, extra, indices, confidence)
