@@ -31,7 +31,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -94,7 +94,6 @@ class CrossValidation:
     folds: list[tuple[np.ndarray, np.ndarray]]
     metric: str
     seed: int
-    scores: list[float] = field(default_factory=list)
 
     def fold_scores(self, hyperparameters: dict[str, Any]) -> Iterator[float]:
         """The metric on each held-out fold, one fold at a time (so a trial can be pruned)."""
