@@ -13,7 +13,7 @@ What gets smaller and faster, measured with `make bench` on the sample data (see
 The graph is the whole Pipeline: the ColumnTransformer (Imputer, Scaler, OneHotEncoder) and
 the model of the configured family (`training.families`): LinearClassifier/LinearRegressor,
 or a TreeEnsemble for HistGradientBoosting (skl2onnx) and LightGBM (onnxmltools' converter,
-registered with skl2onnx here). A log1p target transform becomes Exp - 1 on the output.
+registered with skl2onnx here). A log1p target transform becomes Clip, Exp - 1 on the output.
 skl2onnx 1.20 writes HistGradientBoosting leaves with a Python `False` into an integer
 attribute, which protobuf 7 refuses ("Expected an int, got a boolean"): pyproject.toml holds
 protobuf below 7 until a fixed skl2onnx is released.
@@ -89,15 +89,17 @@ def register_lightgbm() -> None:
     )
 
 
-def with_expm1(onnx_model: Any, raw: str) -> Any:
-    """`onnx_model` whose regression output `raw` becomes `VALUES` = exp(raw) - 1."""
+def with_expm1(onnx_model: Any, raw: str, low: float, high: float) -> Any:
+    """`onnx_model` whose regression output `raw` becomes `VALUES` = exp(clip(raw)) - 1."""
     from onnx import TensorProto, helper
 
     graph = onnx_model.graph
-    graph.initializer.append(helper.make_tensor("expm1_one", TensorProto.FLOAT, [], [1.0]))
+    for name, value in (("expm1_low", low), ("expm1_high", high), ("expm1_one", 1.0)):
+        graph.initializer.append(helper.make_tensor(name, TensorProto.FLOAT, [], [value]))
     graph.node.extend(
         [
-            helper.make_node("Exp", [raw], ["expm1_exp"], name="expm1_exp"),
+            helper.make_node("Clip", [raw, "expm1_low", "expm1_high"], ["expm1_in"], name="clip"),
+            helper.make_node("Exp", ["expm1_in"], ["expm1_exp"], name="expm1_exp"),
             helper.make_node("Sub", ["expm1_exp", "expm1_one"], [VALUES], name="expm1_sub"),
         ]
     )
@@ -124,7 +126,8 @@ def convert(model: TrainedModel, path: Path, opset: int) -> None:
     spec = model.spec
     estimator = pipeline.steps[-1][1]
     log_target = isinstance(estimator, TransformedTargetRegressor)
-    if log_target:  # the fitted inner regressor; expm1 is appended to the graph below
+    if log_target:  # the fitted inner regressor; clip + expm1 is appended to the graph below
+        bounds = estimator.inverse_func.keywords
         estimator = estimator.regressor_
         pipeline = Pipeline([*pipeline.steps[:-1], ("model", estimator)])
     output = "log1p_values" if log_target else VALUES
@@ -143,7 +146,7 @@ def convert(model: TrainedModel, path: Path, opset: int) -> None:
             target_opset={"": opset, "ai.onnx.ml": 3},
         )
     if log_target:
-        onnx_model = with_expm1(onnx_model, output)
+        onnx_model = with_expm1(onnx_model, output, bounds["low"], bounds["high"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(onnx_model.SerializeToString())
 

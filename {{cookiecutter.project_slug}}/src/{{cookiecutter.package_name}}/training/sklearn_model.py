@@ -32,6 +32,7 @@ from {{ cookiecutter.package_name }}.training.base import read_native_meta, requ
 from {{ cookiecutter.package_name }}.training.families import (
     Hyperparameters,
     build_estimator,
+    log_range,
     parse_hyperparameters,
     wants_log_target,
 )
@@ -77,11 +78,24 @@ class SklearnModel:
 
 
 def build_pipeline(
-    spec: DatasetSpec, params: Hyperparameters, seed: int, *, log_target: bool = False
+    spec: DatasetSpec,
+    params: Hyperparameters,
+    seed: int,
+    *,
+    log_target: tuple[float, float] | None = None,
 ) -> Pipeline:
     estimator = build_estimator(spec, params, seed, log_target=log_target)
     preprocess = build_preprocessor(spec, scale=params.family == "linear")
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
+
+
+def target_range(
+    spec: DatasetSpec, params: Hyperparameters, y_train: np.ndarray
+) -> tuple[float, float] | None:
+    """`families.log_range` of the target when the log1p transform applies, else None."""
+    if spec.is_classification or not wants_log_target(params, y_train):
+        return None
+    return log_range(y_train)
 
 
 def parse(values: dict[str, Any]) -> Hyperparameters:
@@ -106,8 +120,7 @@ def train(
         raise UserError("the training split is empty; provide more rows of data")
     spec = config.dataset
     params = parse(config.hyperparameters)
-    log_target = not spec.is_classification and wants_log_target(params, y_train)
-    pipeline = build_pipeline(spec, params, seed, log_target=log_target)
+    pipeline = build_pipeline(spec, params, seed, log_target=target_range(spec, params, y_train))
     inputs = RawInputs.of(spec)
     data = inputs.prepared(*inputs.split_frame(X_train))
     preprocess, model = (step for _, step in pipeline.steps)

@@ -50,10 +50,9 @@ from {{ cookiecutter.package_name }}.training.families import (
     FAMILIES,
     Hyperparameters,
     search_space,
-    wants_log_target,
 )
 from {{ cookiecutter.package_name }}.training.preprocess import RawInputs
-from {{ cookiecutter.package_name }}.training.sklearn_model import build_pipeline, parse
+from {{ cookiecutter.package_name }}.training.sklearn_model import build_pipeline, parse, target_range
 from {{ cookiecutter.package_name }}.training.stage import load_dataset
 
 DEFAULT_STORAGE = Path("tuning/optuna.db")  # under settings.paths.models_dir
@@ -100,7 +99,7 @@ class CrossValidation:
         params = parse(hyperparameters)
         for fit_rows, score_rows in self.folds:
             y_fit = self.y[fit_rows]
-            log_target = not self.spec.is_classification and wants_log_target(params, y_fit)
+            log_target = target_range(self.spec, params, y_fit)
             pipeline = build_pipeline(self.spec, params, self.seed, log_target=log_target)
             pipeline.fit(self.data.iloc[fit_rows], y_fit)
             held_out = self.data.iloc[score_rows]
