@@ -159,7 +159,7 @@ def test_stage_trains_categoricals_and_records_them(tmp_path: Path) -> None:
     [
         ({"hyperparameters__C": -1}, "hyperparameter 'C'"),
         ({"hyperparameters__no_such": 1}, "hyperparameter 'no_such'"),
-        ({"dataset__target": "label"}, "target column 'label'"),
+        ({"dataset__target": "no_such_column"}, "target column 'no_such_column'"),
         ({"dataset__test_size": 2}, "dataset.test_size"),
     ],
 )
