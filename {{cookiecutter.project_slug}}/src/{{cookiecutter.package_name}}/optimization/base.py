@@ -243,10 +243,23 @@ def finish(
         "quality": quality_names(spec),
         "rows": rows,
     }
+    _write_and_enforce(out_dir, parity_report, benchmark_report)
+    return {
+        "artifact": str(variants[0].artifact),
+        "parity": parity_report,
+        "benchmark": benchmark_report,
+    }
+
+
+def _write_and_enforce(
+    out_dir: Path, parity_report: dict[str, Any], benchmark: dict[str, Any]
+) -> None:
+    """Write both reports; `GateFailedError` naming each variant that failed its parity."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, report in ((PARITY_FILE, parity_report), (BENCHMARK_FILE, benchmark_report)):
+    for name, report in ((PARITY_FILE, parity_report), (BENCHMARK_FILE, benchmark)):
         (out_dir / name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if not parity_report["passed"]:
+        checks = parity_report["variants"]
         failed = [
             f"{name}: {', '.join(c['failures'])}" for name, c in checks.items() if not c["passed"]
         ]
@@ -255,8 +268,3 @@ def finish(
             f"{out_dir / PARITY_FILE} and loosen configs/model_config.yaml optimization "
             "tolerances only if the difference is acceptable"
         )
-    return {
-        "artifact": str(variants[0].artifact),
-        "parity": parity_report,
-        "benchmark": benchmark_report,
-    }

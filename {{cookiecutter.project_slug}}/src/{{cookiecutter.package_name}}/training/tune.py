@@ -37,14 +37,17 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import optuna
 import pandas as pd
 import yaml
+from sklearn.model_selection import KFold, StratifiedKFold
+from sqlalchemy.engine import make_url
 from threadpoolctl import threadpool_limits
 
 from {{ cookiecutter.package_name }}.contracts.metrics import compute_metrics, higher_is_better
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import split_features, train_test
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training.families import (
     FAMILIES,
@@ -112,7 +115,6 @@ class CrossValidation:
 
 def cross_validation(settings: Settings, folds: int) -> tuple[CrossValidation, str]:
     """The training split of the configured data (as `make train` splits it), and its hash."""
-    from sklearn.model_selection import KFold, StratifiedKFold
 
     config = settings.read_model_config()
     spec = config.dataset
@@ -141,10 +143,15 @@ def storage_url(settings: Settings, storage: str | None) -> str:
     return f"sqlite:///{path}"
 
 
+def _without_password(url: str) -> str:
+    try:
+        return str(make_url(url).render_as_string(hide_password=True))
+    except Exception:  # not an SQLAlchemy URL: shown as given (it has no password field)
+        return url
+
+
 def shown_url(url: str, settings: Settings) -> str:
     """The storage URL without its password; the project's SQLite file relative to it."""
-    from sqlalchemy.engine import make_url
-
     try:
         shown = make_url(url).render_as_string(hide_password=True)
     except Exception:  # not an SQLAlchemy URL: optuna refuses it later with its own message
@@ -155,8 +162,6 @@ def shown_url(url: str, settings: Settings) -> str:
 
 def open_study(url: str, name: str, maximize: bool, seed: int) -> Any:
     """The study `name` in `url`, created when new (its direction must match the metric's)."""
-    import optuna
-
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     for attempt in range(3):  # workers starting together race to create the schema: retry
         try:
@@ -164,8 +169,10 @@ def open_study(url: str, name: str, maximize: bool, seed: int) -> Any:
             break
         except Exception as error:  # an unreachable server or a bad URL: one line
             if attempt == 2 or "already exists" not in str(error):
-                cause = " ".join(str(error).split())[:200]
-                raise UserError(f"cannot open the study storage {url!r} ({cause})") from None
+                shown = _without_password(url)
+                raise UserError(
+                    f"cannot open the study storage {shown!r} ({one_line(error)})"
+                ) from None
             time.sleep(0.5 + attempt)
     direction: Literal["maximize", "minimize"] = "maximize" if maximize else "minimize"
     study = optuna.create_study(
@@ -186,8 +193,6 @@ def open_study(url: str, name: str, maximize: bool, seed: int) -> Any:
 
 
 def objective(cv: CrossValidation, families: tuple[str, ...]) -> Any:
-    import optuna
-
     def run(trial: optuna.Trial) -> float:
         family = trial.suggest_categorical("family", list(families))
         params: dict[str, Any] = {"family": family}
@@ -263,8 +268,6 @@ def write_best(path: Path, hyperparameters: dict[str, Any], tuning: dict[str, An
 
 
 def finished(study: Any) -> list[Any]:
-    import optuna
-
     return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
 
 
@@ -316,8 +319,6 @@ def lineage(study: Any, name: str, shown: str, cv: CrossValidation, folds: int) 
 def run(settings: Settings, options: TuneOptions, log: TrialLog | None = None) -> dict[str, Any]:
     """Run the study for this budget; write the best trial to the model config; a summary."""
     check(options)
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = log or NoLog()
     cv, digest = cross_validation(settings, options.folds)
