@@ -280,11 +280,13 @@ def test_drift_reads_a_batch_output(project: Path, tmp_path: Path) -> None:
     from {{ cookiecutter.package_name }}.monitoring.run import run_drift
 
     source = tmp_path / "in.csv"
-    _sample(project).to_csv(source, index=False)
     settings = _settings(project)
+    sample = _sample(project)  # as many copies as drift needs rows (a small table has fewer)
+    sample = pd.concat([sample] * -(-settings.monitoring.min_window_size // len(sample)))
+    sample.to_csv(source, index=False)
     batch_score(settings, source, tmp_path / "out", progress=False)
     result = run_drift(settings, current_path=tmp_path / "out", output_dir=tmp_path / "drift")
-    assert result.report.current_rows == len(_sample(project))
+    assert result.report.current_rows == len(sample)
     assert not result.report.dataset_drift  # the training data against itself
 
 

@@ -314,6 +314,9 @@ def test_cli_drift_errors_are_one_line(
     assert code == 2
     assert err.count("\n") == 1 and "prediction log" in err
     reference = load_reference(configured, spec).features
+    # as many copies as drift needs rows (a small table has fewer than min_window_size)
+    copies = -(-configured.monitoring.min_window_size // len(reference))
+    reference = pd.concat([reference] * copies, ignore_index=True)
     current = configured.project_root / "current.csv"
     moved = reference.copy()
     for name in spec.numeric_features:
