@@ -184,7 +184,7 @@ def test_framework_bake(framework: str, tmp_path: Path) -> None:
 # `make pipeline` on its bundled sample and the generated tests where the task changes the
 # code path (training, optimization, serving, validation, adoption), the scikit-learn ones
 # `make lint` too; the whole generated suite runs for a multi-class and a regression
-# scikit-learn project in tests/test_user_data.py (on adopted data).
+# scikit-learn project in tests/test_adopt_tables.py (on adopted data).
 TASK_SUBSET = [
     "tests/test_training.py",
     "tests/test_optimization.py",
