@@ -42,7 +42,7 @@ test: tools lint ## The full template test suite (renders every option value, ba
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: install ## The quick subset: no installs, no external tools (under a minute)
+test-fast: install ## The quick subset: every config rendered and checked, no installs (a few minutes)
 	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 .PHONY: demo
