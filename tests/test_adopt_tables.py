@@ -228,7 +228,7 @@ def check_a_client(project: Path, rows: list[Row], spec: dict[str, Any]) -> None
     """`/predict` and `/invocations` take raw records and echo their ids; `/feedback` joins."""
     records = raw_records(rows, spec)
     ids = [{name: record[name] for name in spec["id_columns"]} for record in records]
-    with serving(project) as url:
+    with serving(project, VENV) as url:
         status, answer = _call(f"{url}/predict", {"instances": records})
         assert status == 200, answer
         assert answer.get("ids", [{}, {}]) == ids, answer

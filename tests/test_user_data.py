@@ -115,12 +115,13 @@ def _call(url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, 
 
 
 @contextmanager
-def serving(project: Path) -> Iterator[str]:
+def serving(project: Path, venv: Path = VENV) -> Iterator[str]:
+    """`<package> serve` from `venv` on a free loopback port, until the block ends."""
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    env["PATH"] = os.pathsep.join([str(VENV / "bin"), str(Path(uv()).parent), env["PATH"]])
+    env["PATH"] = os.pathsep.join([str(venv / "bin"), str(Path(uv()).parent), env["PATH"]])
     server = subprocess.Popen(
-        [str(VENV / "bin" / "python"), "-m", "churn_model", "serve", "--port", str(port)],
+        [str(venv / "bin" / "python"), "-m", "churn_model", "serve", "--port", str(port)],
         cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
