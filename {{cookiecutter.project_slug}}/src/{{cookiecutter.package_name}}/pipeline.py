@@ -9,17 +9,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import {% if cookiecutter.ml_framework == "scikit-learn" %}TYPE_CHECKING, {% endif %}Any
+from typing import Any
 
+{% if cookiecutter.ml_framework == "scikit-learn" -%}
+from {{ cookiecutter.package_name }} import tables
+{% endif -%}
 from {{ cookiecutter.package_name }}.data.samples import SAMPLE_DIR, SAMPLES, sample_at, write_sample
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.settings import Settings
-
-{%- if cookiecutter.ml_framework == "scikit-learn" %}
-
-if TYPE_CHECKING:
-    from {{ cookiecutter.package_name }}.training.tune import TuneOptions
+from {{ cookiecutter.package_name }}.evaluation import gate
+{%- if cookiecutter.feature_store == "feast" %}
+from {{ cookiecutter.package_name }}.feature_store import SERVICE, enabled, sync
 {%- endif %}
+from {{ cookiecutter.package_name }}.optimization import BENCHMARK_TABLE
+from {{ cookiecutter.package_name }}.optimization import run as optimize
+from {{ cookiecutter.package_name }}.optimization.base import BENCHMARK_FILE, PARITY_FILE
+from {{ cookiecutter.package_name }}.registry import register
+{%- if cookiecutter.ml_framework == "scikit-learn" and cookiecutter.experiment_tracking == "mlflow" %}
+from {{ cookiecutter.package_name }}.registry.mlflow_registry import MlflowTuningLog
+{%- endif %}
+from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.training import stage
+{%- if cookiecutter.ml_framework == "scikit-learn" %}
+from {{ cookiecutter.package_name }}.training.tune import TrialLog, TuneOptions
+from {{ cookiecutter.package_name }}.training.tune import run as run_tune
+{%- endif %}
+from {{ cookiecutter.package_name }}.validation import enforce, render_table
+from {{ cookiecutter.package_name }}.validation import validate as run_validation
 
 VALIDATION_REPORT = "validation.json"
 
@@ -53,8 +68,6 @@ def validate(
     settings: Settings, data_path: Path | None = None, rules_path: Path | None = None
 ) -> dict[str, Any]:
     """Validate the dataset against the rules; write `reports/validation.json`."""
-    from {{ cookiecutter.package_name }}.validation import validate as run_validation
-
     return run_validation(
         data_path or dataset_file(settings),
         rules_path or settings.resolve(settings.pipeline.validation_rules),
@@ -64,14 +77,6 @@ def validate(
 
 def run_all(settings: Settings, echo: Echo) -> dict[str, Any]:
     """Every stage in order, echoing where each artifact went; stops at the first failure."""
-    from {{ cookiecutter.package_name }}.evaluation import gate
-    from {{ cookiecutter.package_name }}.optimization import BENCHMARK_TABLE
-    from {{ cookiecutter.package_name }}.optimization import run as optimize
-    from {{ cookiecutter.package_name }}.optimization.base import BENCHMARK_FILE, PARITY_FILE
-    from {{ cookiecutter.package_name }}.registry import register
-    from {{ cookiecutter.package_name }}.training import stage
-    from {{ cookiecutter.package_name }}.validation import enforce, render_table
-
     reports = settings.resolve(settings.paths.reports_dir)
     path, written = data(settings)
     echo(f"[1/6] data      {'wrote' if written else 'kept'} {path}")
@@ -80,8 +85,6 @@ def run_all(settings: Settings, echo: Echo) -> dict[str, Any]:
     enforce(report, reports / VALIDATION_REPORT)
     echo(f"[2/6] validate  report {reports / VALIDATION_REPORT}")
 {%- if cookiecutter.feature_store == "feast" %}
-    from {{ cookiecutter.package_name }}.feature_store import SERVICE, enabled, sync
-
     if enabled(settings):  # training reads Feast: refresh source, registry and online store
         config = settings.read_model_config()
         synced = sync(settings, path, config.dataset.target)
@@ -108,15 +111,9 @@ def run_all(settings: Settings, echo: Echo) -> dict[str, Any]:
 
 def tune(settings: Settings, options: TuneOptions) -> str:
     """`training.tune.run` with the MLflow trial log when MLflow is the registry; its report."""
-    from {{ cookiecutter.package_name }} import tables
-    from {{ cookiecutter.package_name }}.training.tune import TrialLog
-    from {{ cookiecutter.package_name }}.training.tune import run as run_tune
-
     log: TrialLog | None = None
 {%- if cookiecutter.experiment_tracking == "mlflow" %}
     if settings.pipeline.registry_backend == "mlflow":
-        from {{ cookiecutter.package_name }}.registry.mlflow_registry import MlflowTuningLog
-
         log = MlflowTuningLog(settings, settings.read_model_config().model_id)
 {%- endif %}
     result = run_tune(settings, options, log)

@@ -40,6 +40,7 @@ from {{ cookiecutter.package_name }}.adopt.infer import plain
 from {{ cookiecutter.package_name }}.contracts.metrics import compute_metrics
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import split_features, train_test
+from {{ cookiecutter.package_name }}.training import train_model
 
 MARGIN = 0.2  # dummy-only bounds: baseline + MARGIN x (1 - baseline) ...
 LOWER_FACTOR = 0.9  # ... or LOWER_FACTOR x baseline for lower-is-better metrics
@@ -123,8 +124,6 @@ def cross_validated(
 ) -> dict[str, tuple[float, float]] | None:
     """{metric: (mean, sd)} of the configured model over FOLDS folds of the training split;
     None when a class has fewer training rows than FOLDS."""
-    from {{ cookiecutter.package_name }}.training import train_model
-
     spec: DatasetSpec = config.dataset
     train, _ = train_test(frame, spec, seed)
     features, labels = split_features(train, spec)

@@ -23,7 +23,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from {{ cookiecutter.package_name }}.batch.job import batch_score
 from {{ cookiecutter.package_name }}.batch.model import load_model
+from {{ cookiecutter.package_name }}.data import read_table
 from {{ cookiecutter.package_name }}.settings import get_settings
 from {{ cookiecutter.package_name }}.tables import render
 
@@ -38,8 +40,6 @@ def _peak_rss_mib() -> float:
 
 def write_inputs(directory: Path, rows: int, copies: int) -> Path:
     """`copies` Parquet files of `rows` rows each (the training data repeated)."""
-    from {{ cookiecutter.package_name }}.data import read_table
-
     settings = get_settings()
     spec = settings.read_model_config().dataset
     sample = read_table(settings.resolve(spec.path))
@@ -60,8 +60,6 @@ def child(engine: str, source: Path, output: Path) -> dict[str, Any]:
     if engine == "spark_udf":
         rows = _spark_udf(settings, source, output)
     else:
-        from {{ cookiecutter.package_name }}.batch.job import batch_score
-
         manifest = batch_score(settings, source, output, engine=engine, progress=False)
         rows = manifest.rows["input"]
         started += manifest.seconds["load_model"]  # loading the model is paid once per run
@@ -72,6 +70,7 @@ def child(engine: str, source: Path, output: Path) -> dict[str, Any]:
 
 def _spark_udf(settings: Any, source: Path, output: Path) -> int:
     """MLflow's own Spark scoring of the champion's bundle (an MLflow model directory)."""
+    # Imported here: pyspark and full MLflow are this comparison's own, optional stacks.
     import mlflow.pyfunc
 
     from {{ cookiecutter.package_name }}.batch.spark import _session

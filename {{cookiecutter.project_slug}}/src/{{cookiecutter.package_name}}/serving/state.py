@@ -79,7 +79,8 @@ def resolve_bundles(settings: Settings) -> tuple[LoadedModel, LoadedModel | None
     def bundle_for(alias: str, explicit: Any) -> LoadedModel:
         if explicit is not None:
             path = settings.resolve(explicit)
-        else:
+        else:  # imported here: the registry loads the framework (torch, tensorflow), which
+            # a server given its bundle directories (the image) never needs
             from {{ cookiecutter.package_name }}.registry import resolve_bundle
 
             path = resolve_bundle(alias, settings)
