@@ -121,6 +121,7 @@ class MlflowStateStore:
     """Tags of the experiment `<model_id>-monitoring` on the MLflow tracking server."""
 
     def __init__(self, settings: Settings, model_id: str) -> None:
+        # Imported here: MLflow's client is heavy, and only this store (not the file one) needs it.
         import logging
 
         from mlflow import MlflowClient
