@@ -59,6 +59,8 @@ from {{ cookiecutter.package_name }}.training.sklearn_model import build_pipelin
 from {{ cookiecutter.package_name }}.training.stage import load_dataset
 
 DEFAULT_STORAGE = Path("tuning/optuna.db")  # under settings.paths.models_dir
+# What a worker sees when another one creates the study schema at the same moment.
+SCHEMA_RACES = ("already exists", "UNIQUE constraint failed", "duplicate key", "database is locked")
 DEFAULT_TRIALS = 100
 DEFAULT_TIMEOUT = 120.0
 
@@ -163,12 +165,12 @@ def shown_url(url: str, settings: Settings) -> str:
 def open_study(url: str, name: str, maximize: bool, seed: int) -> Any:
     """The study `name` in `url`, created when new (its direction must match the metric's)."""
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    for attempt in range(3):  # workers starting together race to create the schema: retry
+    for attempt in range(5):  # workers starting together race to create the schema: retry
         try:
             storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
             break
         except Exception as error:  # an unreachable server or a bad URL: one line
-            if attempt == 2 or "already exists" not in str(error):
+            if attempt == 4 or not any(race in str(error) for race in SCHEMA_RACES):
                 shown = _without_password(url)
                 raise UserError(
                     f"cannot open the study storage {shown!r} ({one_line(error)})"
