@@ -266,8 +266,6 @@ def adopt_and_check(project: Path, name: str) -> dict[str, Any]:
 OPEN = {
     "weak": "the gate refuses a weak-signal model: cross-validated thresholds (roc_auc 0.574) sit "
     "above what the test split gives (0.499); the formula needs the folds' spread",
-    "tiny": "test_batch::test_errors_are_one_line_exit_2_and_leave_no_output: the CLI finds no "
-    "champion on the 83-row regression table (not diagnosed yet)",
 }
 
 
