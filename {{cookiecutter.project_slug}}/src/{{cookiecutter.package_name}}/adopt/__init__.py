@@ -38,7 +38,7 @@ from {{ cookiecutter.package_name }}.adopt.render import (
 from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import read_table
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.validation.derive import derive_rules
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "regression")
@@ -188,7 +188,7 @@ def _model_config(config_text: str, spec: DatasetSpec, where: str) -> ModelConfi
         raw = yaml.safe_load(config_text)
         return ModelConfig.model_validate(raw | {"dataset": spec.model_dump(mode="json")})
     except (yaml.YAMLError, TypeError, ValidationError) as error:
-        detail = " ".join(str(error).split())[:160]
+        detail = one_line(error)
         raise UserError(f"{where} is not a valid model config ({detail}); fix it first") from None
 
 

@@ -23,7 +23,6 @@ from {{ cookiecutter.package_name }}.registry import ALIASES, open_registry
 from {{ cookiecutter.package_name }}.runtime import Predictor, load_bundle_predictor
 from {{ cookiecutter.package_name }}.settings import Settings
 
-NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 PREDICTION = "prediction"
 SCORE = "score"  # the prediction log's score: P(positive), P(predicted class) or the value

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 
 
 @dataclass
@@ -51,7 +51,7 @@ def parse_wrk(output: str) -> WrkResult:
     p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
     if not (rate and p50 and p99):
-        raise UserError(f"could not read wrk's output: {' '.join(output.split())[:200]}")
+        raise UserError(f"could not read wrk's output: {one_line(output)}")
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors += int(non_2xx.group(1)) if non_2xx else 0

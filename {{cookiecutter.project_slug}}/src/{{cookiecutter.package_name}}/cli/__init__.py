@@ -13,11 +13,10 @@ import sys
 import typer
 
 from {{ cookiecutter.package_name }}.cli import develop, operate
-from {{ cookiecutter.package_name }}.cli.app import app
+from {{ cookiecutter.package_name }}.cli.app import CLI_MESSAGE_LIMIT, app
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError, one_line
 
 COMMAND_MODULES = (develop, operate)  # imported for their commands, registered on `app`
-MESSAGE_LIMIT = 2000  # a whole error message on one line; libraries' own text is cut earlier
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,17 +25,17 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=args or ["--help"], prog_name="{{ cookiecutter.package_name }}", standalone_mode=False)
     except GateFailedError as error:
-        typer.echo(f"error: {one_line(error, MESSAGE_LIMIT)}", err=True)
+        typer.echo(f"error: {one_line(error, CLI_MESSAGE_LIMIT)}", err=True)
         sys.exit(1)
     except UserError as error:
-        typer.echo(f"error: {one_line(error, MESSAGE_LIMIT)}", err=True)
+        typer.echo(f"error: {one_line(error, CLI_MESSAGE_LIMIT)}", err=True)
         sys.exit(2)
     except typer.Abort:
         typer.echo("error: aborted", err=True)
         sys.exit(130)
     except typer.TyperException as error:  # usage errors: unknown option, bad value, ...
         typer.echo(
-            f"error: {one_line(error.format_message(), MESSAGE_LIMIT)} (see --help)", err=True
+            f"error: {one_line(error.format_message(), CLI_MESSAGE_LIMIT)} (see --help)", err=True
         )
         sys.exit(error.exit_code)
     if isinstance(code, int) and code:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from {{ cookiecutter.package_name }}.cli.app import app
+from {{ cookiecutter.package_name }}.cli.app import CLI_MESSAGE_LIMIT, app
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError, one_line
 from {{ cookiecutter.package_name }}.settings import get_settings
 
@@ -49,7 +49,7 @@ def serve(
     try:
         run_server(settings.model_copy(update={"serving": serving}))
     except ServerStoppedError as error:  # a runtime failure, not bad input: exit 1
-        typer.echo(f"error: {one_line(error, 2000)}", err=True)
+        typer.echo(f"error: {one_line(error, CLI_MESSAGE_LIMIT)}", err=True)
         raise typer.Exit(1) from None
 
 
