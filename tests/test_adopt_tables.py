@@ -262,22 +262,7 @@ def adopt_and_check(project: Path, name: str) -> dict[str, Any]:
     return spec
 
 
-# Open problems this test found (issue 22), kept visible until fixed:
-OPEN = {
-    "weak": "the gate refuses a weak-signal model: cross-validated thresholds (roc_auc 0.574) sit "
-    "above what the test split gives (0.499); the formula needs the folds' spread",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=OPEN[name], strict=False))
-        if name in OPEN
-        else name
-        for name in TABLES
-    ],
-)
+@pytest.mark.parametrize("name", list(TABLES))
 def test_any_adopted_table_stays_green(rendered: Path, tmp_path: Path, name: str) -> None:
     started = time.monotonic()
     project = tmp_path / rendered.name

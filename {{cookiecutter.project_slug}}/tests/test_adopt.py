@@ -256,6 +256,29 @@ def test_the_thresholds_pass_the_model_and_refuse_the_dummy(
     assert "cross-validated" in comment and "dummy" in comment
 
 
+def test_a_weak_signal_gets_a_gate_its_test_split_can_meet(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On 300 rows of a weak signal the bounds leave room for the test split's noise (three
+    standard errors below the cross-validated level), shares never go below 0, and init-data
+    says the gate cannot tell this model from the dummy."""
+    rng = np.random.default_rng(5)
+    signal = rng.normal(0, 1, 300)
+    frame = pd.DataFrame({"signal": signal.round(3), "noise": rng.normal(0, 1, 300).round(3)})
+    frame["responded"] = (0.3 * signal + rng.normal(0, 1, 300) > 0.8).astype(int)
+    code, out, err = _run(capsys, "--data", _write(project, "weak.csv", frame),
+                          "--target", "responded")  # fmt: skip
+    assert code == 0, err
+    assert "cannot tell this model from the dummy" in out, out
+    thresholds = load_model_config(project / CONFIG).evaluation.thresholds
+    assert all(thresholds[name] >= 0 for name in ("accuracy", "roc_auc", "f1")), thresholds
+    comment = current_block((project / CONFIG).read_text(), "evaluation") or ""
+    reached = {line.split(":")[0].strip(): line for line in comment.splitlines() if " se " in line}
+    mean, se = (float(reached["roc_auc"].split(f"{key} ")[1].split()[0].strip("(,)"))
+                for key in ("model", "se"))  # fmt: skip
+    assert thresholds["roc_auc"] <= round(mean - 3 * se, 4) + 1e-4, (thresholds, mean, se)
+
+
 def test_drop_missing_target_writes_the_labelled_rows(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,6 +15,7 @@ without `force`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
@@ -25,7 +26,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.adopt.baseline import evaluation_section
+from {{ cookiecutter.package_name }}.adopt.baseline import Reached, evaluation_section, gate_notes
 from {{ cookiecutter.package_name }}.adopt.blocks import atomic_write, replace_block, replace_file, stamp
 from {{ cookiecutter.package_name }}.adopt.infer import Inferred, Problem, ProblemsError, infer, plain
 from {{ cookiecutter.package_name }}.adopt.render import (
@@ -73,7 +74,7 @@ class Adopted:
     written: list[Path]
     baseline: dict[str, float]
     notes: list[str]
-    model: dict[str, tuple[float, float]] | None = None  # cross-validated (mean, sd)
+    model: dict[str, Reached] | None = None  # what the configured model reaches
 
 
 def _relative(path: Path, root: Path) -> Path:
@@ -247,4 +248,6 @@ def adopt(project: Project, request: Request) -> Adopted:
         if (described := readme_dataset(text, spec)) != text:
             files[readme] = described
     atomic_write(files)
-    return Adopted(spec, list(files), measured, inferred.notes, model)
+    test_rows = math.ceil(spec.test_size * len(frame))
+    notes = [*inferred.notes, *gate_notes(evaluation, measured, model, test_rows)]
+    return Adopted(spec, list(files), measured, notes, model)

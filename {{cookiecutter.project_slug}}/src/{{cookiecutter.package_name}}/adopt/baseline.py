@@ -6,21 +6,25 @@ Two measurements, both on the training split only (the held-out split stays unse
   the test split as before (the `baseline` init-data prints);
 - the configured model (framework, hyper-parameters of configs/model_config.yaml),
   cross-validated in FOLDS folds of the training split: the mean and the standard
-  deviation of each metric over the folds.
+  deviation of each metric over the folds, and `se`, the standard error of the metric on a
+  set the size of the test split (BOOTSTRAP resamples of the out-of-fold predictions,
+  stratified by class): the gate scores one such set, so its noise bounds how tight the
+  gate can be (three folds' sd alone underestimates it on small or weak data).
 Each threshold then sits between the two, never above what the model reaches:
 - higher-is-better (accuracy, roc_auc, f1, f1_macro, r2): minimum =
-  min(dummy + SHARE x (model - dummy), model - SPREAD x sd);
-- lower-is-better (log_loss, rmse, mae): maximum =
-  max(dummy + SHARE x (model - dummy), model + SPREAD x sd).
-A model at the measured level passes; one no better than the dummy fails wherever the model
-beats the dummy. With too few rows per class for FOLDS folds the dummy-only bounds of
-`dummy_threshold` apply. The champion tolerance is in the primary metric's units (1% of
-the baseline RMSE for regression).
+  min(dummy + SHARE x (model - dummy), model - SPREAD x sd, model - Z x se), at least 0
+  for the metrics that are shares;
+- lower-is-better (log_loss, rmse, mae): the mirror image (max, +).
+A model at the measured level passes (a false refusal needs a test score Z standard errors
+off); one no better than the dummy fails wherever the test split can tell the two apart.
+Where it cannot (`indistinct`: weak signal or few rows), init-data says so. With too few
+rows per class for FOLDS folds the dummy-only bounds of `dummy_threshold` apply. The
+champion tolerance is in the primary metric's units (1% of the baseline RMSE for regression).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,8 +51,11 @@ LOWER_FACTOR = 0.9  # ... or LOWER_FACTOR x baseline for lower-is-better metrics
 FOLDS = 3
 SHARE = 0.5
 SPREAD = 3.0
+Z = 3.0
+BOOTSTRAP = 100
 PRIMARY = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "rmse"}
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+SHARES = frozenset({"accuracy", "roc_auc", "f1", "f1_macro"})  # in [0, 1]: a minimum below 0 is 0
 
 
 def _split(frame: pd.DataFrame, spec: DatasetSpec, seed: int) -> tuple[pd.Series, pd.Series]:
@@ -111,21 +118,63 @@ def dummy_threshold(metric: str, value: float) -> float:
     return round(value + MARGIN * (1 - value), 4)
 
 
-def threshold(metric: str, dummy: float, mean: float, sd: float) -> float:
-    """The bound between the dummy's `dummy` and the model's cross-validated `mean`."""
+class Reached(NamedTuple):
+    """What the configured model reaches on one metric: the folds' mean and sd, and the
+    standard error of the metric on a test-split-sized set."""
+
+    mean: float
+    sd: float
+    se: float
+
+
+def threshold(metric: str, dummy: float, reached: Reached) -> float:
+    """The bound between the dummy's `dummy` and what the model reaches."""
+    mean = reached.mean
     middle = dummy + SHARE * (mean - dummy)
+    noise = max(SPREAD * reached.sd, Z * reached.se)
     if metric in LOWER_IS_BETTER:
-        return round(max(middle, mean + SPREAD * sd), 4)
-    return round(min(middle, mean - SPREAD * sd), 4)
+        return round(max(middle, mean + noise), 4)
+    bound = min(middle, mean - noise)
+    return round(max(bound, 0.0) if metric in SHARES else bound, 4)
 
 
-def cross_validated(
-    frame: pd.DataFrame, config: Any, seed: int
-) -> dict[str, tuple[float, float]] | None:
-    """{metric: (mean, sd)} of the configured model over FOLDS folds of the training split;
+def indistinct(metric: str, dummy: float, bound: float) -> bool:
+    """True when the gate's bound lets a dummy-level model through (weak signal, few rows)."""
+    return bound >= dummy if metric in LOWER_IS_BETTER else bound <= dummy
+
+
+def _test_sized_samples(
+    labels: np.ndarray, size: int, spec: DatasetSpec, seed: int
+) -> list[np.ndarray]:
+    """BOOTSTRAP index draws of `size` rows, stratified by class for classification (each
+    class keeps its share, so every draw holds every class the metrics need)."""
+    rng = np.random.default_rng(seed)
+    if not spec.is_classification:
+        return [rng.integers(0, len(labels), size) for _ in range(BOOTSTRAP)]
+    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    counts = [max(1, round(size * len(group) / len(labels))) for group in groups]
+    return [
+        np.concatenate([rng.choice(g, n) for g, n in zip(groups, counts, strict=True)])
+        for _ in range(BOOTSTRAP)
+    ]
+
+
+def standard_errors(
+    spec: DatasetSpec, labels: np.ndarray, output: np.ndarray, size: int, seed: int
+) -> dict[str, float]:
+    """{metric: sd over BOOTSTRAP test-split-sized resamples of out-of-fold predictions}."""
+    draws = [
+        compute_metrics(spec, labels[index], output[index])
+        for index in _test_sized_samples(labels, size, spec, seed)
+    ]
+    return {name: float(np.nanstd([draw[name] for draw in draws])) for name in draws[0]}
+
+
+def cross_validated(frame: pd.DataFrame, config: Any, seed: int) -> dict[str, Reached] | None:
+    """{metric: Reached} of the configured model over FOLDS folds of the training split;
     None when a class has fewer training rows than FOLDS."""
     spec: DatasetSpec = config.dataset
-    train, _ = train_test(frame, spec, seed)
+    train, test = train_test(frame, spec, seed)
     features, labels = split_features(train, spec)
     if spec.is_classification:
         if int(np.bincount(labels).min()) < FOLDS:
@@ -134,28 +183,38 @@ def cross_validated(
     else:
         folds = KFold(FOLDS, shuffle=True, random_state=seed).split(features)
     scores: list[dict[str, float]] = []
+    out_of_fold: np.ndarray | None = None
     for fit, held in folds:
         part = features.iloc[fit].reset_index(drop=True)
         model = train_model(part, labels[fit], config, seed)
-        output = model.predict(features.iloc[held].reset_index(drop=True))
-        scores.append(compute_metrics(spec, labels[held], np.asarray(output, dtype=np.float64)))
+        output = np.asarray(model.predict(features.iloc[held].reset_index(drop=True)), np.float64)
+        if out_of_fold is None:
+            out_of_fold = np.zeros((len(labels), *output.shape[1:]))
+        out_of_fold[held] = output
+        scores.append(compute_metrics(spec, labels[held], output))
+    assert out_of_fold is not None  # FOLDS >= 2 folds ran
+    errors = standard_errors(spec, labels, out_of_fold, len(test), seed)
     return {
-        name: (float(np.mean([s[name] for s in scores])), float(np.std([s[name] for s in scores])))
+        name: Reached(
+            float(np.mean([s[name] for s in scores])),
+            float(np.std([s[name] for s in scores])),
+            errors[name],
+        )
         for name in scores[0]
     }
 
 
 def evaluation_section(
     frame: pd.DataFrame, config: Any, seed: int
-) -> tuple[dict[str, Any], dict[str, float], dict[str, tuple[float, float]] | None]:
+) -> tuple[dict[str, Any], dict[str, float], dict[str, Reached] | None]:
     """`evaluation:` of model_config.yaml (thresholds, primary metric, tolerance), the
-    dummy baseline and the configured model's cross-validated (mean, sd) per metric."""
+    dummy baseline and what the configured model reaches per metric."""
     spec: DatasetSpec = config.dataset
     measured = baseline(frame, spec, seed)
     model = cross_validated(frame, config, seed)
     tolerance = round(0.01 * measured["rmse"], 4) if spec.task == "regression" else 0.01
     thresholds = {
-        name: threshold(name, value, *model[name])
+        name: threshold(name, value, model[name])
         if model is not None and name in model
         else dummy_threshold(name, value)
         for name, value in measured.items()
@@ -166,3 +225,26 @@ def evaluation_section(
         "champion_tolerance": tolerance,
     }
     return section, measured, model
+
+
+def gate_notes(
+    section: dict[str, Any],
+    measured: dict[str, float],
+    model: dict[str, Reached] | None,
+    test_rows: int,
+) -> list[str]:
+    """A note when the test split cannot tell the configured model from the dummy."""
+    if model is None:
+        return []
+    blurred = [
+        f"{name} (model {model[name].mean:.3f} +- {model[name].se:.3f}, dummy {measured[name]})"
+        for name, bound in section["thresholds"].items()
+        if name in model and indistinct(name, measured[name], bound)
+    ]
+    if not blurred:
+        return []
+    return [
+        f"the test split of {test_rows} rows cannot tell this model from the dummy on "
+        f"{', '.join(blurred)}: the gate lets a dummy-level model pass there; more rows or "
+        "more informative features make it sharper"
+    ]

@@ -8,7 +8,14 @@ from typing import Any
 
 import yaml
 
-from {{ cookiecutter.package_name }}.adopt.baseline import FOLDS, LOWER_IS_BETTER, SHARE, SPREAD
+from {{ cookiecutter.package_name }}.adopt.baseline import (
+    FOLDS,
+    LOWER_IS_BETTER,
+    SHARE,
+    SPREAD,
+    Reached,
+    Z,
+)
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.validation.derive import rules_yaml
 
@@ -58,13 +65,13 @@ def dataset_block(spec: DatasetSpec) -> str:
 def evaluation_block(
     section: dict[str, Any],
     measured: dict[str, float],
-    model: dict[str, tuple[float, float]] | None,
+    model: dict[str, Reached] | None,
 ) -> str:
     def said(name: str) -> str:
         if model is None or name not in model:
             return f"dummy {measured[name]} (no cross-validation: too few rows per class)"
-        mean, sd = model[name]
-        return f"dummy {measured[name]}, model {mean:.4f} +- {sd:.4f}"
+        mean, sd, se = model[name]
+        return f"dummy {measured[name]}, model {mean:.4f} (sd {sd:.4f}, se {se:.4f})"
 
     bounds = [
         f"    {name}: {value}  # {'maximum' if name in LOWER_IS_BETTER else 'minimum'}; "
@@ -79,8 +86,9 @@ def evaluation_block(
             "  # (class priors / the training mean) and this model cross-validated in "
             f"{FOLDS} folds",
             f"  # of the training split: minimum = min(dummy + {SHARE} x (model - dummy),",
-            f"  # model - {SPREAD} x sd); maximum = max(dummy + {SHARE} x (model - dummy),",
-            f"  # model + {SPREAD} x sd). Edit them after review; re-derive them with",
+            f"  # model - {SPREAD} x sd, model - {Z} x se), sd over the folds, se the metric's",
+            "  # standard error on a test-split-sized set; maximum: the mirror image.",
+            "  # Edit them after review; re-derive them with",
             "  # `make init-data DATA=... TARGET=... INIT_DATA_ARGS=--force`.",
             "  thresholds:",
             *bounds,

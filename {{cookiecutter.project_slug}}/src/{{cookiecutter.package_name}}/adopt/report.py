@@ -21,7 +21,7 @@ def summary(adopted: Adopted, root: Path) -> str:
     scores = ", ".join(f"{name} {value}" for name, value in adopted.baseline.items())
     lines.append(f"baseline (dummy model): {scores}")
     if adopted.model is not None:
-        reached = ", ".join(f"{name} {mean:.4f}" for name, (mean, _) in adopted.model.items())
+        reached = ", ".join(f"{name} {r.mean:.4f}" for name, r in adopted.model.items())
         lines.append(f"configured model (cross-validated on the training split): {reached}")
     for path in adopted.written:
         shown = path.relative_to(root) if path.is_relative_to(root) else path
