@@ -101,7 +101,7 @@ frame.to_parquet(sys.argv[2], index=False)
 
 
 def dated(rng: random.Random) -> list[Row]:
-    """Binary with a date column."""
+    """Binary with a date column (its calendar parts become features, `dataset.dates`)."""
     rows = []
     for day in range(360):
         usage = rng.gauss(10, 3)
@@ -220,7 +220,7 @@ def raw_records(rows: list[Row], spec: dict[str, Any]) -> list[Row]:
         {**{k: v for k, v in row.items() if k != spec["target"]}, "sent_by": "crm"}
         for row in rows[:2]
     ]
-    records[0][next(iter(spec["features"]))] = None
+    records[0][next(name for name in spec["features"] if name in records[0])] = None
     return records
 
 

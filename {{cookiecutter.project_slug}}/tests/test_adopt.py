@@ -352,7 +352,8 @@ def test_bad_data_is_one_line_exit_2_and_nothing_written(
 def test_common_problems_are_handled_and_reported(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Empty, constant and date columns are left out, a near-unique string is an id: no flag."""
+    """Empty and constant columns are left out, a near-unique string is an id, a date column
+    becomes the calendar parts that vary in it: no flag."""
     frame = subscribers().drop(columns=["customer_id"])
     signup = pd.date_range("2024-01-01", periods=len(frame), freq="D").strftime("%Y-%m-%d")
     names = [f"person {i % (len(frame) - 10)}" for i in range(len(frame))]  # near-unique
@@ -364,6 +365,8 @@ def test_common_problems_are_handled_and_reported(
     spec = _spec(project)
     assert not {"notes", "country", "version", "signup", "name"} & set(spec.features)
     assert spec.id_columns == ["name"]
+    assert spec.dates == {"signup": ["month", "day", "day_of_week"]}  # one year: no year part
+    assert spec.input_columns[-1] == "signup" and "signup_day_of_week" in spec.features
     reported = ["'notes' is empty", "'country' holds one value ('NO')",
                 "'version' holds one value (3)", "'signup' holds dates", "'name' has"]  # fmt: skip
     for said in reported:

@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.batch.job import TooManyRejectedError, batc
 from {{ cookiecutter.package_name }}.batch.model import load_model
 from {{ cookiecutter.package_name }}.batch.reader import read_batch_window
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.data import read_table
+from {{ cookiecutter.package_name }}.data import feature_frame, read_table
 from {{ cookiecutter.package_name }}.evaluation import gate
 from {{ cookiecutter.package_name }}.registry import export_bundle, register, resolve_bundle
 from {{ cookiecutter.package_name }}.serving.app import create_app
@@ -56,18 +56,22 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _sample(root: Path) -> pd.DataFrame:
-    """The configured dataset's id columns and model inputs."""
+    """The configured dataset's id columns and model inputs (date columns for their parts)."""
     settings = _settings(root)
     model = load_model("champion", settings)
     frame = read_table(root / conftest.configured_spec().path)
-    return frame[[*model.id_columns, *model.feature_names]]
+    return frame[[*model.id_columns, *model.input_columns]]
 
 
 def _numeric(root: Path) -> list[str]:
     model = load_model("champion", _settings(root))
-    numeric = [name for name, kind in model.features.items() if kind == "numeric"]
+    numeric = [
+        name
+        for name, kind in model.features.items()
+        if kind == "numeric" and name not in model.derived  # a date's parts are not in files
+    ]
     if not numeric:
-        pytest.skip("no numeric feature to corrupt in this dataset")
+        pytest.skip("no numeric input column to corrupt in this dataset")
     return numeric
 
 
@@ -112,8 +116,9 @@ def test_local_engine_streams_scores_and_rejects(project: Path, tmp_path: Path) 
     scored = pd.read_parquet(out / "predictions")
     assert len(scored) == manifest.rows["scored"]
     probability = [f"probability_{label}" for label in model.classes]
+    carried = [name for name in frame.columns if name not in model.feature_names]  # ids, dates
     assert scored.columns.tolist() == [
-        *model.id_columns, *model.feature_names, "prediction", "score", *probability,
+        *carried, *model.feature_names, "prediction", "score", *probability,
         "model_version", "run_id",
     ]  # fmt: skip
     assert set(scored["model_version"]) == {model.version}
@@ -124,7 +129,7 @@ def test_local_engine_streams_scores_and_rejects(project: Path, tmp_path: Path) 
     good[numeric] = good[numeric].astype(np.float64)
     assert model.predictor is not None
     # The runtime predictor, all rows at once.
-    expected = model.predictor.predict_frame(good[model.feature_names])
+    expected = model.predictor.predict_frame(feature_frame(good, conftest.configured_spec()))
     got = scored[probability].to_numpy() if probability else scored[["prediction"]].to_numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
 
@@ -143,7 +148,7 @@ def test_predictions_match_the_http_server(project: Path, tmp_path: Path) -> Non
         champion=served,
     )
     model = load_model("champion", settings)
-    instances = json.loads(rows[model.feature_names].to_json(orient="records"))
+    instances = json.loads(rows[model.input_columns].to_json(orient="records"))
     with TestClient(app) as client:
         body = client.post("/predict", json={"instances": instances}).json()
     assert scored["prediction"].tolist() == body["predictions"]
@@ -187,7 +192,8 @@ def test_output_carries_the_input_columns_and_joins_back(project: Path, tmp_path
     given.to_parquet(source)
     manifest = batch_score(_settings(project), source, tmp_path / "all", progress=False)
     scored = pd.read_parquet(tmp_path / "all" / "predictions")
-    carried = [*model.id_columns, "key", "score", "note"]
+    dates = [name for name in sample.columns if name not in [*model.id_columns, *model.features]]
+    carried = [*model.id_columns, *dates, "key", "score", "note"]  # in the input's order
     assert scored.columns.tolist()[: len(carried)] == carried
     assert manifest.columns["outputs"]["score"] == "output_score"
     assert {"prediction", "output_score", "model_version"} <= set(scored.columns)

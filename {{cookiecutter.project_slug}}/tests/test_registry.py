@@ -171,7 +171,7 @@ def test_registered_versions_are_mlflow_models(tmp_path: Path, backend: str) -> 
     assert (champion / mlmodel["flavors"]["sklearn"]["pickled_model"]).is_file()
 {%- endif %}
     inputs = [column["name"] for column in json.loads(mlmodel["signature"]["inputs"])]
-    assert inputs == load_model(champion).feature_names
+    assert inputs == load_model(champion).spec.input_columns  # what a client sends
     example_file = champion / mlmodel["saved_input_example_info"]["artifact_path"]
     example = json.loads(example_file.read_text())
     frame = pd.DataFrame(example["data"], columns=example["columns"])

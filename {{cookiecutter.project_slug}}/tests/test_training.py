@@ -98,7 +98,7 @@ def test_stage_writes_bundle_with_lineage(tmp_path: Path) -> None:
     assert list(config["dataset"]["features"]) == spec.feature_names
     assert "features" not in config  # each fact once: the features live in dataset.features
     assert set(config["metrics"]) == set(TASK_METRICS[spec.task])
-    assert set(config["input_example"]) == set(spec.feature_names)
+    assert set(config["input_example"]) == set(spec.input_columns)  # a client's record
     assert set(config["categories"]) == set(spec.categorical_features)
     assert ("target_quantiles" in lineage) == (spec.task == "regression")
     model = load_model(bundle)

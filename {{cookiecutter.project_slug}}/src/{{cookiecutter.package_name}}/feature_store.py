@@ -24,6 +24,7 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import read_table, sha256_file
+from {{ cookiecutter.package_name }}.data.calendar import with_calendar
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -50,12 +51,13 @@ class PreparedSource:
 
 def source_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """The spec's features in Feast's types: numeric float64, categorical strings (None kept)."""
-    missing = [name for name in spec.feature_names if name not in frame.columns]
+    missing = [name for name in spec.input_columns if name not in frame.columns]
     if missing:
         raise UserError(
             f"the dataset lacks feature column(s) {', '.join(missing[:5])} of dataset.features; "
             "run `make init-data` for this file"
         )
+    frame = with_calendar(frame, spec)  # date columns are stored as their calendar parts
     columns = {}
     for name, kind in spec.features.items():
         values = frame[name]

@@ -172,6 +172,7 @@ def _spec(
             positive_class=inferred.positive_class,
             features=inferred.features,
             id_columns=inferred.id_columns,
+            dates=inferred.dates,
             unknown_category=previous.get("unknown_category", "ignore"),
             sha256=None,
             test_size=previous.get("test_size", 0.2),

@@ -2,8 +2,9 @@
 
 A column is the target, an identifier (excluded from the model, kept in `id_columns`), a
 numeric feature or a categorical one (strings, booleans, integers with few values). What is
-common and has one right answer is handled here and reported as a note: empty, constant and
-date columns are left out of the model, near-unique strings become identifiers. What needs a
+common and has one right answer is handled here and reported as a note: empty and constant
+columns are left out of the model, near-unique strings become identifiers, a date column
+becomes its calendar parts (`dataset.dates`: the parts that vary in the file). What needs a
 person (mixed types, categoricals with thousands of levels, a target that does not fit the
 task, too few rows) is collected as `Problem`s, each with the init-data options that fix it,
 so one run lists them all with one command line (`adopt`).
@@ -18,7 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.contracts.spec import FeatureKind, Label, Task
+from {{ cookiecutter.package_name }}.contracts.spec import DatePart, FeatureKind, Label, Task
+from {{ cookiecutter.package_name }}.data.calendar import PARTS, parse_dates
 from {{ cookiecutter.package_name }}.errors import UserError
 
 INTEGER_CATEGORY_MAX = 10  # an integer column with at most this many values is categorical
@@ -59,6 +61,7 @@ class Inferred:
     id_columns: list[str]
     notes: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # left out of the model (notes say why)
+    dates: dict[str, list[DatePart]] = field(default_factory=dict)
 
 
 def _is_text(series: pd.Series) -> bool:
@@ -74,20 +77,25 @@ def _looks_like_dates(values: pd.Series) -> bool:
 
 
 def left_out(name: str, series: pd.Series) -> str | None:
-    """Why a column no model should get is left out (empty, constant, dates), or None."""
+    """Why a column no model should get is left out (empty, constant), or None."""
     values = series.dropna()
     if values.empty:
         return f"'{name}' is empty (every value is missing): left out of the model"
     if series.nunique(dropna=False) == 1:
         return f"'{name}' holds one value ({plain(values.iloc[0])!r}) in every row: left out"
-    if pd.api.types.is_datetime64_any_dtype(series) or (
-        _is_text(series) and _looks_like_dates(values)
-    ):
-        return (
-            f"'{name}' holds dates: left out (the model cannot use them raw; add calendar "
-            "parts such as year, month and day of week as new columns to use them)"
-        )
     return None
+
+
+def date_parts(series: pd.Series) -> list[DatePart] | None:
+    """The calendar parts that vary in a date column, or None when it holds no dates."""
+    values = series.dropna()
+    if not (
+        pd.api.types.is_datetime64_any_dtype(series)
+        or (_is_text(series) and _looks_like_dates(values))
+    ):
+        return None
+    stamps = parse_dates(values.reset_index(drop=True)).dropna()
+    return [part for part in PARTS if getattr(stamps.dt, part).nunique() > 1]
 
 
 def column_problem(name: str, series: pd.Series) -> Problem | None:
@@ -229,10 +237,14 @@ def check_split(target: str, series: pd.Series, task: Task, test_size: float) ->
 
 
 def _role(name: str, column: pd.Series) -> tuple[str, str | Problem | None]:
-    """("out", why) | ("id", why) | ("problem", Problem) | ("feature", None) of a column."""
+    """("out", why) | ("date", parts) | ("id", why) | ("problem", Problem) | ("feature", None)
+    of a column."""
     reason = left_out(name, column)
     if reason is not None:
         return "out", reason
+    parts = date_parts(column)
+    if parts is not None:
+        return "date", ", ".join(parts)
     problem = column_problem(name, column)
     if problem is not None:
         return "problem", problem
@@ -266,6 +278,7 @@ def infer(
     features: dict[str, FeatureKind] = {}
     notes: list[str] = []
     dropped: list[str] = []
+    dates: dict[str, list[DatePart]] = {}
     for name in map(str, frame.columns):
         if name == target or name in ids:
             continue
@@ -279,6 +292,8 @@ def infer(
         elif role == "id":
             ids.append(name)
             notes.append(str(detail))
+        elif role == "date":
+            problems += _date_features(name, str(detail), frame, features, dates, notes)
         else:
             features[name] = feature_kind(name, column)
             if features[name] == "categorical" and pd.api.types.is_integer_dtype(column):
@@ -288,4 +303,24 @@ def infer(
     if problems:
         raise ProblemsError(problems)
     positive = positive_class(series, classes) if chosen == "binary" else None
-    return Inferred(chosen, classes, positive, features, ids, notes, dropped)
+    return Inferred(chosen, classes, positive, features, ids, notes, dropped, dates)
+
+
+def _date_features(
+    name: str,
+    parts_text: str,
+    frame: pd.DataFrame,
+    features: dict[str, FeatureKind],
+    dates: dict[str, list[DatePart]],
+    notes: list[str],
+) -> list[Problem]:
+    """Add date column `name`'s calendar parts as numeric features (or the name clash)."""
+    parts: list[DatePart] = [part for part in PARTS if part in parts_text.split(", ")]
+    taken = [f"{name}_{part}" for part in parts if f"{name}_{part}" in frame.columns]
+    if taken:
+        message = f"column '{taken[0]}' has the name of a calendar part of date column '{name}'"
+        return [Problem(message, ("--drop", taken[0]), "or rename that column in the file")]
+    dates[name] = parts
+    features.update({f"{name}_{part}": "numeric" for part in parts})
+    notes.append(f"'{name}' holds dates: the model gets its {parts_text} (dataset.dates)")
+    return []

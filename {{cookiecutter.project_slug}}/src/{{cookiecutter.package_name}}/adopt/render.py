@@ -54,12 +54,24 @@ def dataset_block(spec: DatasetSpec) -> str:
         "  # column: numeric | categorical, in model-input order; other columns are not used",
         "  features:",
         *(f"    {scalar(name)}: {kind}" for name, kind in spec.features.items()),
+        *_dates_lines(spec),
         "  # null: record the file's hash at training time; set it to pin the data (training then",
         "  # refuses any other file).",
         "  sha256: null",
         f"  test_size: {spec.test_size}",
     ]
     return "\n".join(lines)
+
+
+def _dates_lines(spec: DatasetSpec) -> list[str]:
+    if not spec.dates:
+        return []
+    return [
+        "  # date column: the calendar parts the model gets, each the feature <column>_<part>",
+        "  # (year, month, day, day_of_week, hour); requests and files send the column itself",
+        "  dates:",
+        *(f"    {scalar(name)}: {scalar(parts)}" for name, parts in spec.dates.items()),
+    ]
 
 
 def evaluation_block(

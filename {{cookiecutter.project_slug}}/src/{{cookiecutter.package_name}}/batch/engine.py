@@ -50,4 +50,4 @@ class EngineRun:
     @property
     def columns(self) -> list[str]:
         """The input columns an engine reads: the carried ones, then the features."""
-        return [*self.keep, *(n for n in self.model.feature_names if n not in self.keep)]
+        return [*self.keep, *(n for n in self.model.input_columns if n not in self.keep)]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.contracts.bundle import Bundle, read_bundle
 from {{ cookiecutter.package_name }}.contracts.decode import decode
+from {{ cookiecutter.package_name }}.contracts.spec import DatePart
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.registry import ALIASES, open_registry
 from {{ cookiecutter.package_name }}.runtime import Predictor, load_bundle_predictor
@@ -43,12 +44,25 @@ class BatchModel:
     positive_class: Any
     id_columns: list[str]
     categories: dict[str, list[Any]] = field(default_factory=dict)
+    dates: dict[str, list[DatePart]] = field(default_factory=dict)  # dataset.dates
     reject_unknown: bool = False
     predictor: Predictor | None = None
 
     @property
     def feature_names(self) -> list[str]:
         return list(self.features)
+
+    @property
+    def derived(self) -> dict[str, tuple[str, DatePart]]:
+        """{feature: (date column, calendar part)}, as `DatasetSpec.derived`."""
+        return {f"{c}_{part}": (c, part) for c, parts in self.dates.items() for part in parts}
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns an input file carries for the model (date columns for their parts)."""
+        derived = self.derived
+        columns = [derived[name][0] if name in derived else name for name in self.features]
+        return list(dict.fromkeys(columns))
 
     @property
     def is_classification(self) -> bool:
@@ -141,6 +155,7 @@ def model_from_bundle(bundle: Bundle, version: str, uri: str, prefer_optimized: 
         positive_class=spec.positive_class,
         id_columns=list(spec.id_columns),
         categories={name: list(values) for name, values in bundle.config.categories.items()},
+        dates={column: list(parts) for column, parts in spec.dates.items()},
         reject_unknown=spec.unknown_category == "reject",
         predictor=predictor,
     )

@@ -15,13 +15,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from {{ cookiecutter.package_name }}.batch.model import CATEGORICAL, BatchModel
+from {{ cookiecutter.package_name }}.data.calendar import parse_dates, part_values
 from {{ cookiecutter.package_name }}.errors import UserError
 
 
 def check_columns(columns: Iterable[str], model: BatchModel, source: str) -> None:
     """`UserError` when `source` lacks a column the model (or the configured ids) needs."""
     present = set(columns)
-    missing = [name for name in [*model.id_columns, *model.feature_names] if name not in present]
+    missing = [name for name in [*model.id_columns, *model.input_columns] if name not in present]
     if missing:
         shown = ", ".join(missing[:5]) + (
             f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
@@ -61,6 +62,15 @@ def _numeric(column: pa.Array, name: str, reasons: np.ndarray) -> np.ndarray:
     return values
 
 
+def _dates(column: pa.Array, name: str, reasons: np.ndarray) -> pd.Series:
+    """The column as UTC timestamps (`data.calendar`); an unreadable value gets a reason."""
+    raw = pd.Series(column.to_pandas(), dtype=object)
+    stamps = parse_dates(raw)
+    bad = stamps.isna().to_numpy() & raw.notna().to_numpy()
+    _first(reasons, bad, [f"{name}: not a date ({str(value)[:40]!r})" for value in raw])
+    return stamps
+
+
 def _categorical(
     column: pa.Array, name: str, known: list[object] | None, reasons: np.ndarray
 ) -> np.ndarray:
@@ -82,7 +92,13 @@ def check_rows(batch: pa.RecordBatch, model: BatchModel) -> tuple[pd.DataFrame, 
     """The features as the model takes them, and a reason per row (None: the row is valid)."""
     reasons = np.full(batch.num_rows, None, dtype=object)
     columns: dict[str, np.ndarray] = {}
+    stamps = {name: _dates(batch.column(name), name, reasons) for name in model.dates}
+    derived = model.derived
     for name, kind in model.features.items():
+        if name in derived:
+            date_column, part = derived[name]
+            columns[name] = part_values(stamps[date_column], part)
+            continue
         column = batch.column(name)
         if kind == CATEGORICAL:
             known = model.categories.get(name) if model.reject_unknown else None

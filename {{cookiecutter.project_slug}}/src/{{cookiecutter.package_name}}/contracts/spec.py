@@ -11,7 +11,11 @@ but `errors`.
   sorts them); labels keep their type (numbers stay numbers, strings stay strings).
 - `positive_class`: binary only, the class whose probability `/predict` reports.
 - `features`: `{column: numeric | categorical}` in model-input order; every other column
-  except `target` and `id_columns` is ignored by the model.
+  except `target`, `id_columns` and `dates` is ignored by the model.
+- `dates`: `{column: [calendar parts]}`, a date or timestamp column the model gets as numbers:
+  each part (year, month, day, day_of_week, hour) is the numeric feature `<column>_<part>`
+  listed in `features`. Clients and files send the column itself; `data.calendar` derives
+  the parts, the same code for training, serving and batch.
 - `unknown_category`: what serving does with a category training never saw: `ignore`
   (encoded as "none of the known ones") or `reject` (422 naming the column and value).
 """
@@ -25,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 Task = Literal["binary", "multiclass", "regression"]
 FeatureKind = Literal["numeric", "categorical"]
+DatePart = Literal["year", "month", "day", "day_of_week", "hour"]
 # A class label as YAML and JSON carry it; bool before int: True is not the class 1.
 Label = StrictBool | StrictInt | StrictStr
 TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
@@ -44,6 +49,7 @@ class DatasetSpec(BaseModel):
     positive_class: Label | None = None
     features: dict[str, FeatureKind] = Field(min_length=1)
     id_columns: list[str] = []
+    dates: dict[str, list[DatePart]] = {}
     unknown_category: Literal["ignore", "reject"] = "ignore"
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
@@ -64,11 +70,21 @@ class DatasetSpec(BaseModel):
                 raise ValueError("positive_class must be one of classes")
             if self.task == "multiclass" and self.positive_class is not None:
                 raise ValueError("positive_class is for binary datasets only")
-        clash = {self.target, *self.id_columns} & set(self.features)
+        clash = {self.target, *self.id_columns, *self.dates} & set(self.features)
         if clash:
             both = ", ".join(sorted(clash))
-            raise ValueError(f"{both} cannot be both a feature and the target/id")
+            raise ValueError(f"{both} cannot be both a feature and the target/id/a date")
+        self._check_dates()
         return self
+
+    def _check_dates(self) -> None:
+        for column, parts in self.dates.items():
+            if not parts or len(set(parts)) != len(parts):
+                raise ValueError(f"dates.{column} needs one or more distinct calendar parts")
+            for part in parts:
+                name = f"{column}_{part}"
+                if self.features.get(name) != "numeric":
+                    raise ValueError(f"dates.{column}: features needs `{name}: numeric`")
 
     @property
     def is_classification(self) -> bool:
@@ -85,6 +101,23 @@ class DatasetSpec(BaseModel):
     @property
     def categorical_features(self) -> list[str]:
         return [name for name, kind in self.features.items() if kind == "categorical"]
+
+    @property
+    def derived(self) -> dict[str, tuple[str, DatePart]]:
+        """{feature: (date column, calendar part)} of the features `dates` derives."""
+        return {
+            f"{column}_{part}": (column, part)
+            for column, parts in self.dates.items()
+            for part in parts
+        }
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns a record or file carries for the model, in feature order: each derived
+        feature stands for its date column (once)."""
+        derived = self.derived
+        columns = [derived[name][0] if name in derived else name for name in self.features]
+        return list(dict.fromkeys(columns))
 
     @property
     def positive_index(self) -> int:

@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.data.calendar import with_calendar
 
 # Re-exported: the samples moved to data.samples; callers keep importing them from here.
 from {{ cookiecutter.package_name }}.data.samples import SAMPLE_DATASET as SAMPLE_DATASET
@@ -142,14 +143,23 @@ def split_features(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame
             f"target column '{target}' is not in the data (columns: {', '.join(frame.columns[:5])}"
             f"{', ...' if len(frame.columns) > 5 else ''}); fix dataset.target"
         )
-    missing = [name for name in spec.feature_names if name not in frame.columns]
+    return feature_frame(frame, spec), encode_labels(frame[target], spec)
+
+
+def feature_frame(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The model's raw features (`spec.feature_names`, in order) of a table holding its input
+    columns: the calendar parts of `dataset.dates` are derived here, unless the table holds
+    them already (Feast stores the model's features)."""
+    derived = set(spec.derived) <= set(frame.columns)
+    needed = [name for name in spec.input_columns if not (derived and name in spec.dates)]
+    missing = [name for name in needed if name not in frame.columns]
     if missing:
         raise UserError(
             f"feature column(s) {', '.join(missing[:5])} of dataset.features are not in the data; "
             "fix dataset.features (or re-run init-data)"
         )
     # copy() consolidates the columns into one block: a row's to_numpy() is then ~30x faster.
-    return frame[spec.feature_names].copy(), encode_labels(frame[target], spec)
+    return (frame if derived else with_calendar(frame, spec))[spec.feature_names].copy()
 
 
 def train_test(

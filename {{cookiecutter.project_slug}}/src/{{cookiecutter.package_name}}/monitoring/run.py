@@ -19,7 +19,7 @@ from {{ cookiecutter.package_name }}.batch.reader import read_batch_window
 from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
 from {{ cookiecutter.package_name }}.contracts.decode import decode
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.data import read_table
+from {{ cookiecutter.package_name }}.data import feature_frame, read_table
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.evaluation.gate import predicts_the_same
 from {{ cookiecutter.package_name }}.monitoring.drift import (
@@ -134,7 +134,7 @@ def load_reference(settings: Settings, spec: DatasetSpec, path: Path | None = No
     """The dataset file's (or `path`'s) feature columns (model-input order) and its target."""
     path = path or settings.resolve(spec.path)
     frame = read_table(path)
-    missing = [name for name in (spec.target, *spec.feature_names) if name not in frame]
+    missing = [name for name in (spec.target, *spec.input_columns) if name not in frame]
     if missing:
         raise UserError(
             f"reference {path} lacks column(s) {', '.join(missing[:5])}; fix dataset.path or "
@@ -143,7 +143,7 @@ def load_reference(settings: Settings, spec: DatasetSpec, path: Path | None = No
     target = frame[spec.target]
     if spec.is_classification:  # the labels as the model outputs them (CSV may read 1 as 1.0)
         target = category_text(target)
-    return Reference(spec, path, frame[spec.feature_names], target.to_numpy())
+    return Reference(spec, path, feature_frame(frame, spec), target.to_numpy())
 
 
 def _champion_model(settings: Settings, spec: DatasetSpec) -> Any | None:

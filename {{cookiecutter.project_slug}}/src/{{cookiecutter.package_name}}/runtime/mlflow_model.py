@@ -44,6 +44,7 @@ import yaml
 from {{ cookiecutter.package_name }}.contracts.bundle import Bundle, read_bundle
 from {{ cookiecutter.package_name }}.contracts.decode import decode
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.data import feature_frame
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.runtime import load_bundle_predictor
 
@@ -99,19 +100,22 @@ def output_columns(spec: DatasetSpec) -> list[dict[str, Any]]:
 
 
 def _input_type(kind: str, example: Any) -> str:
-    """A column's signature type: numeric is double; a categorical one follows its example
-    value (booleans stay bool, integers long, else string)."""
+    """A column's signature type: numeric is double, a date is text; a categorical one
+    follows its example value (booleans stay bool, integers long, else string)."""
     if kind == "numeric":
         return "double"
+    if kind == "date":
+        return "string"
     if isinstance(example, bool):
         return "boolean"
     return "long" if isinstance(example, int) else "string"
 
 
 def _signature(spec: DatasetSpec, example: dict[str, Any]) -> dict[str, str | None]:
+    kinds = {**spec.features, **dict.fromkeys(spec.dates, "date")}
     inputs = [
-        {"type": _input_type(kind, example.get(name)), "name": name, "required": True}
-        for name, kind in spec.features.items()
+        {"type": _input_type(kinds[name], example.get(name)), "name": name, "required": True}
+        for name in spec.input_columns
     ]
     outputs = output_columns(spec)
     return {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs), "params": None}
@@ -120,12 +124,12 @@ def _signature(spec: DatasetSpec, example: dict[str, Any]) -> dict[str, str | No
 def write_mlflow_model(model: Bundle, framework: str, project: str) -> None:
     """Write `MLmodel`, the input example and the environment files into the bundle."""
     bundle, spec, example = model.path, model.spec, model.config.input_example
-    missing = [name for name in spec.feature_names if name not in example]
+    columns = spec.input_columns
+    missing = [name for name in columns if name not in example]
     if missing:
         raise UserError(
             f"{bundle}: input_example lacks {', '.join(missing[:5])}; retrain with `make train`"
         )
-    columns = spec.feature_names
     split = {"columns": columns, "data": [[example[name] for name in columns]]}
     (bundle / INPUT_EXAMPLE_FILE).write_text(json.dumps(split) + "\n", encoding="utf-8")
     serving = {"dataframe_split": split}
@@ -177,6 +181,7 @@ class BundleModel:
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        frame = feature_frame(frame, self.spec) if self.spec.dates else frame
         frame = self.predictor.inputs.ordered(frame)
         if self.spec.unknown_category == "reject":
             self.predictor.reject_unknown(list(frame.itertuples(index=False, name=None)))

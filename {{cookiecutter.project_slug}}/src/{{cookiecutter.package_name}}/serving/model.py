@@ -24,7 +24,13 @@ from {{ cookiecutter.package_name }}.contracts.bundle import BUNDLE_CONFIG, read
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.runtime import ONNX_FILE, TFLITE_FILE, load_bundle_predictor
 from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
-from {{ cookiecutter.package_name }}.serving.schema import Feature, features_of
+from {{ cookiecutter.package_name }}.serving.schema import (
+    Expand,
+    Feature,
+    expander,
+    features_of,
+    inputs_of,
+)
 
 Rows = Sequence[tuple[Any, ...]]
 PredictRows = Callable[[Rows], np.ndarray]
@@ -44,6 +50,10 @@ class LoadedModel:
     task: ModelTask = field(default_factory=ModelTask)
     # `dataset.id_columns`: a request row's keys, logged and echoed, never model inputs
     id_columns: tuple[str, ...] = ()
+    # The request's fields when they differ from `features` (date columns for their calendar
+    # parts), and the step from request rows to model rows (`schema.expander`).
+    inputs: list[Feature] | None = None
+    expand: Expand | None = None
 
     @cached_property
     def feature_names(self) -> list[str]:
@@ -52,8 +62,10 @@ class LoadedModel:
     def warm_up(self, repeats: int = 20) -> None:
         """Run the model a few times so the first request pays no lazy initialisation."""
         example = self.info.get("input_example")
-        if isinstance(example, dict) and set(example) == set(self.feature_names):
-            row = tuple(example[name] for name in self.feature_names)
+        inputs = [feature.name for feature in self.inputs or self.features]
+        if isinstance(example, dict) and set(example) == set(inputs):
+            rows = [tuple(example[name] for name in inputs)]
+            row = (self.expand(rows) if self.expand else rows)[0]
         else:
             row = tuple(
                 0.0 if feature.numeric else (feature.categories or ("",))[0]
@@ -94,6 +106,8 @@ def load_bundle(path: Path, prefer_optimized: bool = True) -> LoadedModel:
         info,
         ModelTask.of(bundle),
         tuple(bundle.spec.id_columns),
+        inputs_of(bundle, features) if bundle.spec.dates else None,
+        expander(bundle),
     )
 
 

@@ -19,6 +19,7 @@ from {{ cookiecutter.package_name }}.serving.mlflow_protocol import mlflow_versi
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel
 from {{ cookiecutter.package_name }}.serving.openapi import error_responses
 from {{ cookiecutter.package_name }}.serving.responses import error_response, json_response
+from {{ cookiecutter.package_name }}.serving.schema import Feature
 from {{ cookiecutter.package_name }}.serving.state import ServingState
 
 Probe = Callable[[str, Response], Response]
@@ -112,13 +113,17 @@ def _describe(model: LoadedModel) -> dict[str, Any]:
         "runtime": model.runtime,
         "bundle": str(model.bundle) if model.bundle else None,
         "features": model.feature_names,
-        "feature_types": {
-            f.name: "numeric" if f.numeric else "categorical" for f in model.features
-        },
+        "feature_types": {f.name: _kind(f) for f in model.features},
+        # What a request row carries: the features, with date columns for their parts.
+        "inputs": {f.name: _kind(f) for f in model.inputs or model.features},
         "task": model.task.task,
         "classes": list(model.task.classes),
         **{k: v for k, v in model.info.items() if k != "input_example"},
     }
+
+
+def _kind(feature: Feature) -> str:
+    return "date" if feature.date else "numeric" if feature.numeric else "categorical"
 
 
 def _log_counts(state: ServingState) -> LogCounts | None:

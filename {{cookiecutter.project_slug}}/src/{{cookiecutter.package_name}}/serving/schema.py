@@ -46,6 +46,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from {{ cookiecutter.package_name }}.contracts.bundle import Bundle
+from {{ cookiecutter.package_name }}.data.calendar import parse_date, stamp_part
 
 MAX_TEXT = 1024  # characters of one categorical value
 SHOWN_CATEGORIES = 10  # known values named in an unknown-category message
@@ -54,6 +55,8 @@ ExtraFields = Literal["ignore", "reject"]
 # Per row, the id columns the record carried ({column: value}); None: every record held
 # exactly the features (no id, no other field), so its JSON as sent is its features' JSON.
 RowIds = list[dict[str, Any]] | None
+# Request rows (input order) -> model rows (feature order): the calendar parts of dates.
+Expand = Callable[[Sequence[tuple[Any, ...]]], list[tuple[Any, ...]]]
 
 # The non-finite policy: NaN, infinity and numbers beyond float32's range (which ONNX and
 # TFLite models compute in, where they become infinity) are refused with a 422 naming the
@@ -81,6 +84,45 @@ class Feature:
     name: str
     numeric: bool
     categories: tuple[bool | int | str, ...] = ()
+    date: bool = False  # a `dataset.dates` column: the request sends it, the model its parts
+
+
+def inputs_of(bundle: Bundle, features: Sequence[Feature]) -> list[Feature]:
+    """The request's fields in order: the model's features, each calendar part replaced by its
+    date column (`dataset.dates`)."""
+    by_name = {feature.name: feature for feature in features}
+    dates = bundle.spec.dates
+    return [
+        Feature(name, False, date=True) if name in dates else by_name[name]
+        for name in bundle.spec.input_columns
+    ]
+
+
+def expander(bundle: Bundle) -> Expand | None:
+    """Request rows (input order; date fields parsed) -> model rows (feature order, calendar
+    parts derived by `data.calendar`); None when the model takes no dates."""
+    spec = bundle.spec
+    if not spec.dates:
+        return None
+    position = {name: index for index, name in enumerate(spec.input_columns)}
+    derived = spec.derived
+    layout = [
+        (position[derived[name][0]], derived[name][1])
+        if name in derived
+        else (position[name], None)
+        for name in spec.feature_names
+    ]
+
+    def expand(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return [
+            tuple(
+                row[index] if part is None else stamp_part(parse_date(row[index]), part)
+                for index, part in layout
+            )
+            for row in rows
+        ]
+
+    return expand
 
 
 def features_of(bundle: Bundle) -> list[Feature]:
@@ -150,8 +192,10 @@ class RequestSchema:
         reject_unknown: bool = False,
         id_columns: Sequence[str] = (),
         extra_fields: ExtraFields = "ignore",
+        expand: Expand | None = None,
     ) -> None:
         self.features = list(features)
+        self.expand = expand
         self.names = [feature.name for feature in self.features]
         self.id_columns = [name for name in id_columns if name not in self.names]
         self.extra_fields = extra_fields
@@ -219,6 +263,10 @@ class RequestSchema:
     def _values(self, rows: Sequence[Any]) -> tuple[list[tuple[Any, ...]], RowIds]:
         """Validated row models -> (feature rows, the ids each carried; None when every row
         held exactly the features)."""
+        values, ids = self._inputs(rows)
+        return (values if self.expand is None else self.expand(values)), ids
+
+    def _inputs(self, rows: Sequence[Any]) -> tuple[list[tuple[Any, ...]], RowIds]:
         if not self._id_fields:
             values = [tuple(row.__dict__.values()) for row in rows]
             exact = self.extra_fields == "reject" or not any(r.__pydantic_extra__ for r in rows)
@@ -346,9 +394,12 @@ _JSON_TYPE = {str: "string", int: "integer", bool: "boolean"}
 
 
 def field_type(feature: Feature, reject_unknown: bool) -> Any:
-    """The pydantic type of one feature: a bounded number or null; a category or null."""
+    """The pydantic type of one feature: a bounded number or null; a category or null; a
+    date or timestamp (text) or null."""
     if feature.numeric:
         return Number | None
+    if feature.date:
+        return _date_type()
     # The model compares categories as text (`training.preprocess.category_text`): a JSON
     # true is the "True" a CSV gave training, 3 is "3"; so those types are accepted too.
     known = frozenset(str(value) for value in feature.categories)
@@ -387,6 +438,25 @@ def field_type(feature: Feature, reject_unknown: bool) -> Any:
     if feature.categories:
         key = "enum" if reject_unknown else "examples"
         schema[key] = [*feature.categories[:100], *([None] if key == "enum" else [])]
+    return Annotated[Any, AfterValidator(check), WithJsonSchema(schema)]
+
+
+def _date_type() -> Any:
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        if type(value) is not str or len(value) > MAX_TEXT:
+            raise PydanticCustomError("date_type", "expected a date or timestamp (text) or null")
+        try:
+            return parse_date(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "date_parsing",
+                "{value} is not a date; send ISO 8601 (2024-05-31 or 2024-05-31T14:00:00Z)",
+                {"value": repr(value[:40])},
+            ) from None
+
+    schema = {"type": ["string", "null"], "examples": ["2024-05-31", "2024-05-31T14:00:00Z"]}
     return Annotated[Any, AfterValidator(check), WithJsonSchema(schema)]
 
 

@@ -73,13 +73,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def example_row(champion: dict[str, Any]) -> dict[str, Any]:
-    """A valid row from GET /model: 0.0 per numeric feature, the first known category per
-    categorical."""
+    """A valid row from GET /model's `inputs`: 0.0 per numeric feature, the first known
+    category per categorical, a date per date column."""
     categories = champion.get("categories") or {}
-    types = champion.get("feature_types") or {}
+    example = {"numeric": 0.0, "date": "2024-05-31"}
     return {
-        name: 0.0 if types.get(name, "numeric") == "numeric" else (categories.get(name) or [""])[0]
-        for name in champion["features"]
+        name: example[kind] if kind in example else (categories.get(name) or [""])[0]
+        for name, kind in champion["inputs"].items()
     }
 
 

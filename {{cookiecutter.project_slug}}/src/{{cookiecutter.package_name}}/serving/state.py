@@ -171,11 +171,12 @@ async def start(
     check_models(serving, champion, challenger)
     state.champion, state.challenger = champion, challenger
     state.schema = RequestSchema(
-        champion.features,
+        champion.inputs or champion.features,
         serving.max_batch_size,
         reject_unknown=champion.task.unknown_category == "reject",
         id_columns=champion.id_columns,
         extra_fields=serving.extra_fields,
+        expand=champion.expand,
     )
     state.metrics.describe_models([m for m in (champion, challenger) if m is not None])
     for model in (champion, challenger):

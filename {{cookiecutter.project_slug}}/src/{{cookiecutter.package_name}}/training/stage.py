@@ -161,10 +161,7 @@ def run(settings: Settings) -> Path:
     seed_fields["dataset"]["sha256"] = digest
     if seed_fields.get("tuning") is None:  # only a tuned config carries its tuning lineage
         seed_fields.pop("tuning", None)
-    example = {name: raw_value(x_test[name].iloc[0]) for name in model.feature_names}
-    for name in model.spec.numeric_features:  # 127, not 127.0, would fail MLflow's double check
-        if example[name] is not None:
-            example[name] = float(example[name])
+    example = input_example(test, spec)
     quantiles = {} if spec.is_classification else {"target_quantiles": target_quantiles(y_train)}
     write_bundle_config(
         bundle,
@@ -205,3 +202,19 @@ def run(settings: Settings) -> Path:
         },
     )
     return bundle
+
+
+def input_example(test: pd.DataFrame, spec: DatasetSpec) -> dict[str, Any]:
+    """The first test row as a client sends it: the input columns (dates as text), raw; a
+    date column the frame lacks (Feast stores its parts) is null, which requests may send."""
+    first = test.iloc[0]
+    example = {
+        name: raw_value(first[name]) if name in test else None for name in spec.input_columns
+    }
+    for name in spec.numeric_features:  # 127, not 127.0, would fail MLflow's double check
+        value = example.get(name)
+        if value is not None:
+            example[name] = float(value)
+    for name in spec.dates:
+        example[name] = None if example[name] is None else str(example[name])
+    return example

@@ -1,0 +1,74 @@
+"""Calendar parts of date columns (`dataset.dates`): the one transform that training,
+evaluation, monitoring, batch scoring and the server share.
+
+A value parses as ISO 8601 first (fast, vectorised), then in any format pandas reads
+(month first: `01/02/2024` is 2 January); timestamps with an offset are moved to UTC, those
+without are taken as UTC. A missing or unparsable value in a file gives missing parts (the
+model imputes them); the server refuses an unparsable one instead (`parse_date`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec, DatePart
+from {{ cookiecutter.package_name }}.errors import UserError
+
+PARTS: tuple[DatePart, ...] = ("year", "month", "day", "day_of_week", "hour")
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    """datetime64[ns, UTC] of raw values (str, datetime, Timestamp); NaT where unreadable."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize("UTC")
+    text = values.astype("string")
+    stamps = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    retry = stamps.isna() & text.notna()
+    if retry.any():
+        stamps[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed", utc=True)
+    return stamps
+
+
+def part_values(stamps: pd.Series, part: DatePart) -> np.ndarray:
+    """float64 values of one calendar part (NaN where the stamp is missing)."""
+    return np.asarray(getattr(stamps.dt, part).to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def with_calendar(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """`frame` plus the numeric features `spec.dates` derives (a copy; as-is without dates)."""
+    if not spec.dates:
+        return frame
+    missing = [column for column in spec.dates if column not in frame.columns]
+    if missing:
+        raise UserError(
+            f"date column(s) {', '.join(missing)} of dataset.dates are not in the data; "
+            "fix dataset.dates (or re-run init-data)"
+        )
+    derived: dict[str, np.ndarray] = {}
+    for column, parts in spec.dates.items():
+        stamps = parse_dates(frame[column].reset_index(drop=True))
+        for part in parts:
+            derived[f"{column}_{part}"] = part_values(stamps, part)
+    return frame.assign(**{name: values for name, values in derived.items()})
+
+
+def parse_date(value: Any) -> pd.Timestamp | None:
+    """One request value as a UTC timestamp (None for null); ValueError when unreadable."""
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):  # parsed already (the request schema's validator)
+        return value if value.tzinfo else value.tz_localize("UTC")
+    stamp = parse_dates(pd.Series([value], dtype=object)).iloc[0]
+    if pd.isna(stamp):
+        raise ValueError(f"{value!r} is not a date or timestamp")
+    return stamp
+
+
+def stamp_part(stamp: pd.Timestamp | None, part: DatePart) -> float | None:
+    """One calendar part of a parsed request value (None stays None: the model imputes it)."""
+    return None if stamp is None else float(getattr(stamp, part))
