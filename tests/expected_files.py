@@ -209,6 +209,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/serving/routes.py",
         f"{PKG}/serving/routing.py",
         f"{PKG}/serving/schema.py",
+        f"{PKG}/serving/fields.py",
         f"{PKG}/serving/scoring.py",
         f"{PKG}/serving/server.py",
         f"{PKG}/serving/smoke.py",

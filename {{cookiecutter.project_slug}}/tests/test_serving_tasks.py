@@ -27,10 +27,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle, write_bundle_config
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.serving.app import create_app
+from {{ cookiecutter.package_name }}.serving.fields import Feature, features_of
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel, load_bundle
 from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
 from {{ cookiecutter.package_name }}.serving.routing import reward
-from {{ cookiecutter.package_name }}.serving.schema import Feature, features_of
 from {{ cookiecutter.package_name }}.settings import ServingSettings, Settings, load_settings
 
 COLORS = ["blue", "green", "red"]

@@ -23,14 +23,14 @@ import numpy as np
 from {{ cookiecutter.package_name }}.contracts.bundle import BUNDLE_CONFIG, read_bundle
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.runtime import ONNX_FILE, TFLITE_FILE, load_bundle_predictor
-from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
-from {{ cookiecutter.package_name }}.serving.schema import (
+from {{ cookiecutter.package_name }}.serving.fields import (
     Expand,
     Feature,
     expander,
     features_of,
     inputs_of,
 )
+from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
 
 Rows = Sequence[tuple[Any, ...]]
 PredictRows = Callable[[Rows], np.ndarray]

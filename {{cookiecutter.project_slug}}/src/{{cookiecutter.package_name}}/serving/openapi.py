@@ -22,8 +22,9 @@ from {{ cookiecutter.package_name }}.serving.feedback import (
     FeedbackResponse,
     RegressionFeedbackResponse,
 )
+from {{ cookiecutter.package_name }}.serving.fields import FLOAT32_MAX
 from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
-from {{ cookiecutter.package_name }}.serving.schema import FLOAT32_MAX, RequestSchema
+from {{ cookiecutter.package_name }}.serving.schema import RequestSchema
 
 
 class ErrorBody(BaseModel):

@@ -25,7 +25,8 @@ import numpy as np
 
 from {{ cookiecutter.package_name }}.contracts.bundle import Bundle
 from {{ cookiecutter.package_name }}.contracts.decode import decide_row
-from {{ cookiecutter.package_name }}.serving.schema import FLOAT32_MAX, RequestError
+from {{ cookiecutter.package_name }}.serving.fields import FLOAT32_MAX
+from {{ cookiecutter.package_name }}.serving.schema import RequestError
 
 Label = bool | int | str
 

@@ -14,12 +14,12 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from {{ cookiecutter.package_name }}.serving.fields import Feature
 from {{ cookiecutter.package_name }}.serving.metrics import LogCounts
 from {{ cookiecutter.package_name }}.serving.mlflow_protocol import mlflow_version
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel
 from {{ cookiecutter.package_name }}.serving.openapi import error_responses
 from {{ cookiecutter.package_name }}.serving.responses import error_response, json_response
-from {{ cookiecutter.package_name }}.serving.schema import Feature
 from {{ cookiecutter.package_name }}.serving.state import ServingState
 
 Probe = Callable[[str, Response], Response]

@@ -29,40 +29,33 @@ import itertools
 import json
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
 from pydantic import (
-    AfterValidator,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
-    WithJsonSchema,
     create_model,
 )
-from pydantic_core import PydanticCustomError
 
-from {{ cookiecutter.package_name }}.contracts.bundle import Bundle
-from {{ cookiecutter.package_name }}.data.calendar import parse_date, stamp_part
+from {{ cookiecutter.package_name }}.serving.fields import (
+    FLOAT32_MAX,
+    MAX_TEXT,
+    Expand,
+    Feature,
+    Number,
+    field_type,
+)
 
-MAX_TEXT = 1024  # characters of one categorical value
-SHOWN_CATEGORIES = 10  # known values named in an unknown-category message
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 ExtraFields = Literal["ignore", "reject"]
 # Per row, the id columns the record carried ({column: value}); None: every record held
 # exactly the features (no id, no other field), so its JSON as sent is its features' JSON.
 RowIds = list[dict[str, Any]] | None
-# Request rows (input order) -> model rows (feature order): the calendar parts of dates.
-Expand = Callable[[Sequence[tuple[Any, ...]]], list[tuple[Any, ...]]]
 
-# The non-finite policy: NaN, infinity and numbers beyond float32's range (which ONNX and
-# TFLite models compute in, where they become infinity) are refused with a 422 naming the
-# field; a model output that is not finite is refused too (`scoring`), never logged.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
 # An id column's value: any JSON scalar (a key is text or a number), null when unknown.
 IdValue = Annotated[str, Field(max_length=MAX_TEXT)] | int | Number | bool | None
 
@@ -74,68 +67,6 @@ class RequestError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass(frozen=True)
-class Feature:
-    """A model input: numeric, or categorical with the values training saw (`categories`,
-    empty when the bundle does not list them: then any string is accepted)."""
-
-    name: str
-    numeric: bool
-    categories: tuple[bool | int | str, ...] = ()
-    date: bool = False  # a `dataset.dates` column: the request sends it, the model its parts
-
-
-def inputs_of(bundle: Bundle, features: Sequence[Feature]) -> list[Feature]:
-    """The request's fields in order: the model's features, each calendar part replaced by its
-    date column (`dataset.dates`)."""
-    by_name = {feature.name: feature for feature in features}
-    dates = bundle.spec.dates
-    return [
-        Feature(name, False, date=True) if name in dates else by_name[name]
-        for name in bundle.spec.input_columns
-    ]
-
-
-def expander(bundle: Bundle) -> Expand | None:
-    """Request rows (input order; date fields parsed) -> model rows (feature order, calendar
-    parts derived by `data.calendar`); None when the model takes no dates."""
-    spec = bundle.spec
-    if not spec.dates:
-        return None
-    position = {name: index for index, name in enumerate(spec.input_columns)}
-    derived = spec.derived
-    layout = [
-        (position[derived[name][0]], derived[name][1])
-        if name in derived
-        else (position[name], None)
-        for name in spec.feature_names
-    ]
-
-    def expand(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        return [
-            tuple(
-                row[index] if part is None else stamp_part(parse_date(row[index]), part)
-                for index, part in layout
-            )
-            for row in rows
-        ]
-
-    return expand
-
-
-def features_of(bundle: Bundle) -> list[Feature]:
-    """The bundle's model inputs in order: `dataset.features` kinds, and for categoricals the
-    values training saw (`categories`); ValueError naming a malformed category list."""
-    recorded = bundle.config.categories
-    features = []
-    for name, kind in bundle.spec.features.items():
-        values = recorded.get(name, [])
-        if not all(type(v) in (bool, int, str) for v in values):
-            raise ValueError(f"categories.{name} must be a list of strings, integers or booleans")
-        features.append(Feature(name, kind == "numeric", tuple(values)))
-    return features
 
 
 def _where(loc: Sequence[int | str], prefix: str) -> str:
@@ -390,74 +321,6 @@ class RequestSchema:
 
 
 _NUMBER_TYPES = frozenset({float, int})
-_JSON_TYPE = {str: "string", int: "integer", bool: "boolean"}
-
-
-def field_type(feature: Feature, reject_unknown: bool) -> Any:
-    """The pydantic type of one feature: a bounded number or null; a category or null; a
-    date or timestamp (text) or null."""
-    if feature.numeric:
-        return Number | None
-    if feature.date:
-        return _date_type()
-    # The model compares categories as text (`training.preprocess.category_text`): a JSON
-    # true is the "True" a CSV gave training, 3 is "3"; so those types are accepted too.
-    known = frozenset(str(value) for value in feature.categories)
-    accepted = {type(v) for v in feature.categories} or {str}
-    if known and known <= {"True", "False"}:
-        accepted.add(bool)
-    if known and all(text.lstrip("-").isdigit() for text in known):
-        accepted.add(int)
-    types = tuple(sorted(accepted, key=_JSON_TYPE.__getitem__))
-    wanted = " or ".join(_JSON_TYPE[t] for t in types)
-    shown = ", ".join(repr(v) for v in feature.categories[:SHOWN_CATEGORIES])
-    shown += ", ..." if len(feature.categories) > SHOWN_CATEGORIES else ""
-
-    def check(value: Any) -> Any:
-        if value is None:
-            return None
-        if type(value) not in types:
-            raise PydanticCustomError(
-                "category_type",
-                "expected a category ({wanted}) or null, got {got}",
-                {"wanted": wanted, "got": type(value).__name__},
-            )
-        if type(value) is str and len(value) > MAX_TEXT:
-            raise PydanticCustomError(
-                "category_length", "categories are at most {limit} characters", {"limit": MAX_TEXT}
-            )
-        if reject_unknown and known and str(value) not in known:
-            raise PydanticCustomError(
-                "unknown_category",
-                "unknown category {value} (training saw {shown}); send one of those or null",
-                {"value": repr(value), "shown": shown},
-            )
-        return value
-
-    schema: dict[str, Any] = {"type": [_JSON_TYPE[t] for t in types] + ["null"]}
-    if feature.categories:
-        key = "enum" if reject_unknown else "examples"
-        schema[key] = [*feature.categories[:100], *([None] if key == "enum" else [])]
-    return Annotated[Any, AfterValidator(check), WithJsonSchema(schema)]
-
-
-def _date_type() -> Any:
-    def check(value: Any) -> Any:
-        if value is None:
-            return None
-        if type(value) is not str or len(value) > MAX_TEXT:
-            raise PydanticCustomError("date_type", "expected a date or timestamp (text) or null")
-        try:
-            return parse_date(value)
-        except ValueError:
-            raise PydanticCustomError(
-                "date_parsing",
-                "{value} is not a date; send ISO 8601 (2024-05-31 or 2024-05-31T14:00:00Z)",
-                {"value": repr(value[:40])},
-            ) from None
-
-    schema = {"type": ["string", "null"], "examples": ["2024-05-31", "2024-05-31T14:00:00Z"]}
-    return Annotated[Any, AfterValidator(check), WithJsonSchema(schema)]
 
 
 def _single(name: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
