@@ -73,7 +73,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(PROJECT_ROOT / "configs", tmp_path / "configs")
     config = tmp_path / CONFIG
     text = config.read_text()
-    for key in ("intended_use", "dataset", "evaluation"):
+    for key in ("intended_use", "dataset", "hyperparameters", "evaluation"):
         block = current_block(text, key)
         if block is not None:
             text = replace_block(text, key, block, force=True, where=str(CONFIG))
@@ -119,8 +119,9 @@ def test_string_categoricals_missing_values_and_an_id(
                              "tenure_months": "numeric", "monthly_fee": "numeric",
                              "children": "categorical", "paperless": "categorical"}  # fmt: skip
     assert "customer_id" in out and "wrote configs/model_config.yaml" in out and "review" in out
-    # Only the adopted sections changed: the rest of the file, comments included, is kept.
-    for key in ("hyperparameters", "optimization", "environment"):
+    # Only the adopted sections changed (and, in a scikit-learn project, the family init-data
+    # chose): the rest of the file, comments included, is kept.
+    for key in ("optimization", "environment"):
         assert current_block((project / CONFIG).read_text(), key) == current_block(before, key)
     rules = load_rules(project / RULES)
     assert check_frame(pd.read_csv(project / data), rules) == []

@@ -24,7 +24,7 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import read_table, sha256_file
-from {{ cookiecutter.package_name }}.data.calendar import with_calendar
+from {{ cookiecutter.package_name }}.data.derived import with_derived
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -57,7 +57,7 @@ def source_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
             f"the dataset lacks feature column(s) {', '.join(missing[:5])} of dataset.features; "
             "run `make init-data` for this file"
         )
-    frame = with_calendar(frame, spec)  # date columns are stored as their calendar parts
+    frame = with_derived(frame, spec)  # the derived features (calendar parts, ranks) are stored
     columns = {}
     for name, kind in spec.features.items():
         values = frame[name]

@@ -27,7 +27,15 @@ import yaml
 from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }}.adopt.baseline import Reached, evaluation_section, gate_notes
-from {{ cookiecutter.package_name }}.adopt.blocks import atomic_write, replace_block, replace_file, stamp
+from {{ cookiecutter.package_name }}.adopt.blocks import (
+    atomic_write,
+    current_block,
+    is_pristine,
+    replace_block,
+    replace_file,
+    stamp,
+)
+from {{ cookiecutter.package_name }}.adopt.family import FAMILY_CHOICES, Choice, choose_family
 from {{ cookiecutter.package_name }}.adopt.infer import Inferred, Problem, ProblemsError, infer, plain
 from {{ cookiecutter.package_name }}.adopt.render import (
     dataset_block,
@@ -38,7 +46,7 @@ from {{ cookiecutter.package_name }}.adopt.render import (
 )
 from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.data import read_table
+from {{ cookiecutter.package_name }}.data import ordered_levels, read_table
 from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.validation.derive import derive_rules
 
@@ -56,6 +64,7 @@ class Request:
     drop: list[str] = field(default_factory=list)
     drop_missing_target: bool = False
     force: bool = False
+    family: str = "auto"  # scikit-learn: auto (compare) or one of training.families
 
 
 @dataclass(frozen=True)
@@ -173,6 +182,7 @@ def _spec(
             features=inferred.features,
             id_columns=inferred.id_columns,
             dates=inferred.dates,
+            orders=inferred.orders,
             unknown_category=previous.get("unknown_category", "ignore"),
             sha256=None,
             test_size=previous.get("test_size", 0.2),
@@ -207,6 +217,8 @@ def adopt(project: Project, request: Request) -> Adopted:
     """Infer, derive and write everything, or raise a one-line `UserError` and write nothing."""
     if request.task not in TASK_CHOICES:
         raise UserError(f"--task {request.task}: choose one of {', '.join(TASK_CHOICES)}")
+    if request.family not in FAMILY_CHOICES:
+        raise UserError(f"--family {request.family}: choose one of {', '.join(FAMILY_CHOICES)}")
     source = project.root / request.data if not request.data.is_absolute() else request.data
     if not source.is_file():
         raise UserError(f"--data {request.data}: no such file; copy your CSV or Parquet there")
@@ -219,25 +231,28 @@ def adopt(project: Project, request: Request) -> Adopted:
     model_frame = frame.drop(columns=request.drop)
     test_size = float(previous.get("test_size", 0.2))
     try:
-        inferred = infer(model_frame, request.target, request.task, request.id_columns, test_size)
+        inferred = infer(model_frame, request.target, request.task, request.id_columns, test_size,
+                         orders=ordered_levels(source))  # fmt: skip
     except ProblemsError as found:
         raise UserError(problems_message(request, [*problems, *found.problems])) from None
     if problems:
         raise UserError(problems_message(request, problems))
     spec = _spec(request, _relative(labelled_path or source, project.root), inferred, previous)
-    evaluation, measured, model = evaluation_section(
-        frame, _model_config(config_text, spec, where=str(project.model_config)), project.seed
-    )
+    choice = _choose(frame, config_text, spec, project, request)
+    evaluation, measured = evaluation_section(frame, spec, project.seed, choice.reached)
     rules = derive_rules(frame, spec.target, classification=spec.is_classification,
                          categorical=set(spec.categorical_features),
                          numeric=set(spec.numeric_features))  # fmt: skip
     where = str(_relative(project.model_config, project.root))
-    for key, block in (
-        ("intended_use", intended_use_block(spec)),
-        ("dataset", dataset_block(spec)),
-        ("evaluation", evaluation_block(evaluation, measured, model)),
-    ):
-        config_text = replace_block(config_text, key, block, force=request.force, where=where)
+    blocks = [
+        ("intended_use", intended_use_block(spec), request.force),
+        ("dataset", dataset_block(spec), request.force),
+        # choose_family decided already whether the block may be replaced
+        *([("hyperparameters", choice.block, True)] if choice.block else []),
+        ("evaluation", evaluation_block(evaluation, measured, choice.reached), request.force),
+    ]
+    for key, block, force in blocks:
+        config_text = replace_block(config_text, key, block, force=force, where=where)
     replace_file(project.rules, "", force=request.force)
     files = {project.model_config: config_text,
              project.rules: stamp(rules_text(rules, spec))}  # fmt: skip
@@ -250,5 +265,17 @@ def adopt(project: Project, request: Request) -> Adopted:
             files[readme] = described
     atomic_write(files)
     test_rows = math.ceil(spec.test_size * len(frame))
-    notes = [*inferred.notes, *gate_notes(evaluation, measured, model, test_rows)]
-    return Adopted(spec, list(files), measured, notes, model)
+    gate = gate_notes(evaluation, measured, choice.reached, test_rows)
+    notes = [*inferred.notes, *choice.notes, *gate]
+    return Adopted(spec, list(files), measured, notes, choice.reached)
+
+
+def _choose(
+    frame: pd.DataFrame, config_text: str, spec: DatasetSpec, project: Project, request: Request
+) -> Choice:
+    """The model family (`adopt.family`): compared unless the file's block was tuned or edited
+    by hand (kept without --force or --family)."""
+    config = _model_config(config_text, spec, where=str(project.model_config))
+    current = current_block(config_text, "hyperparameters")
+    keep = not request.force and current is not None and not is_pristine(current)
+    return choose_family(frame, config, project.seed, request.family, keep)

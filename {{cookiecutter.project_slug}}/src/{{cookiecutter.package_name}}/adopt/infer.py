@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.contracts.spec import DatePart, FeatureKind, Label, Task
-from {{ cookiecutter.package_name }}.data.calendar import PARTS, parse_dates
+from {{ cookiecutter.package_name }}.contracts.spec import RANK, DatePart, FeatureKind, Label, Task
+from {{ cookiecutter.package_name }}.data.derived import PARTS, parse_dates
 from {{ cookiecutter.package_name }}.errors import UserError
 
 INTEGER_CATEGORY_MAX = 10  # an integer column with at most this many values is categorical
@@ -62,6 +63,7 @@ class Inferred:
     notes: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # left out of the model (notes say why)
     dates: dict[str, list[DatePart]] = field(default_factory=dict)
+    orders: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def _is_text(series: pd.Series) -> bool:
@@ -261,7 +263,12 @@ def _role(name: str, column: pd.Series) -> tuple[str, str | Problem | None]:
 
 
 def infer(
-    frame: pd.DataFrame, target: str, task: str, id_columns: list[str], test_size: float
+    frame: pd.DataFrame,
+    target: str,
+    task: str,
+    id_columns: list[str],
+    test_size: float,
+    orders: Mapping[str, list[Any]] | None = None,
 ) -> Inferred:
     """Roles and kinds of every column of `frame` (dropped columns already removed), or a
     `ProblemsError` listing everything a person must decide."""
@@ -279,6 +286,7 @@ def infer(
     notes: list[str] = []
     dropped: list[str] = []
     dates: dict[str, list[DatePart]] = {}
+    inferred_orders: dict[str, list[Any]] = {}
     for name in map(str, frame.columns):
         if name == target or name in ids:
             continue
@@ -298,12 +306,37 @@ def infer(
             features[name] = feature_kind(name, column)
             if features[name] == "categorical" and pd.api.types.is_integer_dtype(column):
                 notes.append(f"'{name}' is an integer with few values: treated as categorical")
+            if features[name] == "categorical" and name in (orders or {}):
+                problems += _rank_feature(name, (orders or {})[name], frame, inferred_orders,
+                                          features, notes)  # fmt: skip
     if not features and not problems:
         problems.append(Problem("no feature columns left", (), "check --drop and --id-columns"))
     if problems:
         raise ProblemsError(problems)
     positive = positive_class(series, classes) if chosen == "binary" else None
-    return Inferred(chosen, classes, positive, features, ids, notes, dropped, dates)
+    return Inferred(chosen, classes, positive, features, ids, notes, dropped, dates,
+                    inferred_orders)  # fmt: skip
+
+
+def _rank_feature(
+    name: str,
+    levels: list[Any],
+    frame: pd.DataFrame,
+    orders: dict[str, list[Any]],
+    features: dict[str, FeatureKind],
+    notes: list[str],
+) -> list[Problem]:
+    """Add ordered category `name`'s rank as a numeric feature (or the name clash)."""
+    rank = f"{name}_{RANK}"
+    if rank in frame.columns:
+        message = f"column '{rank}' has the name of the rank of ordered category '{name}'"
+        return [Problem(message, ("--drop", rank), "or rename that column in the file")]
+    orders[name] = [plain(level) for level in levels]
+    features[rank] = "numeric"
+    shown = " < ".join(map(str, orders[name][:6])) + (" < ..." if len(levels) > 6 else "")
+    notes.append(f"'{name}' is an ordered category ({shown}): the model also gets its rank "
+                 f"({rank}, dataset.orders)")  # fmt: skip
+    return []
 
 
 def _date_features(

@@ -64,14 +64,22 @@ def dataset_block(spec: DatasetSpec) -> str:
 
 
 def _dates_lines(spec: DatasetSpec) -> list[str]:
-    if not spec.dates:
-        return []
-    return [
-        "  # date column: the calendar parts the model gets, each the feature <column>_<part>",
-        "  # (year, month, day, day_of_week, hour); requests and files send the column itself",
-        "  dates:",
-        *(f"    {scalar(name)}: {scalar(parts)}" for name, parts in spec.dates.items()),
-    ]
+    lines = []
+    if spec.dates:
+        lines += [
+            "  # date column: the calendar parts the model gets, each the feature <column>_<part>",
+            "  # (year, month, day, day_of_week, hour); requests and files send the column itself",
+            "  dates:",
+            *(f"    {scalar(name)}: {scalar(parts)}" for name, parts in spec.dates.items()),
+        ]
+    if spec.orders:
+        lines += [
+            "  # ordered category: its levels, lowest first; the model also gets the level's rank",
+            "  # as the feature <column>_rank",
+            "  orders:",
+            *(f"    {scalar(name)}: {scalar(levels)}" for name, levels in spec.orders.items()),
+        ]
+    return lines
 
 
 def evaluation_block(

@@ -18,7 +18,7 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.contracts.bundle import Bundle, read_bundle
 from {{ cookiecutter.package_name }}.contracts.decode import decode
-from {{ cookiecutter.package_name }}.contracts.spec import DatePart
+from {{ cookiecutter.package_name }}.contracts.spec import RANK, DatePart
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.registry import ALIASES, open_registry
 from {{ cookiecutter.package_name }}.runtime import Predictor, load_bundle_predictor
@@ -45,6 +45,7 @@ class BatchModel:
     id_columns: list[str]
     categories: dict[str, list[Any]] = field(default_factory=dict)
     dates: dict[str, list[DatePart]] = field(default_factory=dict)  # dataset.dates
+    orders: dict[str, list[Any]] = field(default_factory=dict)  # dataset.orders
     reject_unknown: bool = False
     predictor: Predictor | None = None
 
@@ -53,9 +54,10 @@ class BatchModel:
         return list(self.features)
 
     @property
-    def derived(self) -> dict[str, tuple[str, DatePart]]:
-        """{feature: (date column, calendar part)}, as `DatasetSpec.derived`."""
-        return {f"{c}_{part}": (c, part) for c, parts in self.dates.items() for part in parts}
+    def derived(self) -> dict[str, tuple[str, str]]:
+        """{feature: (input column, calendar part or RANK)}, as `DatasetSpec.derived`."""
+        parts = {f"{c}_{part}": (c, str(part)) for c, parts in self.dates.items() for part in parts}
+        return parts | {f"{column}_{RANK}": (column, RANK) for column in self.orders}
 
     @property
     def input_columns(self) -> list[str]:
@@ -156,6 +158,7 @@ def model_from_bundle(bundle: Bundle, version: str, uri: str, prefer_optimized: 
         id_columns=list(spec.id_columns),
         categories={name: list(values) for name, values in bundle.config.categories.items()},
         dates={column: list(parts) for column, parts in spec.dates.items()},
+        orders={column: list(levels) for column, levels in spec.orders.items()},
         reject_unknown=spec.unknown_category == "reject",
         predictor=predictor,
     )

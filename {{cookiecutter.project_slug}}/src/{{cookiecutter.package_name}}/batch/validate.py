@@ -8,6 +8,7 @@ file that lacks a feature or id column is an input error (`UserError`), not a ba
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from {{ cookiecutter.package_name }}.batch.model import CATEGORICAL, BatchModel
-from {{ cookiecutter.package_name }}.data.calendar import parse_dates, part_values
+from {{ cookiecutter.package_name }}.contracts.spec import RANK, DatePart
+from {{ cookiecutter.package_name }}.data.derived import parse_dates, part_values, rank_values
 from {{ cookiecutter.package_name }}.errors import UserError
 
 
@@ -63,7 +65,7 @@ def _numeric(column: pa.Array, name: str, reasons: np.ndarray) -> np.ndarray:
 
 
 def _dates(column: pa.Array, name: str, reasons: np.ndarray) -> pd.Series:
-    """The column as UTC timestamps (`data.calendar`); an unreadable value gets a reason."""
+    """The column as UTC timestamps (`data.derived`); an unreadable value gets a reason."""
     raw = pd.Series(column.to_pandas(), dtype=object)
     stamps = parse_dates(raw)
     bad = stamps.isna().to_numpy() & raw.notna().to_numpy()
@@ -96,8 +98,12 @@ def check_rows(batch: pa.RecordBatch, model: BatchModel) -> tuple[pd.DataFrame, 
     derived = model.derived
     for name, kind in model.features.items():
         if name in derived:
-            date_column, part = derived[name]
-            columns[name] = part_values(stamps[date_column], part)
+            source, part = derived[name]
+            columns[name] = (
+                rank_values(batch.column(source).to_pylist(), model.orders[source])
+                if part == RANK
+                else part_values(stamps[source], cast(DatePart, part))
+            )
             continue
         column = batch.column(name)
         if kind == CATEGORICAL:

@@ -73,8 +73,11 @@ def init_data(
         bool, typer.Option("--drop-missing-target", help="Keep only the labelled rows.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite hand-edited sections.")] = False,
+    family: Annotated[
+        str, typer.Option(help="scikit-learn: auto (compare the model families) or one family.")
+    ] = "auto",
 ) -> None:
-    """Adopt your data: the dataset section, validation rules and gate thresholds from it."""
+    """Adopt your data: the dataset section, validation rules, model family and gate."""
     from {{ cookiecutter.package_name }}.adopt import Project, Request, adopt
     from {{ cookiecutter.package_name }}.adopt.report import summary
 
@@ -86,7 +89,7 @@ def init_data(
         seed=settings.seed,
     )
     request = Request(
-        data, target, task, _listed(id_columns), _listed(drop), drop_missing_target, force
+        data, target, task, _listed(id_columns), _listed(drop), drop_missing_target, force, family
     )
     typer.echo(summary(adopt(project, request), settings.project_root))
 

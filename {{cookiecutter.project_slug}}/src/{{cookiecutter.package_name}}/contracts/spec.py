@@ -14,8 +14,11 @@ but `errors`.
   except `target`, `id_columns` and `dates` is ignored by the model.
 - `dates`: `{column: [calendar parts]}`, a date or timestamp column the model gets as numbers:
   each part (year, month, day, day_of_week, hour) is the numeric feature `<column>_<part>`
-  listed in `features`. Clients and files send the column itself; `data.calendar` derives
+  listed in `features`. Clients and files send the column itself; `data.derived` derives
   the parts, the same code for training, serving and batch.
+- `orders`: `{categorical column: [levels, lowest first]}` (an ordered category type in the
+  file): the model also gets the level's rank (0, 1, ...; unknown or missing: imputed) as the
+  numeric feature `<column>_rank`, so a model can split on "at least Good".
 - `unknown_category`: what serving does with a category training never saw: `ignore`
   (encoded as "none of the known ones") or `reject` (422 naming the column and value).
 """
@@ -30,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 Task = Literal["binary", "multiclass", "regression"]
 FeatureKind = Literal["numeric", "categorical"]
 DatePart = Literal["year", "month", "day", "day_of_week", "hour"]
+RANK = "rank"  # the part name of an ordered category's rank (`orders`)
 # A class label as YAML and JSON carry it; bool before int: True is not the class 1.
 Label = StrictBool | StrictInt | StrictStr
 TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
@@ -50,6 +54,7 @@ class DatasetSpec(BaseModel):
     features: dict[str, FeatureKind] = Field(min_length=1)
     id_columns: list[str] = []
     dates: dict[str, list[DatePart]] = {}
+    orders: dict[str, list[Label]] = {}
     unknown_category: Literal["ignore", "reject"] = "ignore"
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
@@ -75,7 +80,17 @@ class DatasetSpec(BaseModel):
             both = ", ".join(sorted(clash))
             raise ValueError(f"{both} cannot be both a feature and the target/id/a date")
         self._check_dates()
+        self._check_orders()
         return self
+
+    def _check_orders(self) -> None:
+        for column, levels in self.orders.items():
+            if self.features.get(column) != "categorical":
+                raise ValueError(f"orders.{column}: it must be a categorical feature")
+            if not levels or len(set(map(repr, levels))) != len(levels):
+                raise ValueError(f"orders.{column} needs one or more distinct levels")
+            if self.features.get(f"{column}_{RANK}") != "numeric":
+                raise ValueError(f"orders.{column}: features needs `{column}_{RANK}: numeric`")
 
     def _check_dates(self) -> None:
         for column, parts in self.dates.items():
@@ -103,18 +118,16 @@ class DatasetSpec(BaseModel):
         return [name for name, kind in self.features.items() if kind == "categorical"]
 
     @property
-    def derived(self) -> dict[str, tuple[str, DatePart]]:
-        """{feature: (date column, calendar part)} of the features `dates` derives."""
-        return {
-            f"{column}_{part}": (column, part)
-            for column, parts in self.dates.items()
-            for part in parts
-        }
+    def derived(self) -> dict[str, tuple[str, str]]:
+        """{feature: (input column, part)} of the features `dates` and `orders` derive: a
+        calendar part, or RANK."""
+        parts = {f"{c}_{part}": (c, str(part)) for c, parts in self.dates.items() for part in parts}
+        return parts | {f"{column}_{RANK}": (column, RANK) for column in self.orders}
 
     @property
     def input_columns(self) -> list[str]:
         """The columns a record or file carries for the model, in feature order: each derived
-        feature stands for its date column (once)."""
+        feature stands for its input column (once)."""
         derived = self.derived
         columns = [derived[name][0] if name in derived else name for name in self.features]
         return list(dict.fromkeys(columns))

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
-from {{ cookiecutter.package_name }}.data.calendar import with_calendar
+from {{ cookiecutter.package_name }}.data.derived import with_derived
 
 # Re-exported: the samples moved to data.samples; callers keep importing them from here.
 from {{ cookiecutter.package_name }}.data.samples import SAMPLE_DATASET as SAMPLE_DATASET
@@ -78,6 +80,21 @@ def as_csv_types(frame: pd.DataFrame) -> pd.DataFrame:
         text = series.to_frame().to_csv(index=False, lineterminator="\n")
         converted[name] = pd.read_csv(StringIO(text)).iloc[:, 0].set_axis(frame.index)
     return pd.DataFrame(converted, index=frame.index, columns=frame.columns)
+
+
+def ordered_levels(path: Path) -> dict[str, list[Any]]:
+    """{column: its levels, lowest first} of the ordered category columns of a Parquet file
+    (`read_table` reads them as text, as CSV would; a CSV file has none)."""
+    if path.suffix.lower() == ".csv":
+        return {}
+    names = [field.name for field in pq.read_schema(path) if pa.types.is_dictionary(field.type)]
+    frame = pd.read_parquet(path, columns=names) if names else pd.DataFrame()
+    return {
+        str(name): [level.item() if isinstance(level, np.generic) else level for level in levels]
+        for name, dtype in frame.dtypes.items()
+        if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered
+        for levels in [list(dtype.categories)]
+    }
 
 
 def sha256_file(path: Path) -> str:
@@ -148,8 +165,8 @@ def split_features(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame
 
 def feature_frame(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """The model's raw features (`spec.feature_names`, in order) of a table holding its input
-    columns: the calendar parts of `dataset.dates` are derived here, unless the table holds
-    them already (Feast stores the model's features)."""
+    columns: the calendar parts of `dataset.dates` and the ranks of `dataset.orders` are
+    derived here, unless the table holds them already (Feast stores the model's features)."""
     derived = set(spec.derived) <= set(frame.columns)
     needed = [name for name in spec.input_columns if not (derived and name in spec.dates)]
     missing = [name for name in needed if name not in frame.columns]
@@ -159,7 +176,7 @@ def feature_frame(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
             "fix dataset.features (or re-run init-data)"
         )
     # copy() consolidates the columns into one block: a row's to_numpy() is then ~30x faster.
-    return (frame if derived else with_calendar(frame, spec))[spec.feature_names].copy()
+    return (frame if derived else with_derived(frame, spec))[spec.feature_names].copy()
 
 
 def train_test(

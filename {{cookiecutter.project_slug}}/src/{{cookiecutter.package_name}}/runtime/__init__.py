@@ -34,9 +34,9 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.contracts.bundle import NATIVE_DIR, Bundle
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.data.derived import MISSING
 from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.training.preprocess import (
-    MISSING,
     Encoder,
     RawInputs,
     UnknownCategoryError,

@@ -3,21 +3,27 @@
 A numeric feature is a finite number within float32's range or null; a categorical one a
 value of the JSON types training saw or null (`reject_unknown`: one of the categories training
 saw); a date column of `dataset.dates` a date or timestamp as text or null, whose calendar parts
-`expander` derives for the model with the code training used (`data.calendar`).
+`expander` derives for the model with the code training used (`data.derived`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import numpy as np
 from pydantic import AfterValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from {{ cookiecutter.package_name }}.contracts.bundle import Bundle
-from {{ cookiecutter.package_name }}.data.calendar import parse_date, stamp_part
+from {{ cookiecutter.package_name }}.contracts.spec import RANK, DatasetSpec, DatePart
+from {{ cookiecutter.package_name }}.data.derived import (
+    category_text,
+    parse_date,
+    rank_lookup,
+    stamp_part,
+)
 
 MAX_TEXT = 1024  # characters of one categorical value
 SHOWN_CATEGORIES = 10  # known values named in an unknown-category message
@@ -27,7 +33,7 @@ SHOWN_CATEGORIES = 10  # known values named in an unknown-category message
 # field; a model output that is not finite is refused too (`scoring`), never logged.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
-# Request rows (input order) -> model rows (feature order): the calendar parts of dates.
+# Request rows (input order) -> model rows (feature order): with the derived features.
 Expand = Callable[[Sequence[tuple[Any, ...]]], list[tuple[Any, ...]]]
 
 
@@ -54,15 +60,15 @@ def inputs_of(bundle: Bundle, features: Sequence[Feature]) -> list[Feature]:
 
 
 def expander(bundle: Bundle) -> Expand | None:
-    """Request rows (input order; date fields parsed) -> model rows (feature order, calendar
-    parts derived by `data.calendar`); None when the model takes no dates."""
+    """Request rows (input order; date fields parsed) -> model rows (feature order, with the
+    calendar parts and ranks `data.derived` defines); None when the model derives nothing."""
     spec = bundle.spec
-    if not spec.dates:
+    if not spec.derived:
         return None
     position = {name: index for index, name in enumerate(spec.input_columns)}
     derived = spec.derived
     layout = [
-        (position[derived[name][0]], derived[name][1])
+        (position[derived[name][0]], _derive(spec, *derived[name]))
         if name in derived
         else (position[name], None)
         for name in spec.feature_names
@@ -70,14 +76,20 @@ def expander(bundle: Bundle) -> Expand | None:
 
     def expand(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         return [
-            tuple(
-                row[index] if part is None else stamp_part(parse_date(row[index]), part)
-                for index, part in layout
-            )
+            tuple(row[index] if derive is None else derive(row[index]) for index, derive in layout)
             for row in rows
         ]
 
     return expand
+
+
+def _derive(spec: DatasetSpec, column: str, part: str) -> Callable[[Any], float | None]:
+    """One derived feature of a request value: a calendar part, or an ordered level's rank."""
+    if part == RANK:
+        lookup = rank_lookup(spec.orders[column])
+        return lambda value: lookup.get(category_text(value))
+    date_part = cast(DatePart, part)
+    return lambda value: stamp_part(parse_date(value), date_part)
 
 
 def features_of(bundle: Bundle) -> list[Feature]:

@@ -106,7 +106,7 @@ def load_bundle(path: Path, prefer_optimized: bool = True) -> LoadedModel:
         info,
         ModelTask.of(bundle),
         tuple(bundle.spec.id_columns),
-        inputs_of(bundle, features) if bundle.spec.dates else None,
+        inputs_of(bundle, features) if bundle.spec.derived else None,
         expander(bundle),
     )
 

@@ -110,6 +110,24 @@ def parse_hyperparameters(values: dict[str, Any]) -> Hyperparameters:
     return MODELS[family].model_validate({**values, "family": family})
 
 
+def unused(params: Hyperparameters, spec: DatasetSpec) -> set[str]:
+    """Keys that do nothing for this task (written out, they would only mislead)."""
+    if spec.is_classification:
+        return {"target_transform", "alpha"}
+    return (
+        {"class_weight", "C", "max_iter", "tol"} if params.family == "linear" else {"class_weight"}
+    )
+
+
+def _rounded(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in params.items()}
+
+
+def written(params: Hyperparameters, spec: DatasetSpec) -> dict[str, Any]:
+    """`params` as `hyperparameters:` shows them: this task's keys, floats to 4 digits."""
+    return _rounded(params.model_dump(mode="json", exclude=unused(params, spec)))
+
+
 def wants_log_target(params: Hyperparameters, y_train: np.ndarray) -> bool:
     """Whether a regression model is fitted on log1p(y) (see the module docstring)."""
     if params.target_transform != "auto":

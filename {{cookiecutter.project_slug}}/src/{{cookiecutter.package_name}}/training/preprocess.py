@@ -26,7 +26,6 @@ hold no pickle.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +39,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.data.derived import MISSING, category_text
 from {{ cookiecutter.package_name }}.errors import UserError
 
-MISSING = "__missing__"
 ENCODER_FILE = "preprocessing.json"
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 
@@ -58,19 +57,6 @@ class UnknownCategoryError(UserError):
             "the model was trained on (or set dataset.unknown_category: ignore and retrain)"
         )
         self.column, self.value = column, value
-
-
-def category_text(value: Any) -> str:
-    """A categorical value as the model sees it; None/NaN -> `MISSING`; 3.0 -> "3"."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return MISSING
-    if isinstance(value, float) and math.isnan(value):
-        return MISSING
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, np.generic):
-        return str(value.item())
-    return str(value)
 
 
 @dataclass(frozen=True)

@@ -49,11 +49,7 @@ from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import split_features, train_test
 from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training.families import (
-    FAMILIES,
-    Hyperparameters,
-    search_space,
-)
+from {{ cookiecutter.package_name }}.training.families import FAMILIES, search_space, written
 from {{ cookiecutter.package_name }}.training.preprocess import RawInputs
 from {{ cookiecutter.package_name }}.training.sklearn_model import build_pipeline, parse, target_range
 from {{ cookiecutter.package_name }}.training.stage import load_dataset
@@ -212,19 +208,6 @@ def objective(cv: CrossValidation, families: tuple[str, ...]) -> Any:
     return run
 
 
-def unused(params: Hyperparameters, spec: DatasetSpec) -> set[str]:
-    """Keys that do nothing for this task (written out, they would only mislead)."""
-    if spec.is_classification:
-        return {"target_transform", "alpha"}
-    return (
-        {"class_weight", "C", "max_iter", "tol"} if params.family == "linear" else {"class_weight"}
-    )
-
-
-def rounded(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in params.items()}
-
-
 def _block_span(lines: list[str], key: str) -> tuple[int, int] | None:
     """[start, end) of the top-level `key:` block (a comment before the next key stays)."""
     start = next((i for i, line in enumerate(lines) if line.startswith(f"{key}:")), None)
@@ -354,7 +337,7 @@ def run(settings: Settings, options: TuneOptions, log: TrialLog | None = None) -
         )
     tuning = lineage(study, name, shown, cv, options.folds)
     best = parse(study.best_trial.user_attrs["hyperparameters"])
-    hyperparameters = rounded(best.model_dump(mode="json", exclude=unused(best, cv.spec)))
+    hyperparameters = written(best, cv.spec)
     if options.write_config:
         write_best(settings.resolve(settings.pipeline.model_config_file), hyperparameters, tuning)
     summary = {

@@ -1,21 +1,31 @@
-"""Calendar parts of date columns (`dataset.dates`): the one transform that training,
-evaluation, monitoring, batch scoring and the server share.
+"""Features derived from input columns: the one transform that training, evaluation,
+monitoring, Feast, batch scoring and the server share.
+
+- Calendar parts of date columns (`dataset.dates`).
 
 A value parses as ISO 8601 first (fast, vectorised), then in any format pandas reads
 (month first: `01/02/2024` is 2 January); timestamps with an offset are moved to UTC, those
 without are taken as UTC. A missing or unparsable value in a file gives missing parts (the
 model imputes them); the server refuses an unparsable one instead (`parse_date`).
+- Ranks of ordered categories (`dataset.orders`): the level's position, lowest first; a value
+  that is not a level, or missing, has no rank (the model imputes it).
+- `category_text`: a categorical value as the model sees it (3.0 read from a CSV with gaps is
+  the category 3), for the one-hot encoding and the ranks alike.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec, DatePart
+from {{ cookiecutter.package_name }}.contracts.spec import RANK, DatasetSpec, DatePart
 from {{ cookiecutter.package_name }}.errors import UserError
+
+MISSING = "__missing__"  # the category of a missing value
 
 PARTS: tuple[DatePart, ...] = ("year", "month", "day", "day_of_week", "hour")
 
@@ -39,22 +49,51 @@ def part_values(stamps: pd.Series, part: DatePart) -> np.ndarray:
     return np.asarray(getattr(stamps.dt, part).to_numpy(dtype=np.float64, na_value=np.nan))
 
 
-def with_calendar(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """`frame` plus the numeric features `spec.dates` derives (a copy; as-is without dates)."""
-    if not spec.dates:
+def with_derived(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """`frame` plus the numeric features `spec.dates` and `spec.orders` derive (a copy; as-is
+    without them)."""
+    if not spec.derived:
         return frame
-    missing = [column for column in spec.dates if column not in frame.columns]
+    missing = [column for column in [*spec.dates, *spec.orders] if column not in frame.columns]
     if missing:
         raise UserError(
-            f"date column(s) {', '.join(missing)} of dataset.dates are not in the data; "
-            "fix dataset.dates (or re-run init-data)"
+            f"column(s) {', '.join(missing)} of dataset.dates/orders are not in the data; "
+            "fix dataset.dates/orders (or re-run init-data)"
         )
     derived: dict[str, np.ndarray] = {}
     for column, parts in spec.dates.items():
         stamps = parse_dates(frame[column].reset_index(drop=True))
         for part in parts:
             derived[f"{column}_{part}"] = part_values(stamps, part)
-    return frame.assign(**{name: values for name, values in derived.items()})
+    for column, levels in spec.orders.items():
+        derived[f"{column}_{RANK}"] = rank_values(frame[column].to_numpy(dtype=object), levels)
+    return frame.assign(**derived)
+
+
+def category_text(value: Any) -> str:
+    """A categorical value as the model sees it; None/NaN -> `MISSING`; 3.0 -> "3"."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return MISSING
+    if isinstance(value, float) and math.isnan(value):
+        return MISSING
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.generic):
+        return str(value.item())
+    return str(value)
+
+
+def rank_lookup(levels: Sequence[Any]) -> dict[str, float]:
+    """{level as the model sees it: its rank}."""
+    return {category_text(level): float(rank) for rank, level in enumerate(levels)}
+
+
+def rank_values(values: Sequence[Any], levels: Sequence[Any]) -> np.ndarray:
+    """float64 ranks of raw categorical values (NaN: missing or not a level)."""
+    lookup = rank_lookup(levels)
+    return np.fromiter(
+        (lookup.get(category_text(value), np.nan) for value in values), np.float64, len(values)
+    )
 
 
 def parse_date(value: Any) -> pd.Timestamp | None:

@@ -1,8 +1,10 @@
-"""Date columns (`dataset.dates`): one calendar transform for files, requests and batches.
+"""Derived features: calendar parts of dates (`dataset.dates`) and ranks of ordered categories
+(`dataset.orders`), one transform for files, requests and batches.
 
-init-data turns a date column into the calendar parts that vary in it; training, the server
-and batch scoring derive them with the same code (`data.calendar`), so a client sends the
-date itself and gets the prediction a batch gives for the same row."""
+init-data turns a date column into the calendar parts that vary in it and gives an ordered
+category (a Parquet category type) its rank too; training, the server and batch scoring derive
+them with the same code (`data.derived`), so a client sends the date and the level themselves
+and gets the prediction a batch gives for the same row."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from {{ cookiecutter.package_name }}.batch.job import batch_score
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import feature_frame, read_table
-from {{ cookiecutter.package_name }}.data.calendar import PARTS, parse_date, stamp_part
+from {{ cookiecutter.package_name }}.data.derived import PARTS, parse_date, rank_values, stamp_part
 from {{ cookiecutter.package_name }}.evaluation import gate
 from {{ cookiecutter.package_name }}.registry import register, resolve_bundle
 from {{ cookiecutter.package_name }}.serving.app import create_app
@@ -98,8 +100,19 @@ def test_the_spec_lists_each_calendar_part_as_a_numeric_feature() -> None:
         _spec(["year"], dates={"when": ["year"], "x": ["year"]})
 
 
+def test_ranks_follow_the_levels_and_unknown_levels_have_none() -> None:
+    features = {"x": "categorical", "x_rank": "numeric", "when_year": "numeric"}
+    spec = _spec(["year"], features=features, orders={"x": ["low", "mid", "high"]})
+    assert spec.derived["x_rank"] == ("x", "rank") and spec.input_columns == ["x", "when"]
+    ranks = rank_values(["high", "low", None, "other", 2.0], ["low", "mid", "high", 2])
+    np.testing.assert_array_equal(ranks, [2, 0, np.nan, np.nan, 3])  # 2.0 is the level 2
+    with pytest.raises(ValidationError, match="must be a categorical feature"):
+        _spec(["year"], orders={"y": ["a", "b"]})
+
+
 def _visits(rows: int = 600) -> pd.DataFrame:
-    """Returning visitors come at weekends: the signal is in the date's day of the week."""
+    """Returning visitors come at weekends and from higher tiers: the signal is in the date's
+    day of the week and in an ordered category (a Parquet category type)."""
     rng = np.random.default_rng(11)
     days = pd.Timestamp("2022-01-03") + pd.to_timedelta(rng.integers(0, 700, rows), unit="D")
     weekend = days.day_of_week >= 5
@@ -111,7 +124,9 @@ def _visits(rows: int = 600) -> pd.DataFrame:
         }
     )
     frame.loc[rng.choice(rows, 12, replace=False), "visited_on"] = None
-    returned = (weekend & (rng.random(rows) < 0.9)) | (rng.random(rows) < 0.1)
+    tier = rng.integers(0, 3, rows)
+    frame["tier"] = pd.Categorical.from_codes(tier, ["bronze", "silver", "gold"], ordered=True)
+    returned = (weekend & (rng.random(rows) < 0.9)) | (rng.random(rows) < 0.1 + 0.2 * tier)
     frame["returned"] = np.where(returned, "yes", "no")
     return frame
 
@@ -120,10 +135,10 @@ def _adopted(root: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A throwaway project that adopted `_visits()` and registered its champion."""
     shutil.copytree(PROJECT_ROOT / "configs", root / "configs")
     (root / "data" / "raw").mkdir(parents=True)
-    _visits().to_csv(root / "data" / "raw" / "visits.csv", index=False)
+    _visits().to_parquet(root / "data" / "raw" / "visits.parquet")
     monkeypatch.chdir(root)
     with pytest.raises(SystemExit) as exited:
-        main(["init-data", "--data", "data/raw/visits.csv", "--target", "returned", "--force"])
+        main(["init-data", "--data", "data/raw/visits.parquet", "--target", "returned", "--force"])
         raise SystemExit(0)
     assert exited.value.code in (0, None)
     settings = load_settings(project_root=root, pipeline={"registry_backend": "file"})
@@ -139,10 +154,12 @@ def test_a_date_column_is_adopted_trained_served_and_batch_scored(
     assert "'visited_on' holds dates" in capsys.readouterr().out
     spec = settings.read_model_config().dataset
     assert set(spec.dates) == {"visited_on"} and "day_of_week" in spec.dates["visited_on"]
+    assert spec.orders == {"tier": ["bronze", "silver", "gold"]}
+    assert spec.features["tier"] == "categorical" and spec.features["tier_rank"] == "numeric"
     records = [
-        {"visit_id": "a", "visited_on": "2024-06-02", "spend": 40.0},  # a Sunday
-        {"visit_id": "b", "visited_on": "2024-06-03", "spend": 40.0},  # a Monday
-        {"visit_id": "c", "visited_on": None, "spend": 40.0},
+        {"visit_id": "a", "visited_on": "2024-06-02", "spend": 40.0, "tier": "gold"},  # Sunday
+        {"visit_id": "b", "visited_on": "2024-06-03", "spend": 40.0, "tier": "bronze"},  # Monday
+        {"visit_id": "c", "visited_on": None, "spend": 40.0, "tier": "platinum"},  # no rank
     ]
     source = tmp_path / "in.csv"
     pd.DataFrame(records).to_csv(source, index=False)
@@ -161,5 +178,7 @@ def test_a_date_column_is_adopted_trained_served_and_batch_scored(
     assert sunday > monday + 0.2, body  # the model reads the day of the week
     assert bad.status_code == 422 and "visited_on: 'soon' is not a date" in bad.json()["detail"]
     assert described["visited_on"] == "date" and "visited_on_year" not in described
+    assert described["tier"] == "categorical" and "tier_rank" not in described
+    assert scored["tier_rank"].tolist()[:2] == [2.0, 0.0] and np.isnan(scored["tier_rank"][2])
     example = json.loads((resolve_bundle("champion", settings) / "input_example.json").read_text())
     assert "visited_on" in example["columns"]  # MLflow's example is a client's record
