@@ -60,9 +60,11 @@ def test_the_families_are_compared_and_the_comparison_is_written(
     assert _hyperparameters(project)["family"] != "linear"  # an interaction: trees win
     block = current_block((project / CONFIG).read_text(), "hyperparameters") or ""
     assert is_pristine(block), block
+    said = " ".join(line.strip(" #") for line in block.splitlines())  # the comments, unwrapped
     for family in ("linear", "hist_gradient_boosting", "lightgbm"):
-        assert f"{family} 0." in block, block  # each family's cross-validated score
-    assert "one standard error" in block
+        assert f"{family} 0." in said, block  # each family's cross-validated score
+    assert "one standard error of the best" in said
+    assert max(map(len, block.splitlines())) <= 120  # the project's yamllint line length
 
 
 def test_a_named_family_is_taken_and_a_tuned_block_is_kept(

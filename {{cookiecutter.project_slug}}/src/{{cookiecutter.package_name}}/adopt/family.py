@@ -14,6 +14,7 @@ from __future__ import annotations
 {% if cookiecutter.ml_framework == "scikit-learn" %}
 import importlib.util
 import math
+import textwrap
 {%- endif %}
 from dataclasses import dataclass, field
 
@@ -85,7 +86,8 @@ def simplest_within_one_se(compared: dict[str, dict[str, Reached]], metric: str)
 def _block(config: ModelConfig, family: str, why: list[str]) -> str:
     values = written(parse_hyperparameters({"family": family}), config.dataset)
     body = yaml.safe_dump(values, sort_keys=False, default_flow_style=False, width=88)
-    lines = [*(f"  # {line}" for line in why), *(f"  {line}" for line in body.splitlines())]
+    comments = textwrap.wrap(" ".join(why), width=92)  # yamllint: lines up to 120
+    lines = [*(f"  # {line}" for line in comments), *(f"  {line}" for line in body.splitlines())]
     return "\n".join(["hyperparameters:", *lines])
 
 

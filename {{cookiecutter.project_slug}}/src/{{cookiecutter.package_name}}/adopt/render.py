@@ -19,6 +19,8 @@ from {{ cookiecutter.package_name }}.adopt.baseline import (
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.validation.derive import rules_yaml
 
+LINE_LIMIT = 100  # below the project's yamllint line-length (120)
+
 
 def scalar(value: Any) -> str:
     """One YAML value in flow style (strings quoted when YAML would misread them)."""
@@ -77,9 +79,17 @@ def _dates_lines(spec: DatasetSpec) -> list[str]:
             "  # ordered category: its levels, lowest first; the model also gets the level's rank",
             "  # as the feature <column>_rank",
             "  orders:",
-            *(f"    {scalar(name)}: {scalar(levels)}" for name, levels in spec.orders.items()),
+            *(line for name, levels in spec.orders.items() for line in _levels(name, levels)),
         ]
     return lines
+
+
+def _levels(name: str, levels: list[Any]) -> list[str]:
+    """`name: [levels]` on one line when it fits yamllint's limit, else one level a line."""
+    line = f"    {scalar(name)}: {scalar(levels)}"
+    if len(line) <= LINE_LIMIT:
+        return [line]
+    return [f"    {scalar(name)}:", *(f"      - {scalar(level)}" for level in levels)]
 
 
 def evaluation_block(
