@@ -202,6 +202,8 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/serving/hotpath.py",
         f"{PKG}/predlog/__init__.py",
         f"{PKG}/predlog/pump.py",
+        f"{PKG}/predlog/channel.py",
+        f"{PKG}/predlog/frames.py",
         f"{PKG}/predlog/writer.py",
         f"{PKG}/serving/mlflow_protocol.py",
         f"{PKG}/serving/openapi.py",

@@ -174,6 +174,8 @@ def test_generated_serving_tests_pass_against_postgresql(
     ]
     assert rows[0][:4] == ["server", "req/s", "cores used", "RSS MiB"], table
     measured = {row[0]: row[1:] for row in rows[1:]}
-    for name in ("this server (make serve)", "mlflow models serve", "lean fastapi+onnxruntime"):
+    servers = ("this server (commit)", "this server (buffered)", "mlflow models serve",
+               "lean fastapi+onnxruntime")  # fmt: skip
+    for name in servers:
         requests_per_s, cores_used = (float(value) for value in measured[name][:2])
         assert requests_per_s > 0 and 0 < cores_used <= (os.cpu_count() or 1), table

@@ -277,7 +277,8 @@ def test_a_weak_signal_gets_a_gate_its_test_split_can_meet(
     reached = {line.split(":")[0].strip(): line for line in comment.splitlines() if " se " in line}
     mean, se = (float(reached["roc_auc"].split(f"{key} ")[1].split()[0].strip("(,)"))
                 for key in ("model", "se"))  # fmt: skip
-    assert thresholds["roc_auc"] <= round(mean - 3 * se, 4) + 1e-4, (thresholds, mean, se)
+    # The comment shows mean and se rounded to 4 places; 3e-4 covers that rounding.
+    assert thresholds["roc_auc"] <= mean - 3 * se + 3e-4, (thresholds, mean, se)
 
 
 def test_drop_missing_target_writes_the_labelled_rows(

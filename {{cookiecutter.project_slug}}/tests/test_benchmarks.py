@@ -82,16 +82,17 @@ def test_measure_counts_children_and_grandchildren() -> None:
 
 def test_the_table_puts_cores_next_to_throughput(capsys: pytest.CaptureFixture[str]) -> None:
     args = LoadOptions(connections=4, threads=1, warmup=1, duration=2)
-    measured = Result("this server (make serve)", parse_wrk(WRK_OUTPUT), Usage(2.2, 2.0, 250))
+    measured = Result("this server (commit)", parse_wrk(WRK_OUTPUT), Usage(2.2, 2.0, 250))
     print_table([measured, Result("mlflow models serve", note="mlflow is not installed")], args)
     lines = capsys.readouterr().out.splitlines()
     header = next(line for line in lines if line.startswith("| server"))
     assert [cell.strip() for cell in header.split("|")[1:4]] == ["server", "req/s", "cores used"]
     row = next(line for line in lines if line.startswith("| this server"))
-    assert [cell.strip() for cell in row.split("|")[2:5]] == ["3495", "1.10", "250"]
+    # 1.10 cores / 3495 req/s = 0.315 CPU ms per request
+    assert [cell.strip() for cell in row.split("|")[2:6]] == ["3495", "1.10", "0.315", "250"]
     missing = next(line for line in lines if line.startswith("| mlflow"))
     cells = [cell.strip() for cell in missing.split("|")[2:-1]]
-    assert cells == ["-"] * 6 + ["mlflow is not installed"]
+    assert cells == ["-"] * 7 + ["mlflow is not installed"]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import sqlite3
 import threading
 import time
@@ -422,18 +423,52 @@ def test_predictions_are_logged(tmp_path: Path, champion: Any) -> None:
 
 
 def test_log_back_pressure_is_503(tmp_path: Path, champion: Any) -> None:
+    """`buffered`: answered once queued, until the queue is full (503 with Retry-After)."""
     model, x = champion
-    app = create_app(make_settings(tmp_path, log_queue_size=1), champion=model)
+    settings = make_settings(tmp_path, log_queue_size=1, durability="buffered")
+    app = create_app(settings, champion=model)
     with TestClient(app) as client:
         predlog = app.state.serving.predlog
-        predlog.close()  # stop the writer: the queue can only fill up
+        predlog._tick = lambda: None  # the pump stops sending: the queue can only fill up
+        time.sleep(0.1)  # the timer armed before runs once more
         statuses = [
             client.post("/predict", json={"instances": [row(x, 0, model.feature_names)]})
             for _ in range(3)
         ]
+        predlog.close(timeout=1)
     assert statuses[0].status_code == 200
     assert statuses[-1].status_code == 503
     assert statuses[-1].headers["retry-after"] == "1"
+
+
+def test_an_acknowledged_prediction_is_a_stored_one(tmp_path: Path, champion: Any) -> None:
+    """`durability: commit` (the default): every 200's request_id is in the database when the
+    answer arrives; while the database cannot commit (a full disk) the answer is a 503 with
+    Retry-After and nothing of that request is stored; commits resume after the fault."""
+    model, x = champion
+    app = create_app(make_settings(tmp_path, durability="commit"), champion=model)
+    instances = {"instances": [row(x, 0, model.feature_names)]}
+    database = tmp_path / "predictions.db"
+
+    def stored() -> set[str]:
+        with sqlite3.connect(database) as db:
+            return {row_id for (row_id,) in db.execute("SELECT request_id FROM predictions")}
+
+    with TestClient(app) as client:
+        for _ in range(5):
+            answer = client.post("/predict", json=instances)
+            assert answer.status_code == 200 and answer.json()["request_id"] in stored()
+        predlog = app.state.serving.predlog
+        pid = predlog._process.pid
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+        refused = client.post("/predict", json=instances)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert "prediction not stored" in refused.json()["detail"]
+        time.sleep(predlog.retry_s + 0.1)
+        after = client.post("/predict", json=instances)
+        assert after.status_code == 200 and after.json()["request_id"] in stored()
+    assert len(stored()) == 6 and predlog.refused == 1 and predlog.not_stored == 0
 
 
 def test_dead_log_writer_is_restarted_and_nothing_is_lost(

@@ -29,6 +29,7 @@ from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.predlog.pump import PredictionLog
 from {{ cookiecutter.package_name }}.predlog.store import (
     LogFullError,
+    LogWriteError,
     PredictionBatch,
     check_database,
     database_url,
@@ -303,6 +304,60 @@ def test_failed_commits_refuse_writes_retry_and_lose_nothing(tmp_path: Path) -> 
         log.close()
     assert stored_ids(url, "held-") == {f"held-{i}" for i in range(50)}
     assert log.not_stored == 0
+
+
+def test_commit_durability_answers_after_the_commit_without_waiting_the_linger(
+    tmp_path: Path,
+) -> None:
+    """`commit`: a submit wakes the pump (a 5 s linger is never waited for), the future
+    resolves once the rows are in the database, and concurrent submits share commits."""
+    url = sqlite_url(tmp_path)
+    log = PredictionLog(url, linger_s=5.0, durability="commit")
+    log.start()
+    try:
+        started = time.monotonic()
+        committed = log.submit(batch(["first"]))
+        assert committed is not None
+        committed.result(timeout=4)
+        assert time.monotonic() - started < 4 and stored_ids(url, "first") == {"first"}
+        futures = [log.submit(batch([f"many-{i}"])) for i in range(200)]
+        for future in futures:
+            assert future is not None
+            future.result(timeout=30)
+        assert stored_ids(url, "many-") == {f"many-{i}" for i in range(200)}
+        assert log.submit(batch(["shadow"]), acknowledge=False) is None  # nobody waits
+    finally:
+        log.close()
+    assert log.not_stored == 0 and log.refused == 0
+
+
+def test_commit_durability_refuses_what_cannot_be_committed(tmp_path: Path) -> None:
+    """`commit`: a batch whose commit fails fails its waiter (its request answers 503) and is
+    not retried, so nothing unacknowledged is stored later; commits resume afterwards."""
+    url = sqlite_url(tmp_path)
+    log = PredictionLog(url, retry_s=1.0, durability="commit")
+    log.start()
+    try:
+        assert log.submit(batch(["before"])).result(timeout=30) is None  # type: ignore[union-attr]
+        assert log._process is not None
+        pid = log._process.pid
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))  # disk full
+        failed = log.submit(batch([f"held-{i}" for i in range(20)]))
+        assert failed is not None
+        with pytest.raises(LogWriteError, match="cannot commit"):
+            failed.result(timeout=30)
+        with pytest.raises(LogFullError):  # refused for retry_s after the failed commit
+            log.submit(batch(["refused"]))
+        assert not log.alive  # /ready fails meanwhile
+        unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, unlimited)
+        time.sleep(1.1)  # then the next request tries again, and its commit clears the fault
+        assert log.submit(batch(["after"])).result(timeout=30) is None  # type: ignore[union-attr]
+        assert log.alive
+    finally:
+        log.close()
+    assert stored_ids(url, "") == {"before", "after"}
+    assert log.refused == 20 and log.not_stored == 0
 
 
 def test_unusable_database_is_one_line_without_the_password() -> None:

@@ -95,6 +95,11 @@ class ServingSettings(Section):
     log_queue_size: int = Field(default=10_000, ge=1)
     shadow_queue_size: int = Field(default=1_000, ge=1)
     feedback_timeout_s: float = Field(default=5.0, gt=0.0)
+    # commit: a prediction is answered after its rows are committed to the log (an answer is
+    # a stored row; a 503 when the log cannot commit in commit_timeout_s) | buffered: answered
+    # once queued (lower latency; rows still queued die with the process).
+    durability: Literal["commit", "buffered"] = "commit"
+    commit_timeout_s: float = Field(default=5.0, gt=0.0)
     # `make drift`'s report, exported as model_*_drift_score gauges on /metrics
     drift_report: Path = Path("reports/drift/drift_report.json")
 

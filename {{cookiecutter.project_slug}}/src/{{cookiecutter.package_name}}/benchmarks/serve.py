@@ -215,34 +215,40 @@ def print_table(results: list[Result], args: LoadOptions) -> None:
         rows.append(
             [r.name]
             + (
-                [f"{load.requests_per_s:.0f}", f"{usage.cores:.2f}", f"{usage.rss_mib:.0f}",
-                 f"{load.p50_ms:.2f}", f"{load.p99_ms:.2f}", load.errors]
+                [f"{load.requests_per_s:.0f}", f"{usage.cores:.2f}",
+                 f"{1000 * usage.cores / max(load.requests_per_s, 1e-9):.3f}",
+                 f"{usage.rss_mib:.0f}", f"{load.p50_ms:.2f}", f"{load.p99_ms:.2f}", load.errors]
                 if load and usage
-                else [None] * 6
+                else [None] * 7
             )
             + ([r.note] if notes else [])
         )  # fmt: skip
-    numbers = ("req/s", "cores used", "RSS MiB", "p50 ms", "p99 ms", "errors")
+    numbers = ("req/s", "cores used", "CPU ms/req", "RSS MiB", "p50 ms", "p99 ms", "errors")
     print(render(["server", *numbers, *(["note"] if notes else [])], rows, right=numbers))
     print(
         "\ncores used: the server's CPU seconds (main process + children, e.g. the log writer)"
-        " / wall seconds of the measured run; RSS MiB: their resident memory at its end."
+        " / wall seconds of the measured run; CPU ms/req: those CPU seconds per request;"
+        " RSS MiB: their resident memory at its end."
+        "\ncommit: a prediction is answered after its log row is committed (the default);"
+        " buffered: once queued (serving.durability)."
         "\nThe Kubernetes pods are sized from this server's cores used: see Sizing in the README."
     )
 
 
-def server_target(scratch: Path, row: dict[str, float]) -> Target:
-    """This server exactly as `make serve` runs it, logging to a scratch database."""
+def server_target(scratch: Path, row: dict[str, float], durability: str) -> Target:
+    """This server exactly as `make serve` runs it (`serving.durability` set), logging to a
+    scratch database."""
     return Target(
-        "this server (make serve)",
+        f"this server ({durability})",
         [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve",
          "--host", "127.0.0.1", "--port", "{port}"],
         "/ready",
         "/predict",
         {"instances": [row]},
         {
-            f"{ENV_PREFIX}SERVING__PREDICTION_LOG": str(scratch / "predictions.db"),
+            f"{ENV_PREFIX}SERVING__PREDICTION_LOG": str(scratch / f"predictions-{durability}.db"),
             f"{ENV_PREFIX}SERVING__ROUTING": "single",
+            f"{ENV_PREFIX}SERVING__DURABILITY": durability,
             f"{ENV_PREFIX}LOG_LEVEL": "WARNING",
         },
     )  # fmt: skip
@@ -288,7 +294,8 @@ def run(args: LoadOptions) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         scratch = Path(tmp)
         targets: list[tuple[str, Target | str]] = [
-            ("this server (make serve)", server_target(scratch, row))
+            (f"this server ({mode})", server_target(scratch, row, mode))
+            for mode in ("commit", "buffered")
         ]
         if "mlflow" not in args.skip:
             targets.append(("mlflow models serve", mlflow_target(bundle, scratch, row)))

@@ -222,7 +222,8 @@ def bench_serve(
         list[str] | None, typer.Option(help="Leave a server out: mlflow or lean (repeatable).")
     ] = None,
 ) -> None:
-    """Load-test this server vs `mlflow models serve` vs a lean app: req/s, cores, p50/p99."""
+    """Load-test this server (commit and buffered durability) vs `mlflow models serve` vs a
+    lean app: req/s, cores, CPU ms per request, p50/p99."""
     from {{ cookiecutter.package_name }}.benchmarks.serve import LoadOptions, run
 
     unknown = sorted(set(skip or []) - {"mlflow", "lean"})

@@ -1,32 +1,30 @@
 """The prediction log's queue and pump: request handlers -> writer process -> database.
 
-Request handlers only append to a bounded deque (no lock, no wake-up, no serialisation on
-the request path). Every `linger_s` (20 ms) a timer on the server's event loop drains the
-deque into one orjson frame and writes it to a non-blocking pipe to a writer process
-(`writer`), which commits each frame in one transaction (group commit) and answers it.
-The database work runs in another interpreter and no thread of this process wakes to shuttle
-data, so logging never holds the GIL while a request waits.
+Request handlers only append to a bounded deque (no lock, no serialisation on the request
+path). A pump on the server's event loop drains it into one orjson frame per `linger_s` and
+writes that to a non-blocking pipe to a writer process (`writer`), which commits each frame
+in one transaction (group commit) and answers it; no thread here shuttles data, so logging
+never holds the GIL while a request waits.
 
-Nothing acknowledged is lost while the process lives:
-- a frame stays in memory until the writer reports its transaction committed; a failed
-  commit (database down, disk full, read-only) puts the frame back at the head of the queue
-  and it is sent again every `retry_s` (inserts are idempotent) until it commits;
-- from the first failed commit until the next successful one the log refuses new writes
-  (`LogFullError`: the server answers 503 with Retry-After and /ready fails), so the rows
-  held in memory stay bounded by `max_queue` plus the frames in flight;
+Durability: under `commit` (the server's default) a request's answer waits for the commit of
+its rows (`submit` returns the future), so an acknowledged prediction is a stored one. A
+submit wakes the pump when no frame is in flight, and rows queued meanwhile form the next
+frame as soon as the writer answers. A failed commit fails its waiting requests (503, never
+acknowledged, not retried). Under `buffered` requests are answered at once, and:
+- a frame stays in memory until committed; a failed commit puts it back at the head of the
+  queue, sent again every `retry_s` (inserts are idempotent), and new writes are refused
+  (`LogFullError`: 503 + Retry-After, /ready fails) until one commits;
 - a writer process that dies is restarted and sent its unanswered frames again, at most
   `max_restarts` times per `restart_window_s`; past that the log is `failed` and `on_fatal`
-  is called (the server then exits non-zero so its supervisor restarts it).
-Rows that can never be stored (the database refuses that row itself, a value that cannot be
-encoded, or still queued when `close` gives up) are counted in `not_stored` and logged.
+  is called (the server exits non-zero so its supervisor restarts it).
+Rows that can never be stored (refused by the database, not encodable, or still queued when
+`close` gives up) are counted in `not_stored` and logged with their request ids.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
-import os
 import subprocess
 import threading
 import time
@@ -34,15 +32,21 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from {{ cookiecutter.package_name }}.predlog.process import start_writer, stop_writer
+from {{ cookiecutter.package_name }}.predlog.channel import WriterChannel
+from {{ cookiecutter.package_name }}.predlog.frames import (
+    Durability,
+    Frame,
+    acknowledged,
+    encodable,
+    encode,
+    fail,
+    rows_of,
+    settle_feedback,
+    wire,
+)
 from {{ cookiecutter.package_name }}.predlog.store import (
-    FRAME_HEADER,
-    BatchIdError,
     FeedbackResult,
     LogFullError,
     LogWriteError,
@@ -52,38 +56,6 @@ from {{ cookiecutter.package_name }}.predlog.store import (
 )
 
 log = logging.getLogger(__name__)
-
-WIRE_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-PIPE_BYTES = 1 << 20  # a whole group commit fits: one write per frame, no partial writes
-F_SETPIPE_SZ = 1031  # Linux fcntl; elsewhere the default pipe size just means more writes
-
-
-def _plain(value: Any) -> Any:
-    """orjson fallback: numpy scalars (from feature stores) and anything else as text."""
-    item = getattr(value, "item", None)
-    return item() if callable(item) else str(value)
-
-
-def _encode(items: list[Any]) -> bytes:
-    return orjson.dumps(items, default=_plain, option=WIRE_OPTIONS)
-
-
-def _rows(item: Any) -> int:
-    return len(item.request_ids) if type(item) is PredictionBatch else 0
-
-
-def _fail(item: Any, error: Exception) -> None:
-    if type(item) is PendingFeedback and not item.done.done():
-        with suppress(InvalidStateError):  # cancelled by a timed-out request meanwhile
-            item.done.set_exception(error)
-
-
-@dataclass(slots=True)
-class _Frame:
-    """A frame sent and not yet answered: its queue items, to send again if it fails."""
-
-    items: list[Any]
-    waiting: list[PendingFeedback]
 
 
 class PredictionLog:
@@ -106,22 +78,22 @@ class PredictionLog:
         max_restarts: int = 3,
         restart_window_s: float = 60.0,
         on_fatal: Callable[[str], None] | None = None,
+        durability: Durability = "buffered",
     ) -> None:
         self.url = url
+        self.durability = durability
+        self._kicked = False  # a wake-up of the pump is scheduled (`commit`)
         self.linger_s, self.retry_s = linger_s, retry_s
         self.max_batch, self.max_queue = max_batch, max_queue
         self.max_restarts, self.restart_window_s = max_restarts, restart_window_s
         self.on_fatal = on_fatal
         # deque.append/popleft are atomic: producers (any thread) never take a lock.
         self._queue: deque[Any] = deque()
-        self._inflight: deque[_Frame] = deque()  # answered in order by the writer
-        self._process: subprocess.Popen[bytes] | None = None
+        self._inflight: deque[Frame] = deque()  # answered in order by the writer
+        self._channel: WriterChannel | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._private_loop = False
-        self._out = bytearray()  # frame bytes not yet accepted by the pipe
-        self._in = bytearray()  # reply bytes not yet a whole frame
         self._timer: asyncio.TimerHandle | None = None
-        self._stdin_fd = self._stdout_fd = -1
         self._closing = False
         self._stopped = threading.Event()  # set when the writer's output has ended for good
         self._restarts: deque[float] = deque()
@@ -131,6 +103,7 @@ class PredictionLog:
         self.failed = False  # the writer died too often: the process must be restarted
         self.written = 0  # rows committed
         self.not_stored = 0  # rows acknowledged that will never be stored
+        self.refused = 0  # rows whose commit failed under `commit`: answered 503, not retried
         self.commit_failures = 0
         self.restarted = 0  # writer processes started again after one died
 
@@ -151,17 +124,12 @@ class PredictionLog:
         loop.call_soon_threadsafe(self._attach)
 
     def _spawn(self, timeout_s: float) -> None:
-        self._process = start_writer(self.url, timeout_s)
-        assert self._process.stdin is not None and self._process.stdout is not None
-        self._in.clear()
-        self._stdin_fd, self._stdout_fd = (
-            self._process.stdin.fileno(),
-            self._process.stdout.fileno(),
-        )
-        for fd in (self._stdin_fd, self._stdout_fd):
-            with suppress(OSError):
-                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
-            os.set_blocking(fd, False)
+        self._channel = WriterChannel(self.url, timeout_s, self._settle_frame, self._writer_ended)
+
+    @property
+    def _process(self) -> subprocess.Popen[bytes] | None:
+        """The writer process (tests kill it)."""
+        return None if self._channel is None else self._channel.process
 
     def close(self, timeout: float = 10.0) -> None:
         """Send what is queued, let the writer commit it (retrying failed commits until
@@ -183,17 +151,20 @@ class PredictionLog:
         self._inflight.clear()
         while self._queue:
             items.append(self._queue.popleft())
-        lost = sum(map(_rows, items))
         error = LogWriteError(f"prediction log: {why}")
         for item in items:
-            _fail(item, error)
+            fail(item, error)
+        lost = [rid for item in items if acknowledged(item) for rid in item.request_ids]
         if lost:
-            self.not_stored += lost
-            log.error("prediction log: %d acknowledged rows not stored: %s", lost, why)
+            self.not_stored += len(lost)
+            shown = ", ".join(lost[:20]) + (", ..." if len(lost) > 20 else "")
+            log.error(
+                "prediction log: %d acknowledged rows not stored (%s): %s", len(lost), shown, why
+            )
 
     def _stop_process(self, timeout: float = 10.0) -> None:
-        if self._process is not None:
-            stop_writer(self._process, timeout)
+        if self._channel is not None:
+            self._channel.stop(timeout)
 
     # ---------------------------------------------------------------- state
     @property
@@ -205,8 +176,8 @@ class PredictionLog:
             and not self.failed
             and not self.restarting
             and self.failing is None
-            and self._process is not None
-            and self._process.poll() is None
+            and self._channel is not None
+            and self._channel.running()
         )
 
     @property
@@ -216,15 +187,25 @@ class PredictionLog:
     def full(self) -> bool:
         return (
             self.failed
+            or self._closing  # shutting down: nothing new could still be committed
             or self.restarting
-            or self.failing is not None
+            or self._refusing()
             or len(self._queue) >= self.max_queue
         )
+
+    def _refusing(self) -> bool:
+        """After a failed commit: `buffered` refuses until a retried frame commits;
+        `commit` (nothing to retry) for `retry_s`, then the next requests try again."""
+        if self.failing is None:
+            return False
+        return self.durability == "buffered" or time.monotonic() < self._retry_at
 
     def refusal(self) -> str:
         """Why writes are refused (the 503's message)."""
         if self.failed:
             return "prediction log writer stopped; the server needs a restart"
+        if self._closing:
+            return "the server is stopping; retry on another replica"
         if self.restarting:
             return "prediction log writer is restarting; retry shortly"
         if self.failing is not None:
@@ -232,11 +213,22 @@ class PredictionLog:
         return "prediction log is saturated; retry shortly"
 
     # ---------------------------------------------------------------- producers
-    def submit(self, batch: PredictionBatch) -> None:
-        """Queue a batch of predictions (no I/O); `LogFullError` when no more is taken."""
+    def submit(self, batch: PredictionBatch, acknowledge: bool = True) -> Future[None] | None:
+        """Queue a batch of predictions (no I/O); `LogFullError` when no more is taken.
+
+        Under `commit`, returns the future that resolves when the batch is committed (None
+        when nobody will wait: `acknowledge=False`, e.g. a shadow model's rows)."""
         if self.full():
             raise LogFullError
+        if self.durability == "buffered" or not acknowledge:
+            self._queue.append(batch)
+            return None
+        batch.committed = Future()
         self._queue.append(batch)
+        if not self._kicked:
+            self._kicked = True
+            self._pump.call_soon_threadsafe(self._kick)
+        return batch.committed
 
     def feedback(self, request_id: str, label: str) -> Future[FeedbackResult | None]:
         """Queue a label (its JSON text, as stored); the future resolves after commit
@@ -253,16 +245,25 @@ class PredictionLog:
         assert self._loop is not None, "start() first"
         return self._loop
 
+    @property
+    def _writer(self) -> WriterChannel:
+        assert self._channel is not None, "start() first"
+        return self._channel
+
     def _attach(self) -> None:
-        self._pump.add_reader(self._stdout_fd, self._on_readable)
+        self._writer.attach(self._pump)
         self._timer = self._pump.call_later(self.linger_s, self._tick)
 
     def _detach(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        with suppress(OSError, ValueError):  # the pipes may be closed already
-            self._pump.remove_reader(self._stdout_fd)
-            self._pump.remove_writer(self._stdin_fd)
+        self._writer.detach()
+
+    def _kick(self) -> None:
+        # `commit`: send now unless a frame is in flight; its answer sends the next one.
+        self._kicked = False
+        if not self._inflight and not self._writer.pending:
+            self._tick()
 
     def _tick(self) -> None:
         # Group commit by polling: one frame with whatever is queued, every `linger_s`.
@@ -273,13 +274,11 @@ class PredictionLog:
         if self.failed or self.restarting or self._stopped.is_set():
             return
         waiting_retry = self.failing is not None and time.monotonic() < self._retry_at
-        if not self._out and not waiting_retry and (not self._inflight or not self.failing):
+        pending = self._writer.pending
+        if not pending and not waiting_retry and (not self._inflight or not self.failing):
             self._frame()
-        if self._closing and not self._queue and not self._out and not self._inflight:
-            process = self._process
-            if process is not None and process.stdin is not None:
-                with suppress(OSError):
-                    process.stdin.close()  # end of input: the writer exits
+        if self._closing and not self._queue and not self._writer.pending and not self._inflight:
+            self._writer.end_input()  # the writer commits what it has and exits
             return
         self._timer = self._pump.call_later(self.linger_s, self._tick)
 
@@ -292,72 +291,24 @@ class PredictionLog:
                 break
         if not items:
             return
-        wire = [
-            ["f", item.request_id, item.label] if type(item) is PendingFeedback else item.wire()
-            for item in items
-        ]
+        entries = [wire(item) for item in items]
         try:
-            payload = _encode(wire)
+            payload = encode(entries)
         except TypeError:  # a value orjson cannot encode: drop that item, not its frame
-            items, payload = self._encodable(items, wire)
+            items, payload = self._encodable(items, entries)
             if not items:
                 return
         waiting = [item for item in items if type(item) is PendingFeedback]
-        self._inflight.append(_Frame(items, waiting))
-        self._out += FRAME_HEADER.pack(len(payload)) + payload
-        self._flush()
+        self._inflight.append(Frame(items, waiting))  # batches' futures: `_settle_commits`
+        self._writer.send(payload)
 
-    def _encodable(self, items: list[Any], wire: list[Any]) -> tuple[list[Any], bytes]:
-        kept: list[Any] = []
-        kept_wire: list[Any] = []
-        for item, entry in zip(items, wire, strict=True):
-            try:
-                _encode([entry])
-            except TypeError as error:
-                self.not_stored += _rows(item)
-                log.error("prediction log: an item cannot be encoded, not stored: %s", error)
-                _fail(item, LogWriteError(str(error)))
-                continue
-            kept.append(item)
-            kept_wire.append(entry)
-        return kept, _encode(kept_wire)
-
-    def _flush(self) -> None:
-        try:
-            sent = os.write(self._stdin_fd, self._out)
-        except BlockingIOError:
-            sent = 0
-        except OSError:  # the writer is gone: `_on_readable` sees the end and restarts it
-            self._out.clear()
-            return
-        del self._out[:sent]
-        if self._out:
-            self._pump.add_writer(self._stdin_fd, self._on_writable)
-
-    def _on_writable(self) -> None:
-        self._pump.remove_writer(self._stdin_fd)
-        self._flush()
-
-    def _on_readable(self) -> None:
-        try:
-            chunk = os.read(self._stdout_fd, PIPE_BYTES)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        if not chunk:
-            self._pump.remove_reader(self._stdout_fd)
-            self._writer_ended()
-            return
-        self._in += chunk
-        while len(self._in) >= FRAME_HEADER.size:
-            (size,) = FRAME_HEADER.unpack_from(self._in)
-            end = FRAME_HEADER.size + size
-            if len(self._in) < end:
-                break
-            reply = orjson.loads(bytes(self._in[FRAME_HEADER.size : end]))
-            del self._in[:end]
-            self._settle_frame(reply)
+    def _encodable(self, items: list[Any], entries: list[Any]) -> tuple[list[Any], bytes]:
+        kept, payload, refused = encodable(items, entries)
+        for item, error in refused:
+            self.not_stored += rows_of(item)
+            log.error("prediction log: an item cannot be encoded, not stored: %s", error)
+            fail(item, LogWriteError(str(error)))
+        return kept, payload
 
     def _settle_frame(self, reply: dict[str, Any]) -> None:
         frame = self._inflight.popleft()
@@ -370,25 +321,43 @@ class PredictionLog:
                 )
             self.failing = str(reply["error"])[:200]
             self._retry_at = time.monotonic() + self.retry_s
-            self._queue.extendleft(reversed(frame.items))  # sent again, first
+            self._queue.extendleft(reversed(self._refuse_waiting(frame.items)))  # sent again
             return
         if self.failing is not None:
             log.warning("prediction log commits again; accepting writes")
             self.failing = None
         self.written += reply["written"]
         self.not_stored += reply.get("rejected", 0)
-        for item, found in zip(frame.waiting, reply["feedback"], strict=True):
-            if item.done.done():  # its request timed out and cancelled it: nobody waits
-                continue
-            with suppress(InvalidStateError):
-                if found == []:
-                    item.done.set_exception(BatchIdError(item.request_id))
-                else:
-                    item.done.set_result(None if found is None else FeedbackResult(*found))
+        self._settle_commits(frame.items)
+        settle_feedback(frame.waiting, reply["feedback"])
+
+    def _refuse_waiting(self, items: list[Any]) -> list[Any]:
+        """A failed commit: the batches whose requests wait (`commit`) fail now (503, never
+        acknowledged, not retried); the rest is returned to be sent again."""
+        error = LogWriteError(f"prediction log cannot commit ({self.failing})")
+        kept = []
+        for item in items:
+            if type(item) is PredictionBatch and item.committed is not None:
+                self.refused += len(item.request_ids)
+                fail(item, error)
+            else:
+                kept.append(item)
+        return kept
+
+    def _settle_commits(self, items: list[Any]) -> None:
+        """A committed frame: its waiting requests are answered, and what queued meanwhile
+        is sent at once (`commit`: the next group commit)."""
+        for item in items:
+            committed = item.committed if type(item) is PredictionBatch else None
+            if committed is not None and not committed.done():
+                with suppress(InvalidStateError):  # its request timed out meanwhile
+                    committed.set_result(None)
+        if self.durability == "commit" and self._queue and not self._inflight:
+            self._tick()
 
     # ---------------------------------------------------------------- writer restarts
     def _writer_ended(self) -> None:
-        code = self._process.poll() if self._process is not None else None
+        code = self._writer.process.poll()
         if self._closing:
             if self._inflight or self._queue:
                 self._give_up(f"the writer stopped (exit code {code}) during shutdown")
@@ -408,7 +377,7 @@ class PredictionLog:
         log.error("prediction log writer stopped (exit code %s); restarting it", code)
         self.restarting = True
         self._detach()
-        self._out.clear()
+        self._writer.drop_output()
         for frame in reversed(self._inflight):  # unanswered: sent again to the new writer
             self._queue.extendleft(reversed(frame.items))
         self._inflight.clear()

@@ -258,6 +258,9 @@ class PredictionBatch:
     features_json: Sequence[str] | None = None
     # Per row, the id columns the request carried ({column: value}); None when none did.
     ids: Sequence[dict[str, Any]] | None = None
+    # `durability: commit`: resolves once the rows are committed (the request's answer waits
+    # for it); an exception when they cannot be (the answer is a 503, nothing acknowledged).
+    committed: Future[None] | None = None
 
     def wire(self) -> list[Any]:
         """The writer process's item (`logwriter.LogWriter.handle`): names and rows only

@@ -181,7 +181,7 @@ class BundleModel:
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        frame = feature_frame(frame, self.spec) if self.spec.dates else frame
+        frame = feature_frame(frame, self.spec) if self.spec.derived else frame
         frame = self.predictor.inputs.ordered(frame)
         if self.spec.unknown_category == "reject":
             self.predictor.reject_unknown(list(frame.itertuples(index=False, name=None)))

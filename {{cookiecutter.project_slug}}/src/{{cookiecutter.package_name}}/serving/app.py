@@ -70,11 +70,11 @@ def create_app(
     async def hot_route(route: str, body: bytes, content_type: str, key: str | None) -> Reply:
         if route == "/invocations":
             rows, ids, field = parse_invocations(state.require_schema(), body, content_type)
-            return scorer.invocations_reply(rows, ids, field, key)
+            return await scorer.invocations_reply(rows, ids, field, key)
         check_content_type(content_type, (JSON,))
         if route == "/feedback":
             return await feedback_reply(state, body)
-        return scorer.predict_reply(body, key)
+        return await scorer.predict_reply(body, key)
 
     app.hot = HotRoutes(
         handle=hot_route,
@@ -88,7 +88,9 @@ def create_app(
 
     from {{ cookiecutter.package_name }}.serving.online_features import add_entity_route
 
-    add_entity_route(app, settings, score=scorer.score, observe=observe)
+    add_entity_route(
+        app, settings, score=scorer.score, acknowledge=scorer.acknowledge, observe=observe
+    )
 {%- endif %}
     return app
 

@@ -12,7 +12,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from math import isnan
 from typing import Annotated, Any
 
@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.feature_store import ENTITY_KEY, online_features, store
+from {{ cookiecutter.package_name }}.serving.fields import Feature
 from {{ cookiecutter.package_name }}.serving.model import Rows
-from {{ cookiecutter.package_name }}.serving.schema import Feature, RequestError, describe
+from {{ cookiecutter.package_name }}.serving.schema import RequestError, describe
 from {{ cookiecutter.package_name }}.serving.scoring import Scored
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -35,6 +36,7 @@ JSON = "application/json"
 # `score(routing_key, rows, field)` (`Scorer.score`) and `observe(route, status,
 # model_version, started)` of create_app.
 Score = Callable[[str | None, Rows, str], Scored]
+Acknowledge = Callable[[Scored], Awaitable[None]]
 Observe = Callable[[str, int, str, float], None]
 
 
@@ -126,7 +128,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def add_entity_route(
-    app: FastAPI, settings: Settings, *, score: Score, observe: Observe
+    app: FastAPI, settings: Settings, *, score: Score, acknowledge: Acknowledge, observe: Observe
 ) -> OnlineFeatures:
     """Register `POST /predict/entities` on the model server built by `create_app`."""
     state = app.state.serving
@@ -155,6 +157,7 @@ def add_entity_route(
             rows = await asyncio.to_thread(reader.rows, ids, state.champion.features)
             key = request.headers.get(serving.routing_key_header)
             scored = score(key, rows, "entity_ids")
+            await acknowledge(scored)  # `durability: commit`: after the rows' commit
         except RequestError as error:
             observe(ROUTE, error.status, version(), started)
             return _error(error.status, error.message)

@@ -2,23 +2,27 @@
 
 Inference runs inline (small models answer in microseconds; a thread hop costs more); the
 prediction log is written by a separate process (`logpump`) and shadow scoring runs on a
-background thread (`ShadowScorer`). A prediction is acknowledged only when its rows are
-queued for the log; a model output that is not finite (or a probability outside [0, 1]) is
-refused (422) and never logged. What the output means per task is `outputs.ModelTask`.
+background thread (`ShadowScorer`). With `serving.durability: commit` (the default) a
+prediction is acknowledged only after its rows are committed (`acknowledge`: a 503 with
+Retry-After when the log cannot commit them in `commit_timeout_s`); with `buffered`, once they
+are queued. A model output that is not finite (or a probability outside [0, 1]) is refused
+(422) and never logged. What the output means per task is `outputs.ModelTask`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from {{ cookiecutter.package_name }}.predlog.store import LogFullError, PredictionBatch
+from {{ cookiecutter.package_name }}.predlog.store import LogFullError, LogWriteError, PredictionBatch
 from {{ cookiecutter.package_name }}.serving.hotpath import RequestIds
 from {{ cookiecutter.package_name }}.serving.metrics import ServingMetrics
 from {{ cookiecutter.package_name }}.serving.model import LoadedModel, Rows
@@ -42,6 +46,7 @@ class Scored:
     decoded: Decoded
     request_ids: list[str]
     ids: RowIds = None
+    committed: Future[None] | None = None  # `durability: commit`: the rows' commit
 
     def payload(self) -> dict[str, Any]:
         """The /predict answer: ids, model, `predictions` (label or value per row), the
@@ -114,7 +119,7 @@ class Scorer:
         try:
             # Tuples, not lists: queued entries live ~20 ms, and the cyclic GC stops tracking
             # tuples of atoms, so young-generation collections (latency spikes) stay short.
-            predlog.submit(
+            committed = predlog.submit(
                 PredictionBatch(
                     tuple(request_ids),
                     model.version,
@@ -134,9 +139,22 @@ class Scorer:
         count_predictions(metrics, model, decoded)
         if decision.shadow and state.shadow is not None:
             state.shadow.submit(request_ids, rows, ids)
-        return Scored(request_id, model, role, decoded, request_ids, ids)
+        return Scored(request_id, model, role, decoded, request_ids, ids, committed)
 
-    def predict_reply(self, body: bytes, key: str | None) -> Reply:
+    async def acknowledge(self, scored: Scored) -> None:
+        """Wait (`durability: commit`) until the request's rows are committed; a 503 when
+        they cannot be in `commit_timeout_s` (the client retries; nothing was acknowledged)."""
+        if scored.committed is None:
+            return
+        try:
+            timeout = self.state.settings.commit_timeout_s
+            await asyncio.wait_for(asyncio.wrap_future(scored.committed), timeout)
+        except TimeoutError:
+            raise RequestError(503, "prediction log did not commit in time; retry") from None
+        except LogWriteError as error:
+            raise RequestError(503, f"prediction not stored: {error}; retry") from None
+
+    async def predict_reply(self, body: bytes, key: str | None) -> Reply:
         """POST /predict: `{"instances": [...]}` -> `Scored.payload`."""
         schema = self.state.require_schema()
         rows, ids = schema.parse_predict(body)
@@ -146,14 +164,18 @@ class Scorer:
             # bracket: the text between the brackets is the row's JSON as sent; log it verbatim.
             row_json = body[body.index(b"[") + 1 : body.index(b"]")].decode().strip()
         scored = self.score(key, rows, "instances", row_json, ids)
+        await self.acknowledge(scored)
         headers = _id_headers(scored.request_id, scored.model)
         return Reply(200, orjson.dumps(scored.payload()), scored.model.version, headers)
 
-    def invocations_reply(self, rows: Rows, ids: RowIds, field: str, key: str | None) -> Reply:
+    async def invocations_reply(
+        self, rows: Rows, ids: RowIds, field: str, key: str | None
+    ) -> Reply:
         """POST /invocations (already parsed by `mlflow_protocol`): `{"predictions": [...]}`,
         the label (classification) or value (regression) per row, as MLflow's pyfunc (plus
         `ids` per row when the rows carried id columns)."""
         scored = self.score(key, rows, field, ids=ids)
+        await self.acknowledge(scored)
         answer: dict[str, Any] = {"predictions": scored.decoded.predictions}
         if ids is not None and any(ids):
             answer["ids"] = ids
@@ -221,7 +243,8 @@ class ShadowScorer:
                         decoded.predictions,
                         decoded.scores,
                         ids=ids,
-                    )
+                    ),
+                    acknowledge=False,  # no client waits for shadow rows
                 )
             except LogFullError:
                 state.metrics.shadow_dropped.labels(model.version).inc()

@@ -187,6 +187,7 @@ async def start(
         prediction_log_url(settings),
         max_queue=serving.log_queue_size,
         on_fatal=state.stop_serving,
+        durability=serving.durability,
     )
     # The log's pump runs on this loop: no thread competes with requests for the GIL.
     await asyncio.to_thread(state.predlog.start, loop)
