@@ -22,6 +22,7 @@ from {{ cookiecutter.package_name }}.monitoring.drift import (
     DriftThresholds,
     category_text,
     compare,
+    prediction_drift,
     psi,
 )
 from {{ cookiecutter.package_name }}.monitoring.run import (
@@ -363,3 +364,17 @@ def test_a_feature_named_score_or_prediction_is_compared_not_dropped(tmp_path: P
     from_batch = run_drift(settings, current_path=batch, output_dir=tmp_path / "batch-report")
     assert {row.feature for row in from_batch.report.features} == compared
     assert from_batch.report.prediction  # the outputs were read from output_<name>
+
+
+def test_an_optimized_models_float_noise_is_not_prediction_drift() -> None:
+    """A tree model scores few distinct values; its ONNX (float32) run moves each in the 7th
+    digit. Compared exactly, every atom would shift and read as drift."""
+    rng = np.random.default_rng(3)
+    native = rng.choice([0.12345678, 0.5, 0.87654321], size=400, p=[0.2, 0.5, 0.3])
+    optimized = (native.astype(np.float32) + np.float32(3e-8)).astype(np.float64)
+    assert not np.array_equal(native, optimized)
+    _, _, drifted = prediction_drift(None, None, DriftThresholds(), native, optimized)
+    assert not drifted
+    shifted = np.where(native == 0.5, 0.55, native)  # a real change still counts
+    _, _, drifted = prediction_drift(None, None, DriftThresholds(), native, shifted)
+    assert drifted

@@ -238,6 +238,17 @@ def compare(
     return results
 
 
+def significant(values: FloatArray, digits: int = 5) -> FloatArray:
+    """`values` to `digits` significant digits. An optimized (float32) and a native (float64)
+    run of one model differ in the 7th: a tree model's few distinct scores, each moved by that
+    noise, would read as drift."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values) & (values != 0)
+    magnitude = np.floor(np.log10(np.abs(values, where=finite, out=np.ones_like(values))))
+    factor = 10.0 ** (digits - 1 - magnitude)
+    return np.where(finite, np.round(values * factor) / factor, values)
+
+
 def prediction_drift(
     reference_labels: npt.NDArray[Any] | None,
     current_labels: npt.NDArray[Any] | None,
@@ -262,6 +273,7 @@ def prediction_drift(
         p_values.append(labels.p_value)
         drifted = labels.drifted
     if reference_score is not None and current_score is not None:
+        reference_score, current_score = significant(reference_score), significant(current_score)
         values = numerical_drift("score", reference_score, current_score, limits, 1)
         scores |= {"psi": values.scores["psi"], "ks": values.scores["ks"]}
         p_values.append(values.p_value)
