@@ -196,6 +196,7 @@ def serving_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/benchmarks/__init__.py",
         f"{PKG}/benchmarks/load.py",
         f"{PKG}/benchmarks/serve.py",
+        f"{PKG}/benchmarks/chaos.py",
         f"{PKG}/serving/metrics.py",
         f"{PKG}/serving/model.py",
         f"{PKG}/serving/feedback.py",

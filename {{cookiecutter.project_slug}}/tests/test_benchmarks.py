@@ -101,6 +101,12 @@ def test_the_table_puts_cores_next_to_throughput(capsys: pytest.CaptureFixture[s
         (["bench-serve", "--duration", "0"], "--duration"),
         (["bench-serve", "--skip", "wrk"], "--skip wrk: use mlflow or lean"),
         (["bench-batch", "--rows", "0"], "--rows"),
+        (["chaos", "--durability", "eventually"], "--durability eventually: use commit"),
+        (
+            ["chaos", "--fault", "disk-full", "--database-url", "postgresql://u@127.0.0.1:1/x"],
+            "disk-full needs SQLite",
+        ),
+        (["chaos", "--fault", "database-stop"], "database-stop needs --database-url"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(

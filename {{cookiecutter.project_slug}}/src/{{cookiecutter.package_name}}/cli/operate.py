@@ -7,6 +7,7 @@ imports; `batch-score --engine local` never imports pyspark).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -230,6 +231,52 @@ def bench_serve(
     if unknown:
         raise UserError(f"--skip {unknown[0]}: use mlflow or lean")
     code = run(LoadOptions(connections, threads, duration, warmup, tuple(skip or [])))
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def chaos(
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="server-kill, writer-kill, disk-full, replica-kill, sigterm or database-stop "
+            "(repeatable; default: every one the log can take)."
+        ),
+    ] = None,
+    durability: Annotated[
+        list[str] | None, typer.Option(help="commit or buffered (repeatable; default: both).")
+    ] = None,
+    clients: Annotated[int, typer.Option(min=1, help="Client threads.")] = 8,
+    hold: Annotated[float, typer.Option(min=0.1, help="Seconds each fault lasts.")] = 2.0,
+    database_url: Annotated[
+        str | None, typer.Option(help="A PostgreSQL log the replicas share (default: SQLite).")
+    ] = None,
+    database_stop: Annotated[
+        str | None, typer.Option(help="Command that stops that PostgreSQL (database-stop).")
+    ] = None,
+    database_start: Annotated[
+        str | None, typer.Option(help="Command that starts it again.")
+    ] = None,
+) -> None:
+    """Faults under load against the prediction log: acknowledged, stored, lost, recovery."""
+    from {{ cookiecutter.package_name }}.benchmarks.chaos import MODES, ChaosOptions, applicable, run
+
+    options = ChaosOptions(
+        modes=tuple(durability or MODES), clients=clients, hold_s=hold,
+        database_url=database_url, database_stop=database_stop, database_start=database_start,
+    )  # fmt: skip
+    possible = applicable(options)
+    unknown = sorted(set(fault or []) - set(possible))
+    if unknown:
+        raise UserError(
+            f"--fault {unknown[0]}: this log takes {', '.join(possible)} (disk-full needs SQLite; "
+            "database-stop needs --database-url, --database-stop and --database-start)"
+        )
+    unknown = sorted(set(durability or []) - set(MODES))
+    if unknown:
+        raise UserError(f"--durability {unknown[0]}: use commit or buffered")
+    code = run(replace(options, faults=tuple(fault or possible)))
     if code:
         raise typer.Exit(code)
 
