@@ -1,6 +1,7 @@
 """The prediction / feedback log's database side: table, URL, start-up check, wire types.
 
-The queue, pump and writer process that fill it are `logpump.PredictionLog` and `logwriter`.
+The queue, pump and writer process that fill it are `predlog.pump.PredictionLog` and
+`predlog.writer`.
 
 Schema (shared with monitoring, which decodes the JSON): `predictions(request_id TEXT PK,
 created_at TIMESTAMP, model_version TEXT, role TEXT, features JSON TEXT, prediction TEXT,
@@ -120,7 +121,7 @@ FRAME_HEADER = struct.Struct("!I")
 
 
 def write_frame(stream: IO[bytes], payload: bytes) -> None:
-    """One length-prefixed frame (the server <-> writer-process protocol, see `logwriter`)."""
+    """One length-prefixed frame (the server <-> writer-process protocol, see `predlog.writer`)."""
     stream.write(FRAME_HEADER.pack(len(payload)) + payload)
     stream.flush()
 
@@ -263,7 +264,7 @@ class PredictionBatch:
     committed: Future[None] | None = None
 
     def wire(self) -> list[Any]:
-        """The writer process's item (`logwriter.LogWriter.handle`): names and rows only
+        """The writer process's item (`predlog.writer.LogWriter.handle`): names and rows only
         when the rows' JSON is not known already."""
         known = self.features_json is not None
         return [

@@ -1,7 +1,7 @@
 """Scoring on the hot path: route a request to a model, predict, log, count, answer.
 
 Inference runs inline (small models answer in microseconds; a thread hop costs more); the
-prediction log is written by a separate process (`logpump`) and shadow scoring runs on a
+prediction log is written by a separate process (`predlog.pump`) and shadow scoring runs on a
 background thread (`ShadowScorer`). With `serving.durability: commit` (the default) a
 prediction is acknowledged only after its rows are committed (`acknowledge`: a 503 with
 Retry-After when the log cannot commit them in `commit_timeout_s`); with `buffered`, once they

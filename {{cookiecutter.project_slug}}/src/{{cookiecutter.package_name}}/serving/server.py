@@ -8,7 +8,7 @@ Start-up faults are one line and exit 2 (`UserError`), checked cheapest first an
 anything slow: the address (bad host, busy port) before the models load, the prediction
 log's database (unknown scheme, missing driver, unreachable, read-only) before the models
 load, then the models. When the prediction log can no longer be written (its writer died
-more often than `logpump` restarts it), the server stops and exits 1, so Docker
+more often than `predlog.pump` restarts it), the server stops and exits 1, so Docker
 (`restart: unless-stopped`), systemd (`Restart=on-failure`) and Kubernetes all restart it
 the same way: a restart is the one recovery every supervisor performs.
 """
