@@ -18,7 +18,7 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.contracts.bundle import Bundle, read_bundle
 from {{ cookiecutter.package_name }}.contracts.decode import decode
-from {{ cookiecutter.package_name }}.contracts.spec import RANK, DatePart
+from {{ cookiecutter.package_name }}.contracts.spec import DatePart, derived_features, input_columns_of
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.registry import ALIASES, open_registry
 from {{ cookiecutter.package_name }}.runtime import Predictor, load_bundle_predictor
@@ -56,15 +56,12 @@ class BatchModel:
     @property
     def derived(self) -> dict[str, tuple[str, str]]:
         """{feature: (input column, calendar part or RANK)}, as `DatasetSpec.derived`."""
-        parts = {f"{c}_{part}": (c, str(part)) for c, parts in self.dates.items() for part in parts}
-        return parts | {f"{column}_{RANK}": (column, RANK) for column in self.orders}
+        return derived_features(self.dates, self.orders)
 
     @property
     def input_columns(self) -> list[str]:
         """The columns an input file carries for the model (date columns for their parts)."""
-        derived = self.derived
-        columns = [derived[name][0] if name in derived else name for name in self.features]
-        return list(dict.fromkeys(columns))
+        return input_columns_of(self.features, self.derived)
 
     @property
     def is_classification(self) -> bool:

@@ -25,8 +25,9 @@ but `errors`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
@@ -119,20 +120,31 @@ class DatasetSpec(BaseModel):
 
     @property
     def derived(self) -> dict[str, tuple[str, str]]:
-        """{feature: (input column, part)} of the features `dates` and `orders` derive: a
-        calendar part, or RANK."""
-        parts = {f"{c}_{part}": (c, str(part)) for c, parts in self.dates.items() for part in parts}
-        return parts | {f"{column}_{RANK}": (column, RANK) for column in self.orders}
+        """{feature: (input column, part)} of the features `dates` and `orders` derive."""
+        return derived_features(self.dates, self.orders)
 
     @property
     def input_columns(self) -> list[str]:
-        """The columns a record or file carries for the model, in feature order: each derived
-        feature stands for its input column (once)."""
-        derived = self.derived
-        columns = [derived[name][0] if name in derived else name for name in self.features]
-        return list(dict.fromkeys(columns))
+        """The columns a record or file carries for the model (`input_columns_of`)."""
+        return input_columns_of(self.features, self.derived)
 
     @property
     def positive_index(self) -> int:
         """Binary: the probability column of `positive_class`."""
         return self.classes.index(self.positive_class)  # type: ignore[arg-type]
+
+
+def derived_features(
+    dates: Mapping[str, Sequence[Any]], orders: Mapping[str, Any]
+) -> dict[str, tuple[str, str]]:
+    """{feature: (input column, part)} of the derived features: a date column's calendar
+    parts (`<column>_<part>`) and an ordered category's rank (`<column>_rank`)."""
+    parts = {f"{c}_{part}": (c, str(part)) for c, parts in dates.items() for part in parts}
+    return parts | {f"{column}_{RANK}": (column, RANK) for column in orders}
+
+
+def input_columns_of(features: Iterable[str], derived: Mapping[str, tuple[str, str]]) -> list[str]:
+    """The columns a record or file carries for the model, in feature order: each derived
+    feature stands for its input column (once)."""
+    columns = [derived[name][0] if name in derived else name for name in features]
+    return list(dict.fromkeys(columns))
