@@ -89,7 +89,12 @@ class Servers:
              "--host", "127.0.0.1", "--port", str(port)],
             env=self.env, stdout=self.stderr, stderr=self.stderr,
         )  # fmt: skip
-        wait_ready(f"http://127.0.0.1:{port}", process)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", process)
+        except SystemExit as error:  # say why: the server's own last line
+            said = (self.scratch / "servers.log").read_text(errors="replace").strip().splitlines()
+            why = said[-1].removeprefix("error: ") if said else "no output"
+            raise UserError(f"chaos: {str(error).removeprefix('error: ')}: {why}") from None
 
     def database_command(self, command: str | None) -> None:
         assert command is not None, "checked by the command line"
@@ -118,12 +123,11 @@ class Servers:
             raise UserError("chaos: the server has no log writer process (is it running?)")
         return int(children[0])
 
-    def stop_all(self) -> str:
+    def stop_all(self) -> None:
         for process in self.processes:
             if process is not None:
                 stop(process)
         self.stderr.close()
-        return (self.scratch / "servers.log").read_text(errors="replace")
 
 
 def set_file_size_limit(pid: int, limits: tuple[int, int]) -> None:
@@ -131,7 +135,8 @@ def set_file_size_limit(pid: int, limits: tuple[int, int]) -> None:
 
 
 def client(servers: Servers, row: dict[str, Any], tally: Tally, done: threading.Event) -> None:
-    """One client: predict, label every FEEDBACK_EVERY-th answer, move on when refused."""
+    """One client: predict, label every FEEDBACK_EVERY-th answer; a dead connection moves to
+    the other replica (if any)."""
     replica, connection = 0, None
     while not done.is_set():
         port = servers.ports[replica % len(servers.ports)]
@@ -154,7 +159,7 @@ def client(servers: Servers, row: dict[str, Any], tally: Tally, done: threading.
             tally.failed += 1
             connection.close()
             connection = None
-        replica += 1  # try the other replica (if any) after a refusal or a dead connection
+            replica += 1  # the next connection goes to the other replica (if any)
         time.sleep(0.02)
 
 
