@@ -208,7 +208,9 @@ def test_faults_lose_no_acknowledged_prediction(project: Path, tmp_path: Path) -
     mount, read_only = tmp_path / "small", tmp_path / "read-only"
     mount.mkdir()
     read_only.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    # Room for SQLite's write-ahead log (checkpointed at about 4 MiB: single-row commits reach
+    # that within seconds) beside the filler, whose removal must leave space to checkpoint.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
     try:
         database = mount / "predictions.db"
         logged = server(project, SERVING__PREDICTION_LOG=str(database))
