@@ -200,8 +200,8 @@ def test_generated_serving_tests_pass_against_postgresql(
         flags += (f" --database-url {pg.url} --database-stop {shlex.quote(pg.control('stop'))}"
                   f" --database-start {shlex.quote(pg.control('start'))}")  # fmt: skip
         chaos = make(project, "chaos", venv=venv, CHAOS_FLAGS=flags)
-    assert_nothing_lost(chaos.stdout, ["server-kill", "writer-kill", "replica-kill", "sigterm",
-                                       "database-stop"])  # fmt: skip
+    assert_nothing_lost(chaos.stdout, ["server-kill", "writer-kill", "read-only", "replica-kill",
+                                       "sigterm", "database-stop"])  # fmt: skip
 
 
 def table_rows(text: str) -> list[list[str]]:

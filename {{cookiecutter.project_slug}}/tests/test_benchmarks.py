@@ -106,7 +106,7 @@ def test_the_table_puts_cores_next_to_throughput(capsys: pytest.CaptureFixture[s
             ["chaos", "--fault", "disk-full", "--database-url", "postgresql://u@127.0.0.1:1/x"],
             "disk-full needs SQLite",
         ),
-        (["chaos", "--fault", "database-stop"], "database-stop needs --database-url"),
+        (["chaos", "--fault", "database-stop"], "database-stop --database-url"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(

@@ -11,9 +11,10 @@ then everything is stopped and the log is read. A prediction is **lost** when it
 
 Faults: `server-kill` (kill -9 of the server), `writer-kill` (kill -9 of the log's writer
 process), `disk-full` (writes that grow a file fail in the writer: RLIMIT_FSIZE 0; SQLite
-only), `replica-kill` (two replicas share the log, one is killed -9, clients move to the
-other), `sigterm` (a rolling deploy: SIGTERM during load, the server drains, a new one
-starts), `database-stop` (with `--database-url` and the commands that stop and start that
+only), `read-only` (PostgreSQL: `default_transaction_read_only`, as on a replica),
+`replica-kill` (two replicas share the log, one is killed -9, clients move to the other),
+`sigterm` (a rolling deploy: SIGTERM during load, the server drains, a new one starts),
+`database-stop` (with `--database-url` and the commands that stop and start that
 PostgreSQL). `--database-url` runs every fault against a PostgreSQL log (rows of this run are
 counted, none deleted). Exit 1 when a row is lost in `commit` mode (`buffered` loses what it
 held when the process dies: the table shows how much).
@@ -37,7 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.predlog.store import database_url, make_engine, metadata, predictions
@@ -45,7 +47,10 @@ from {{ cookiecutter.package_name }}.serving.smoke import call, example_row, fre
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 from {{ cookiecutter.package_name }}.tables import render
 
-FAULTS = ("server-kill", "writer-kill", "disk-full", "replica-kill", "sigterm", "database-stop")
+FAULTS = (
+    "server-kill", "writer-kill", "disk-full", "read-only", "replica-kill", "sigterm",
+    "database-stop",
+)  # fmt: skip
 MODES = ("commit", "buffered")
 FEEDBACK_EVERY = 4  # every fourth acknowledged prediction is labelled
 
@@ -95,6 +100,25 @@ class Servers:
             said = (self.scratch / "servers.log").read_text(errors="replace").strip().splitlines()
             why = said[-1].removeprefix("error: ") if said else "no output"
             raise UserError(f"chaos: {str(error).removeprefix('error: ')}: {why}") from None
+
+    def read_only(self, on: bool) -> None:
+        """PostgreSQL: every new transaction read-only, as on a replica (needs a superuser)."""
+        setting = (
+            "SET default_transaction_read_only = on"
+            if on
+            else "RESET default_transaction_read_only"
+        )
+        engine = make_engine(database_url(self.url, Path("unused")))
+        try:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text(f"ALTER SYSTEM {setting}"))
+                connection.execute(text("SELECT pg_reload_conf()"))
+        except SQLAlchemyError as error:
+            raise UserError(
+                f"chaos: read-only needs a superuser on the database: {error}"
+            ) from None
+        finally:
+            engine.dispose()
 
     def database_command(self, command: str | None) -> None:
         assert command is not None, "checked by the command line"
@@ -186,6 +210,9 @@ def inject(fault: str, servers: Servers) -> Callable[[], None]:
     if fault == "replica-kill":
         servers.process(1).kill()
         return lambda: None  # the other replica carries the load
+    if fault == "read-only":
+        servers.read_only(True)
+        return lambda: servers.read_only(False)
     if fault == "database-stop":
         servers.database_command(servers.options.database_stop)
         return lambda: servers.database_command(servers.options.database_start)
@@ -329,14 +356,17 @@ def print_table(outcomes: list[Outcome], options: ChaosOptions) -> None:
 
 
 def applicable(options: ChaosOptions) -> tuple[str, ...]:
-    """The faults this log can take: `disk-full` needs SQLite, `database-stop` a PostgreSQL
+    """The faults this log can take: `disk-full` needs SQLite, `read-only` a PostgreSQL (a
+    running SQLite writer's open file cannot be made read-only), `database-stop` a PostgreSQL
     and the commands that stop and start it."""
     postgres = options.database_url is not None
     stoppable = postgres and bool(options.database_stop and options.database_start)
     return tuple(
         fault
         for fault in FAULTS
-        if (fault != "disk-full" or not postgres) and (fault != "database-stop" or stoppable)
+        if (fault != "disk-full" or not postgres)
+        and (fault != "read-only" or postgres)
+        and (fault != "database-stop" or stoppable)
     )
 
 

@@ -240,7 +240,8 @@ def chaos(
     fault: Annotated[
         list[str] | None,
         typer.Option(
-            help="server-kill, writer-kill, disk-full, replica-kill, sigterm or database-stop "
+            help="server-kill, writer-kill, disk-full, read-only, replica-kill, sigterm or "
+            "database-stop "
             "(repeatable; default: every one the log can take)."
         ),
     ] = None,
@@ -270,8 +271,9 @@ def chaos(
     unknown = sorted(set(fault or []) - set(possible))
     if unknown:
         raise UserError(
-            f"--fault {unknown[0]}: this log takes {', '.join(possible)} (disk-full needs SQLite; "
-            "database-stop needs --database-url, --database-stop and --database-start)"
+            f"--fault {unknown[0]}: this log takes {', '.join(possible)} (disk-full needs SQLite, "
+            "read-only --database-url, database-stop --database-url, --database-stop and "
+            "--database-start)"
         )
     unknown = sorted(set(durability or []) - set(MODES))
     if unknown:

@@ -54,10 +54,17 @@ SQLITE_ROWS_PER_INSERT = 124
 ON_CONFLICT = " ON CONFLICT (request_id) DO NOTHING"
 
 
+# PostgreSQL's "read-only transaction" (a read-only replica, `default_transaction_read_only`):
+# the driver raises it as an InternalError, yet it refuses every row alike.
+READ_ONLY_SQLSTATE = "25006"
+
+
 def _is_outage(error: SQLAlchemyError) -> bool:
     """The database cannot commit anything now (down, disk full, read-only, locked), as
     opposed to refusing one row: the server keeps the list and sends it again."""
     if isinstance(error, OperationalError):
+        return True
+    if getattr(getattr(error, "orig", None), "sqlstate", None) == READ_ONLY_SQLSTATE:
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
