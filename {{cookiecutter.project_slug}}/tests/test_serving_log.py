@@ -277,6 +277,27 @@ def test_one_bad_item_never_costs_its_frame(tmp_path: Path) -> None:
     assert log.not_stored == 1 and log.written == 2
 
 
+def test_a_row_the_database_refuses_is_never_acknowledged(tmp_path: Path) -> None:
+    """Under `commit` a request whose row the database refuses gets an error, not a 200 for a
+    row that is not stored; its neighbours in the frame commit."""
+    url = sqlite_url(tmp_path)
+    log = PredictionLog(url, linger_s=0.3, durability="commit")
+    log.start()
+    try:
+        bad = batch(["bad"])
+        bad.scores = [None]  # type: ignore[list-item]
+        waiting = [log.submit(batch(["good-1"])), log.submit(bad), log.submit(batch(["good-2"]))]
+        assert all(future is not None for future in waiting)
+        good_1, refused, good_2 = (future for future in waiting if future is not None)
+        assert good_1.result(timeout=30) is None and good_2.result(timeout=30) is None
+        with pytest.raises(LogWriteError, match="refused"):
+            refused.result(timeout=30)
+    finally:
+        log.close()
+    assert stored_ids(url, "") == {"good-1", "good-2"}
+    assert log.not_stored == 0 and log.written == 2  # nobody was told "bad" is stored
+
+
 def test_failed_commits_refuse_writes_retry_and_lose_nothing(tmp_path: Path) -> None:
     """While the database cannot commit (here: the writer may not grow any file, as on a
     full disk), writes are refused, the held frame is retried, and it commits afterwards."""

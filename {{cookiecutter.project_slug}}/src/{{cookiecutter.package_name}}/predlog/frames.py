@@ -6,6 +6,7 @@ frame is the items sent to the writer in one transaction.
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future, InvalidStateError
 from contextlib import suppress
 from dataclasses import dataclass
@@ -16,9 +17,12 @@ import orjson
 from {{ cookiecutter.package_name }}.predlog.store import (
     BatchIdError,
     FeedbackResult,
+    LogWriteError,
     PendingFeedback,
     PredictionBatch,
 )
+
+log = logging.getLogger("{{ cookiecutter.package_name }}.predlog.pump")  # where its operators look
 
 WIRE_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -55,6 +59,19 @@ def fail(item: Any, error: Exception) -> None:
 def acknowledged(item: Any) -> bool:
     """Rows a client was told are logged (`buffered` batches): lost rows are counted."""
     return type(item) is PredictionBatch and item.committed is None
+
+
+def abandon(items: list[Any], why: str) -> int:
+    """Fail `items` (their waiting requests get `LogWriteError`); log the request ids of the
+    acknowledged rows among them in one line and return how many there are."""
+    error = LogWriteError(f"prediction log: {why}")
+    for item in items:
+        fail(item, error)
+    lost = [rid for item in items if acknowledged(item) for rid in item.request_ids]
+    if lost:
+        shown = ", ".join(lost[:20]) + (", ..." if len(lost) > 20 else "")
+        log.error("prediction log: %d acknowledged rows not stored (%s): %s", len(lost), shown, why)
+    return len(lost)
 
 
 @dataclass(slots=True)

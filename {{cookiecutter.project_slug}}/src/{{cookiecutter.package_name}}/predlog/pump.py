@@ -38,7 +38,7 @@ from {{ cookiecutter.package_name }}.predlog.channel import WriterChannel
 from {{ cookiecutter.package_name }}.predlog.frames import (
     Durability,
     Frame,
-    acknowledged,
+    abandon,
     encodable,
     encode,
     fail,
@@ -141,30 +141,17 @@ class PredictionLog:
             if not self._stopped.wait(timeout):
                 loop.call_soon_threadsafe(self._detach)
                 self._give_up("the server stopped before they were committed")
-        self._stop_process(timeout)
+        self._writer_stop(timeout)
         if self._private_loop and loop is not None:
             loop.call_soon_threadsafe(loop.stop)
 
     def _give_up(self, why: str) -> None:
-        """Count what is still held as not stored (and say so, once)."""
+        """Fail everything still held; count (and log, once) the acknowledged rows in it."""
         items = [item for frame in self._inflight for item in frame.items]
         self._inflight.clear()
         while self._queue:
             items.append(self._queue.popleft())
-        error = LogWriteError(f"prediction log: {why}")
-        for item in items:
-            fail(item, error)
-        lost = [rid for item in items if acknowledged(item) for rid in item.request_ids]
-        if lost:
-            self.not_stored += len(lost)
-            shown = ", ".join(lost[:20]) + (", ..." if len(lost) > 20 else "")
-            log.error(
-                "prediction log: %d acknowledged rows not stored (%s): %s", len(lost), shown, why
-            )
-
-    def _stop_process(self, timeout: float = 10.0) -> None:
-        if self._channel is not None:
-            self._channel.stop(timeout)
+        self.not_stored += abandon(items, why)
 
     # ---------------------------------------------------------------- state
     @property
@@ -250,6 +237,10 @@ class PredictionLog:
         assert self._channel is not None, "start() first"
         return self._channel
 
+    def _writer_stop(self, timeout: float) -> None:
+        if self._channel is not None:
+            self._channel.stop(timeout)
+
     def _attach(self) -> None:
         self._writer.attach(self._pump)
         self._timer = self._pump.call_later(self.linger_s, self._tick)
@@ -327,8 +318,8 @@ class PredictionLog:
             log.warning("prediction log commits again; accepting writes")
             self.failing = None
         self.written += reply["written"]
-        self.not_stored += reply.get("rejected", 0)
-        self._settle_commits(frame.items)
+        waited = self._settle_commits(frame.items, set(reply.get("refused") or ()))
+        self.not_stored += reply.get("rejected", 0) - waited
         settle_feedback(frame.waiting, reply["feedback"])
 
     def _refuse_waiting(self, items: list[Any]) -> list[Any]:
@@ -344,16 +335,24 @@ class PredictionLog:
                 kept.append(item)
         return kept
 
-    def _settle_commits(self, items: list[Any]) -> None:
-        """A committed frame: its waiting requests are answered, and what queued meanwhile
-        is sent at once (`commit`: the next group commit)."""
+    def _settle_commits(self, items: list[Any], refused: set[str]) -> int:
+        """A committed frame: its waiting requests are answered (an error where the database
+        refused their rows), and what queued meanwhile is sent at once (`commit`: the next
+        group commit). Returns the refused rows whose requests were waiting (not lost)."""
+        waited = 0
         for item in items:
             committed = item.committed if type(item) is PredictionBatch else None
-            if committed is not None and not committed.done():
+            if committed is None:
+                continue
+            if refused.intersection(item.request_ids):
+                waited += len(refused.intersection(item.request_ids))
+                fail(item, LogWriteError("the prediction log refused this prediction's row"))
+            elif not committed.done():
                 with suppress(InvalidStateError):  # its request timed out meanwhile
                     committed.set_result(None)
         if self.durability == "commit" and self._queue and not self._inflight:
             self._tick()
+        return waited
 
     # ---------------------------------------------------------------- writer restarts
     def _writer_ended(self) -> None:
@@ -385,7 +384,7 @@ class PredictionLog:
 
     def _restart(self) -> None:
         """(Executor thread) reap the dead writer, start a new one, resume the pump."""
-        self._stop_process(timeout=5.0)
+        self._writer_stop(5.0)
         try:
             self._spawn(timeout_s=60.0)
         except (LogWriteError, OSError) as error:

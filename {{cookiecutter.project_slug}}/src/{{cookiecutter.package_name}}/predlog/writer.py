@@ -69,6 +69,19 @@ def _is_outage(error: SQLAlchemyError) -> bool:
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
+def _request_ids(item: list[Any]) -> list[str]:
+    """A prediction item's request ids (none when the item is too malformed to say)."""
+    ids = item[1] if len(item) > 1 and isinstance(item[1], list) else []
+    return [str(request_id) for request_id in ids]
+
+
+def _reply(written: int, refused: list[str], feedback: list[Any]) -> dict[str, Any]:
+    """A committed frame's answer: rows written, the request ids of rows the database refused
+    (or that were malformed), the feedback results."""
+    return {"written": written, "rejected": len(refused), "refused": refused,
+            "feedback": feedback, "error": None}  # fmt: skip
+
+
 def sqlite_timestamp(iso: str) -> str:
     """orjson's UTC ISO text -> the text SQLAlchemy's DateTime stores and reads on SQLite
     (SQLite has no timestamp type). Slicing, not strptime/strftime: it runs once per row."""
@@ -92,7 +105,7 @@ class LogWriter:
     def handle(self, items: list[list[Any]]) -> dict[str, Any]:
         rows: list[tuple[Any, ...]] = []
         feedback: list[tuple[str, str]] = []
-        rejected = 0
+        refused: list[str] = []  # request ids of rows not stored (their requests may wait)
         for item in items:
             if item[0] != "p":
                 feedback.append((item[1], item[2]))
@@ -100,7 +113,7 @@ class LogWriter:
             try:
                 rows.extend(self._records(item))
             except (TypeError, ValueError, IndexError) as error:
-                rejected += len(item[1]) if isinstance(item[1], list) else 1
+                refused.extend(_request_ids(item))
                 log.error("prediction log: a malformed batch was not stored: %s", error)
         try:
             results = self._commit(rows, feedback)
@@ -108,15 +121,15 @@ class LogWriter:
             if _is_outage(error):
                 return self._failed(error, len(rows))
             # A data error: commit item by item so only the refused ones are left out.
-            return self._one_by_one(items, rejected)
-        return {"written": len(rows), "rejected": rejected, "feedback": results, "error": None}
+            return self._one_by_one(items, refused)
+        return _reply(len(rows), refused, results)
 
     def _failed(self, error: SQLAlchemyError, count: int) -> dict[str, Any]:
         message = " ".join(str(getattr(error, "orig", None) or error).split())[:500]
         log.error("prediction log write failed (%d rows, will be retried): %s", count, message)
         return {"written": 0, "rejected": 0, "feedback": None, "error": message}
 
-    def _one_by_one(self, items: list[list[Any]], rejected: int) -> dict[str, Any]:
+    def _one_by_one(self, items: list[list[Any]], refused: list[str]) -> dict[str, Any]:
         written = 0
         results: list[list[Any] | None] = []
         for item in items:
@@ -131,11 +144,11 @@ class LogWriter:
                 if _is_outage(error):
                     return self._failed(error, len(rows))
                 log.error("prediction log refused an item, not stored: %s", error)
-                rejected += len(rows)
+                refused.extend(_request_ids(item) if item[0] == "p" else [])
                 found = [None] * len(feedback)
             written += len(rows) if found is not None else 0
             results.extend(found)
-        return {"written": written, "rejected": rejected, "feedback": results, "error": None}
+        return _reply(written, refused, results)
 
     def _records(self, item: list[Any]) -> list[tuple[Any, ...]]:
         _, request_ids, version, role, names, rows, features_json, predicted, scores, created = (
