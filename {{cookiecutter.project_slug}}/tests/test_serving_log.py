@@ -296,6 +296,7 @@ def test_a_row_the_database_refuses_is_never_acknowledged(tmp_path: Path) -> Non
         log.close()
     assert stored_ids(url, "") == {"good-1", "good-2"}
     assert log.not_stored == 0 and log.written == 2  # nobody was told "bad" is stored
+    assert log.refused == 1
 
 
 def test_failed_commits_refuse_writes_retry_and_lose_nothing(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ FEEDBACK_EVERY = 4  # every fourth acknowledged prediction is labelled
 
 @dataclass
 class Tally:
-    """What the clients sent and were told (shared by the client threads: appends only)."""
+    """What one client thread sent and was told (`merge` adds them up)."""
 
     sent: int = 0
     refused: int = 0  # 503
@@ -74,7 +74,7 @@ class Servers:
         self, scratch: Path, durability: str, replicas: int, options: ChaosOptions
     ) -> None:
         self.scratch, self.options = scratch, options
-        self.url = options.database_url or f"sqlite:///{scratch / 'predictions.db'}"
+        self.url = database_url(options.database_url, scratch / "predictions.db")  # SQLAlchemy
         self.env = {
             **os.environ,
             "DATABASE_URL": options.database_url or "",
@@ -108,7 +108,7 @@ class Servers:
             if on
             else "RESET default_transaction_read_only"
         )
-        engine = make_engine(database_url(self.url, Path("unused")))
+        engine = make_engine(self.url)
         try:
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 connection.execute(text(f"ALTER SYSTEM {setting}"))
@@ -306,7 +306,7 @@ def merge(tallies: list[Tally]) -> Tally:
 
 
 def count_rows(url: str) -> int:
-    engine = make_engine(database_url(url, Path("unused")))
+    engine = make_engine(url)
     try:
         with engine.begin() as connection:
             metadata.create_all(connection)  # a fresh SQLite file: the server creates it too
@@ -319,7 +319,7 @@ def count_rows(url: str) -> int:
 
 def stored_labels(url: str, request_ids: list[str]) -> dict[str, Any]:
     """{request_id: label JSON or None} of the rows of `request_ids` in the log."""
-    engine = make_engine(database_url(url, Path("unused")))
+    engine = make_engine(url)
     stored: dict[str, Any] = {}
     try:
         with engine.connect() as connection:

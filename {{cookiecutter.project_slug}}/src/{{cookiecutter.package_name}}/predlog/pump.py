@@ -103,7 +103,7 @@ class PredictionLog:
         self.failed = False  # the writer died too often: the process must be restarted
         self.written = 0  # rows committed
         self.not_stored = 0  # rows acknowledged that will never be stored
-        self.refused = 0  # rows whose commit failed under `commit`: answered 503, not retried
+        self.refused = 0  # `commit` rows not committed (failed or refused): answered 503
         self.commit_failures = 0
         self.restarted = 0  # writer processes started again after one died
 
@@ -346,6 +346,7 @@ class PredictionLog:
                 continue
             if refused.intersection(item.request_ids):
                 waited += len(refused.intersection(item.request_ids))
+                self.refused += len(item.request_ids)  # answered 503, like a failed commit
                 fail(item, LogWriteError("the prediction log refused this prediction's row"))
             elif not committed.done():
                 with suppress(InvalidStateError):  # its request timed out meanwhile
