@@ -44,6 +44,7 @@ OWNED_PATHS: dict[str, dict[Any, list[str]]] = {
         "scikit-learn": [
             "{pkg}/training/sklearn_model.py",
             "{pkg}/training/families.py",
+            "{pkg}/training/spark.py",
             "{pkg}/training/tune.py",
             "{pkg}/optimization/sklearn_onnx.py",
             "tests/test_families.py",

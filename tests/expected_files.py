@@ -75,6 +75,7 @@ def pipeline_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/adopt/report.py",
         f"{PKG}/data/samples.py",
         f"{PKG}/data/derived.py",
+        f"{PKG}/data/spark.py",
         f"{PKG}/contracts/spec.py",
         f"{PKG}/evaluation/__init__.py",
         f"{PKG}/evaluation/gate.py",
@@ -132,6 +133,7 @@ def framework_files(config: dict[str, Any]) -> set[str]:
     return {
         "scikit-learn": {
             f"{PKG}/training/families.py",
+            f"{PKG}/training/spark.py",
             f"{PKG}/training/tune.py",
             "tests/test_families.py",
             "tests/test_tune.py",

@@ -1,4 +1,5 @@
-"""Batch scoring on a real local Spark (`local[2]`): the same output as the local engine.
+"""Spark on a real `local[2]`: batch scoring gives the local engine's output, and
+`train --engine spark` fits the xgboost family with the same export and parity check.
 
 For each framework the generated project is installed (the venvs test_frameworks.py and
 test_bake.py cache), `make pipeline` registers a model, and `batch-score` runs twice on one
@@ -12,12 +13,17 @@ PATH: skipped locally without it, a failure under CI=true.
 from __future__ import annotations
 
 import json
+import random
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import VENV_CACHE, render, require_tool, run_checked, uv
 from tests.test_frameworks import ANSWERS, bake_env, cached_venv
+from tests.test_tune import prices, write_csv
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +86,17 @@ def _venv(framework: str, project: Path) -> Path:
     return cached_venv(framework, project)
 
 
-@pytest.mark.parametrize("framework", ["scikit-learn", "pytorch", "tensorflow"])
+SKLEARN_VENV = "venv-sklearn-batch"  # xdist group: the tests sharing that venv run in turn
+
+
+@pytest.mark.parametrize(
+    "framework",
+    [
+        pytest.param("scikit-learn", marks=pytest.mark.xdist_group(SKLEARN_VENV)),
+        "pytorch",
+        "tensorflow",
+    ],
+)
 def test_spark_engine_matches_the_local_engine(framework: str, tmp_path: Path) -> None:
     require_tool("java", "apt-get install openjdk-17-jre-headless")
     require_tool("make", "apt-get install make")
@@ -110,3 +126,55 @@ def test_spark_engine_matches_the_local_engine(framework: str, tmp_path: Path) -
     assert result["engines"] == ["local", "spark (local[2])"]
     assert any(reason.endswith("not a number ('abc')") for reason in result["reasons"])
     assert any(reason.endswith("not finite") for reason in result["reasons"])
+
+
+def _trained(project: Path, venv: Path, env: dict[str, str], *make_args: str) -> dict[str, Any]:
+    """`make train evaluate` with `make_args`; the test metrics and the bundle's lineage."""
+    run_checked(["make", f"VENV={venv}", *make_args, "train", "evaluate"], cwd=project, env=env)
+    bundle = yaml.safe_load((project / "models/candidate/model_config.yaml").read_text())
+    metrics = json.loads((project / "reports/metrics.json").read_text())["metrics"]
+    return {"rmse": metrics["rmse"], "lineage": bundle["lineage"], "bundle": bundle}
+
+
+@pytest.mark.xdist_group(SKLEARN_VENV)
+def test_spark_training_fits_xgboost_with_the_same_export_and_parity(tmp_path: Path) -> None:
+    """A skewed, positive price with categories (log1p target, one-hot) trained on Spark:
+    ONNX parity passes, and the model is as good as XGBoost trained here, better than linear."""
+    require_tool("java", "apt-get install openjdk-17-jre-headless")
+    require_tool("make", "apt-get install make")
+    project = render(tmp_path, **ANSWERS)
+    venv = VENV_CACHE / "bake-sklearn-batch"
+    env = bake_env(venv)
+    write_csv(project / "data/raw/prices.csv", prices(random.Random(11)))
+    adopt = ["DATA=data/raw/prices.csv", "TARGET=price", "INIT_DATA_ARGS=--family xgboost"]
+    run_checked(["make", f"VENV={venv}", "install", "init-data", *adopt], cwd=project, env=env)
+    python = str(venv / "bin" / "python")
+    spark_env = env | {
+        "PYTHONPATH": str(_pyspark(venv)),
+        "PYSPARK_PYTHON": python,
+        "SPARK_MASTER": "local[2]",
+    }
+    on_spark = _trained(project, venv, spark_env, "TRAIN_ENGINE=spark")
+    assert on_spark["lineage"]["engine"] == "spark (local[2])"
+    assert on_spark["bundle"]["hyperparameters"]["family"] == "xgboost"
+    run_checked(["make", f"VENV={venv}", "optimize"], cwd=project, env=env)
+    parity = json.loads((project / "reports/parity.json").read_text())
+    assert parity["passed"] and parity["variants"]["onnx"]["passed"], parity
+
+    here = _trained(project, venv, env)
+    assert here["lineage"]["engine"] == "local"
+    config_path = project / "configs/model_config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["hyperparameters"] = {"family": "linear"}
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    linear = _trained(project, venv, env)
+    assert on_spark["rmse"] <= 1.15 * here["rmse"], (on_spark["rmse"], here["rmse"])
+    assert on_spark["rmse"] < linear["rmse"], (on_spark["rmse"], linear["rmse"])
+
+    config["hyperparameters"] = {"family": "lightgbm"}  # Spark fits xgboost only: one line
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    cli = [str(venv / "bin" / project.name.replace("-", "_")), "train", "--engine", "spark"]
+    refused = subprocess.run(cli, cwd=project, env=spark_env, capture_output=True, text=True,
+                             check=False)  # fmt: skip
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "sets family lightgbm" in refused.stderr

@@ -3,6 +3,7 @@ exports to ONNX with parity, and is served by the runtime the server uses."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "linear": {"family": "linear"},
     "hist_gradient_boosting": {"family": "hist_gradient_boosting", "max_iter": 30},
     "lightgbm": {"family": "lightgbm", "n_estimators": 30, "n_jobs": 1},
+    "xgboost": {"family": "xgboost", "n_estimators": 30, "max_depth": 4},
 }
 FAST_BENCHMARK = {"warmup": 1, "single_row_runs": 10, "batch_size": 50, "batch_repeats": 1}
 
@@ -57,7 +59,12 @@ def _project(root: Path, task: str, hyperparameters: dict[str, Any]) -> Any:
 
 @pytest.mark.parametrize(
     ("family", "task"),
-    [("linear", "regression"), ("hist_gradient_boosting", "multiclass"), ("lightgbm", "binary")],
+    [
+        ("linear", "regression"),
+        ("hist_gradient_boosting", "multiclass"),
+        ("lightgbm", "binary"),
+        ("xgboost", "regression"),
+    ],
 )
 def test_family_is_served_from_its_bundle(family: str, task: str, tmp_path: Path) -> None:
     """train -> optimize (parity) -> the predictor serving and batch scoring load."""
@@ -74,7 +81,7 @@ def test_family_is_served_from_its_bundle(family: str, task: str, tmp_path: Path
     assert np.isfinite(output).all()
 
 
-@pytest.mark.parametrize("family", ["linear", "lightgbm"])
+@pytest.mark.parametrize("family", ["linear", "lightgbm", "xgboost"])
 def test_skewed_positive_target_is_fitted_in_log_space(family: str, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     frame = frame_of("regression", categorical=False)
@@ -111,6 +118,7 @@ def test_target_transform_is_not_applied_to_a_symmetric_or_negative_target() -> 
         ({"family": "lightgbm", "C": 1.0}, "'C'"),
         ({"family": "hist_gradient_boosting", "learning_rate": 0}, "'learning_rate'"),
         ({"family": "lightgbm", "num_leaves": 1}, "'num_leaves'"),
+        ({"family": "xgboost", "max_depth": 0}, "'max_depth'"),
     ],
 )
 def test_bad_hyperparameters_are_one_line_naming_the_key(
@@ -132,3 +140,22 @@ def test_a_config_without_family_is_linear() -> None:
     params = parse({"C": 0.5})
     assert params.family == "linear"
     assert parse({"family": "lightgbm"}).family == "lightgbm"
+
+
+def test_spark_engine_refuses_what_it_cannot_train_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked before any work: an unknown engine, a family Spark does not fit, no pyspark."""
+    settings = _project(tmp_path, "binary", SMALL["linear"])
+    with pytest.raises(UserError, match=r"^--engine 'gpu': use one of local, spark$"):
+        stage.run(settings, "gpu")
+    with pytest.raises(UserError, match=r"fits the xgboost family, but .* sets family linear"):
+        stage.run(settings, "spark")
+    assert not (tmp_path / "models/candidate").exists()
+    settings = _project(tmp_path, "binary", SMALL["xgboost"])
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # as if the [spark] extra were missing
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(UserError) as raised:
+        stage.run(settings, "spark")
+    assert str(raised.value).startswith("the spark engine needs pyspark and Java 17+: pip install")
+    assert not (tmp_path / "models/candidate").exists()

@@ -1,13 +1,14 @@
 """init-data's choice of model family (the scikit-learn framework's `hyperparameters.family`).
 
-Each family (`training.families`: linear, hist_gradient_boosting, lightgbm) is cross-validated
-with its default settings on the training split (`baseline.cross_validated`, the folds the gate
-uses); the choice is the simplest family (in that order) whose mean primary metric is within
-one standard error of the best one's (the folds' sd / sqrt(FOLDS): the one-standard-error rule),
-so a more complex model has to earn its place. The comparison is written into the
-`hyperparameters:` block as comments. A block `make tune` wrote, or edited by hand, is kept
-(and cross-validated as it is) unless `--force` or `--family` asks for a new choice. PyTorch
-and Keras projects keep their networks (`--family` is for the scikit-learn framework).
+Each family compared (`training.families.COMPARED`: linear, hist_gradient_boosting, lightgbm;
+`--family xgboost` asks for the fourth) is cross-validated with its default settings on the
+training split (`baseline.cross_validated`, the folds the gate uses); the choice is the
+simplest family (in that order) whose mean primary metric is within one standard error of the
+best one's (the folds' sd / sqrt(FOLDS): the one-standard-error rule), so a more complex model
+has to earn its place. The comparison is written into the `hyperparameters:` block as
+comments. A block `make tune` wrote, or edited by hand, is kept (and cross-validated as it is)
+unless `--force` or `--family` asks for a new choice. PyTorch and Keras projects keep their
+networks (`--family` is for the scikit-learn framework).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from {{ cookiecutter.package_name }}.adopt.baseline import (
 from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
 {%- if cookiecutter.ml_framework == "scikit-learn" %}
 from {{ cookiecutter.package_name }}.training.families import (
+    COMPARED,
     FAMILIES,
     parse_hyperparameters,
     written,
@@ -63,7 +65,8 @@ class Choice:
 
 
 def _available(family: str) -> bool:
-    return family != "lightgbm" or importlib.util.find_spec("lightgbm") is not None
+    # the optional families' modules are named like them
+    return family not in ("lightgbm", "xgboost") or importlib.util.find_spec(family) is not None
 
 
 def _with_family(config: ModelConfig, family: str) -> ModelConfig:
@@ -110,7 +113,7 @@ def choose_family(
         note = ("hyperparameters kept as they are (tuned or edited by hand); pass --force or "
                 "--family to compare the model families again")  # fmt: skip
         return Choice(config, cross_validated(frame, config, seed), notes=[note])
-    candidates = [family for family in FAMILIES if _available(family)]
+    candidates = [family for family in COMPARED if _available(family)]
     candidates = candidates if wanted == "auto" else [wanted]
     outputs: dict[str, FoldOutputs] = {}
     for family in candidates:

@@ -9,7 +9,6 @@ A run whose rejected share exceeds `batch.max_rejected_share` is committed with 
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 import uuid
@@ -38,11 +37,11 @@ from {{ cookiecutter.package_name }}.batch.manifest import (
 from {{ cookiecutter.package_name }}.batch.model import load_model
 from {{ cookiecutter.package_name }}.batch.score import output_names, passthrough_columns
 from {{ cookiecutter.package_name }}.batch.validate import check_columns
+from {{ cookiecutter.package_name }}.data.spark import spark_master
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.settings import Settings
 
 ENGINES = ("local", "spark")
-SPARK_MASTER_ENV = "SPARK_MASTER"
 
 
 class TooManyRejectedError(GateFailedError):
@@ -51,7 +50,7 @@ class TooManyRejectedError(GateFailedError):
 
 def options_from(settings: Settings, progress: bool = True) -> Options:
     batch = settings.batch
-    master = os.environ.get(SPARK_MASTER_ENV) or batch.spark_master
+    master = spark_master(settings)
     return Options(batch.batch_size, batch.max_rejected_share, batch.include_features, master,
                    progress, batch.passthrough)  # fmt: skip
 

@@ -16,8 +16,6 @@ its `--master` is used; executors need this project installed (the same image or
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,39 +46,11 @@ from {{ cookiecutter.package_name }}.batch.score import (
     score_batch,
 )
 from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
-from {{ cookiecutter.package_name }}.errors import UserError, one_line
+from {{ cookiecutter.package_name }}.data.spark import session
+from {{ cookiecutter.package_name }}.errors import UserError
 
 NULLABLE = {"bigint": "Int64", "boolean": "boolean"}  # Spark type -> pandas nullable type
-SUBMITTED_ENV = "PYSPARK_GATEWAY_PORT"  # set when spark-submit started this Python driver
 _MODELS: dict[str, BatchModel] = {}  # per Python worker: load the bundle once, not per task
-
-
-def _session(master: str, batch_size: int) -> Any:
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise UserError(
-            "the spark engine needs pyspark and Java 17+: "
-            "pip install '{{ cookiecutter.project_slug }}[spark]' (or use --engine local)"
-        ) from None
-    if master.startswith("local"):  # local workers run this interpreter (this venv)
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder
-    if SUBMITTED_ENV not in os.environ:  # under spark-submit, its --master decides
-        builder = builder.master(master)
-    builder = (
-        builder.appName("{{ cookiecutter.package_name }}-batch-score")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
-        .config("spark.sql.session.timeZone", "UTC")
-    )
-    try:
-        return builder.getOrCreate()
-    except Exception as error:  # Java missing, master unreachable: py4j/pyspark errors
-        detail = one_line(error)
-        raise UserError(
-            f"cannot start Spark on '{master}' ({detail}); check Java and the master"
-        ) from None
 
 
 def _read(spark: Any, job: EngineRun) -> Any:
@@ -204,7 +174,8 @@ def _tidy(directory: Path) -> None:
 def run_spark(job: EngineRun) -> Counts:
     """Score every input of `job` on Spark into its staging directory (their columns were
     checked by `job`, with the local engine's one-line error, before Spark starts)."""
-    spark = _session(job.options.spark_master, job.options.batch_size)
+    arrow = {"spark.sql.execution.arrow.maxRecordsPerBatch": str(job.options.batch_size)}
+    spark = session(job.options.spark_master, "batch-score", arrow)
     try:
         from pyspark.sql import functions as sf
 

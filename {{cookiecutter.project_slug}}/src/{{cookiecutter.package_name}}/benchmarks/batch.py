@@ -73,10 +73,11 @@ def _spark_udf(settings: Any, source: Path, output: Path) -> int:
     # Imported here: pyspark and full MLflow are this comparison's own, optional stacks.
     import mlflow.pyfunc
 
-    from {{ cookiecutter.package_name }}.batch.spark import _session
+    from {{ cookiecutter.package_name }}.data.spark import session, spark_master
 
     model = load_model("champion", settings)
-    spark = _session(settings.batch.spark_master, settings.batch.batch_size)
+    arrow = {"spark.sql.execution.arrow.maxRecordsPerBatch": str(settings.batch.batch_size)}
+    spark = session(spark_master(settings), "bench-batch", arrow)
     try:
         frame = spark.read.parquet(str(source)).select(*model.feature_names)
         udf = mlflow.pyfunc.spark_udf(spark, str(model.bundle), env_manager="local")

@@ -133,11 +133,23 @@ def derive_rules(
 
 
 @app.command()
+{%- if cookiecutter.ml_framework == "scikit-learn" %}
+def train(
+    engine: Annotated[
+        str, typer.Option(help="local, or spark: the xgboost family on SPARK_MASTER.")
+    ] = "local",
+) -> None:
+    """Train from configs/model_config.yaml; write the candidate bundle with lineage."""
+    from {{ cookiecutter.package_name }}.training.stage import run
+
+    typer.echo(f"candidate bundle: {run(get_settings(), engine)}")
+{%- else %}
 def train() -> None:
     """Train from configs/model_config.yaml; write the candidate bundle with lineage."""
     from {{ cookiecutter.package_name }}.training.stage import run
 
     typer.echo(f"candidate bundle: {run(get_settings())}")
+{%- endif %}
 
 
 {%- if cookiecutter.ml_framework == "scikit-learn" %}

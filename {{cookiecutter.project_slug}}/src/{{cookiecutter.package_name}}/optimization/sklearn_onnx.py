@@ -12,8 +12,9 @@ What gets smaller and faster, measured with `make bench` on the sample data (see
 
 The graph is the whole Pipeline: the ColumnTransformer (Imputer, Scaler, OneHotEncoder) and
 the model of the configured family (`training.families`): LinearClassifier/LinearRegressor,
-or a TreeEnsemble for HistGradientBoosting (skl2onnx) and LightGBM (onnxmltools' converter,
-registered with skl2onnx here). A log1p target transform becomes Clip, Exp - 1 on the output.
+or a TreeEnsemble for HistGradientBoosting (skl2onnx), LightGBM and XGBoost (onnxmltools'
+converters, registered with skl2onnx here). A log1p target transform becomes Clip, Exp - 1 on
+the output.
 skl2onnx 1.20 writes HistGradientBoosting leaves with a Python `False` into an integer
 attribute, which protobuf 7 refuses ("Expected an int, got a boolean"): pyproject.toml holds
 protobuf below 7 until a fixed skl2onnx is released.
@@ -60,13 +61,7 @@ def initial_types(spec: DatasetSpec) -> list[tuple[str, Any]]:
     ]
 
 
-def register_lightgbm() -> None:
-    """Teach skl2onnx the LightGBM estimators (onnxmltools' converter); no-op without them."""
-    try:
-        from lightgbm import LGBMClassifier, LGBMRegressor
-        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
-    except ImportError:
-        return
+def _register(classifier: Any, regressor: Any, prefix: str, converter: Any) -> None:
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import (
         calculate_linear_classifier_output_shapes,
@@ -74,19 +69,37 @@ def register_lightgbm() -> None:
     )
 
     update_registered_converter(
-        LGBMClassifier,
-        "LightGbmLGBMClassifier",
+        classifier,
+        f"{prefix}{classifier.__name__}",
         calculate_linear_classifier_output_shapes,
-        convert_lightgbm,
+        converter,
         options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
     )
     update_registered_converter(
-        LGBMRegressor,
-        "LightGbmLGBMRegressor",
+        regressor,
+        f"{prefix}{regressor.__name__}",
         calculate_linear_regressor_output_shapes,
-        convert_lightgbm,
+        converter,
         options={"split": None},
     )
+
+
+def register_boosters() -> None:
+    """Teach skl2onnx the LightGBM and XGBoost estimators (onnxmltools' converters); those
+    not installed are skipped."""
+    try:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    except ImportError:
+        pass
+    else:
+        _register(LGBMClassifier, LGBMRegressor, "LightGbm", convert_lightgbm)
+    try:
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+        from xgboost import XGBClassifier, XGBRegressor
+    except ImportError:
+        return
+    _register(XGBClassifier, XGBRegressor, "XGBoost", convert_xgboost)
 
 
 def with_expm1(onnx_model: Any, raw: str, low: float, high: float) -> Any:
@@ -122,7 +135,7 @@ def convert(model: TrainedModel, path: Path, opset: int) -> None:
     pipeline: Any = getattr(model, "pipeline", None)
     if pipeline is None:
         raise UserError("ONNX export needs a scikit-learn model bundle; retrain with `make train`")
-    register_lightgbm()
+    register_boosters()
     spec = model.spec
     estimator = pipeline.steps[-1][1]
     log_target = isinstance(estimator, TransformedTargetRegressor)

@@ -8,6 +8,10 @@ naming it):
   `tol`, `class_weight`) or Ridge for regression (`alpha`).
 - `hist_gradient_boosting`: scikit-learn's HistGradientBoostingClassifier / Regressor.
 - `lightgbm`: LightGBM's LGBMClassifier / LGBMRegressor (exported by onnxmltools).
+- `xgboost`: XGBoost's XGBClassifier / XGBRegressor (exported by onnxmltools), the family
+  `train --engine spark` fits on a Spark cluster (`training.spark`). init-data and `make tune`
+  compare the first three (`COMPARED`) unless asked for it (`--family xgboost`): it scores
+  like LightGBM on one machine, and each family compared costs every init-data a CV run.
 
 Every family sits behind the same preprocessor (`training.preprocess`: imputation, scaling,
 one-hot categories), so the ONNX graph, the runtime and the parity check are shared. For
@@ -35,7 +39,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 
-FAMILIES = ("linear", "hist_gradient_boosting", "lightgbm")
+FAMILIES = ("linear", "hist_gradient_boosting", "lightgbm", "xgboost")
+COMPARED = FAMILIES[:3]  # init-data's comparison and tune's default (module docstring)
 SKEWED = 1.0  # target skewness above which `target_transform: auto` takes log1p
 ClassWeight = Literal["balanced"] | None
 TargetTransform = Literal["auto", "none", "log1p"]
@@ -91,11 +96,34 @@ class LightGBMParams(_Params):
     n_jobs: int = Field(default=1, ge=0)
 
 
-Hyperparameters = LinearParams | HistGradientBoostingParams | LightGBMParams
+class XGBoostParams(_Params):
+    """XGBoost gradient boosting, histogram trees (`n_jobs`: threads per fit, 0 = all cores;
+    on Spark `num_workers` is the number of tasks, 0 = the cluster's default parallelism)."""
+
+    family: Literal["xgboost"]
+    n_estimators: int = Field(default=200, ge=1)
+    learning_rate: float = Field(default=0.1, gt=0.0, le=1.0)
+    max_depth: int = Field(default=6, ge=1)
+    min_child_weight: float = Field(default=1.0, ge=0.0)
+    subsample: float = Field(default=1.0, gt=0.0, le=1.0)
+    colsample_bytree: float = Field(default=1.0, gt=0.0, le=1.0)
+    reg_alpha: float = Field(default=0.0, ge=0.0)
+    reg_lambda: float = Field(default=1.0, ge=0.0)
+    max_bin: int = Field(default=256, ge=2)
+    n_jobs: int = Field(default=1, ge=0)
+    num_workers: int = Field(default=0, ge=0)
+
+    def booster_params(self) -> dict[str, Any]:
+        """The keys XGBoost's sklearn and Spark estimators share (not threads or workers)."""
+        return self.model_dump(exclude={"family", "target_transform", "n_jobs", "num_workers"})
+
+
+Hyperparameters = LinearParams | HistGradientBoostingParams | LightGBMParams | XGBoostParams
 MODELS: dict[str, type[Hyperparameters]] = {
     "linear": LinearParams,
     "hist_gradient_boosting": HistGradientBoostingParams,
     "lightgbm": LightGBMParams,
+    "xgboost": XGBoostParams,
 }
 
 
@@ -114,9 +142,9 @@ def unused(params: Hyperparameters, spec: DatasetSpec) -> set[str]:
     """Keys that do nothing for this task (written out, they would only mislead)."""
     if spec.is_classification:
         return {"target_transform", "alpha"}
-    return (
-        {"class_weight", "C", "max_iter", "tol"} if params.family == "linear" else {"class_weight"}
-    )
+    if params.family == "linear":
+        return {"class_weight", "C", "max_iter", "tol"}
+    return set() if params.family == "xgboost" else {"class_weight"}
 
 
 def _rounded(params: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +209,18 @@ def _lightgbm(spec: DatasetSpec, params: LightGBMParams, seed: int) -> BaseEstim
     return LGBMClassifier(**common, class_weight=params.class_weight)
 
 
+def _xgboost(spec: DatasetSpec, params: XGBoostParams, seed: int) -> BaseEstimator:
+    from xgboost import XGBClassifier, XGBRegressor
+
+    common = {
+        **params.booster_params(),
+        "tree_method": "hist",
+        "random_state": seed,
+        "n_jobs": params.n_jobs or None,
+    }
+    return XGBClassifier(**common) if spec.is_classification else XGBRegressor(**common)
+
+
 def build_estimator(
     spec: DatasetSpec,
     params: Hyperparameters,
@@ -194,14 +234,23 @@ def build_estimator(
         estimator = _hist(spec, params, seed)
     elif isinstance(params, LightGBMParams):
         estimator = _lightgbm(spec, params, seed)
+    elif isinstance(params, XGBoostParams):
+        estimator = _xgboost(spec, params, seed)
     else:
         estimator = _linear(spec, params, seed)
     if spec.is_classification or log_target is None:
         return estimator
+    return log_target_regressor(estimator, log_target)
+
+
+def log_target_regressor(
+    regressor: BaseEstimator, log_target: tuple[float, float]
+) -> TransformedTargetRegressor:
+    """`regressor` fitted on log1p(y), predicting expm1 clipped to `log_target` (unfitted)."""
     low, high = log_target
     inverse = functools.partial(bounded_expm1, low=low, high=high)
     return TransformedTargetRegressor(
-        regressor=estimator, func=np.log1p, inverse_func=inverse, check_inverse=False
+        regressor=regressor, func=np.log1p, inverse_func=inverse, check_inverse=False
     )
 
 
@@ -227,6 +276,16 @@ def search_space(trial: Trial, family: str, spec: DatasetSpec) -> dict[str, Any]
             "l2_regularization": trial.suggest_float("hgb.l2_regularization", 1e-6, 10, log=True),
             "max_features": trial.suggest_float("hgb.max_features", 0.3, 1.0),
             "max_iter": 300,
+        }
+    if family == "xgboost":
+        return {
+            "learning_rate": trial.suggest_float("xgb.learning_rate", 0.02, 0.3, log=True),
+            "max_depth": trial.suggest_int("xgb.max_depth", 2, 10),
+            "min_child_weight": trial.suggest_float("xgb.min_child_weight", 0.5, 20, log=True),
+            "colsample_bytree": trial.suggest_float("xgb.colsample_bytree", 0.3, 1.0),
+            "subsample": trial.suggest_float("xgb.subsample", 0.5, 1.0),
+            "reg_lambda": trial.suggest_float("xgb.reg_lambda", 1e-3, 10, log=True),
+            "n_estimators": trial.suggest_int("xgb.n_estimators", 50, 400, log=True),
         }
     return {
         "learning_rate": trial.suggest_float("lgbm.learning_rate", 0.02, 0.3, log=True),

@@ -16,12 +16,14 @@ your own pipeline produced.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
+from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
@@ -44,6 +46,14 @@ from {{ cookiecutter.package_name }}.training.preprocess import (
 
 FRAMEWORK = "scikit-learn"
 MODEL_FILE = "model.pkl"
+
+# Fits the pipeline's model step on the encoded training rows and returns the fitted step:
+# here by default, on Spark for `train --engine spark` (training.spark).
+Fit = Callable[[BaseEstimator, Any, np.ndarray], BaseEstimator]
+
+
+def fit_here(model: BaseEstimator, encoded: Any, y_train: np.ndarray) -> BaseEstimator:
+    return model.fit(encoded, y_train)
 
 
 class SklearnModel:
@@ -114,8 +124,10 @@ def train(
     y_train: np.ndarray,
     config: ModelConfig,
     seed: int,
+    fit: Fit = fit_here,
 ) -> SklearnModel:
-    """Fit the pipeline stage by stage (with a progress bar); deterministic for a seed."""
+    """Fit the pipeline stage by stage (with a progress bar); deterministic for a seed.
+    `fit` fits the model step (`training.spark` passes a Spark one)."""
     if len(X_train) == 0:
         raise UserError("the training split is empty; provide more rows of data")
     spec = config.dataset
@@ -127,7 +139,7 @@ def train(
     with tqdm(total=2, desc="fitting", unit="stage", leave=False) as bar:
         encoded = preprocess.fit_transform(data, y_train)
         bar.update(1)
-        model.fit(encoded, y_train)
+        pipeline.steps[-1] = ("model", fit(model, encoded, y_train))
         bar.update(1)
     return SklearnModel(pipeline, spec)
 

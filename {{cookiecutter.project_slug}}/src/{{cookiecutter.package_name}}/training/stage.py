@@ -31,9 +31,15 @@ from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
 from {{ cookiecutter.package_name }}.contracts.metrics import compute_metrics
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import read_table, sha256_file, split_features, train_test
+{%- if cookiecutter.ml_framework == "scikit-learn" %}
+from {{ cookiecutter.package_name }}.data.spark import spark_master
+{%- endif %}
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training import train_model
+from {{ cookiecutter.package_name }}.training import TrainedModel, train_model
+{%- if cookiecutter.ml_framework == "scikit-learn" %}
+from {{ cookiecutter.package_name }}.training.spark import check_engine, train_on_spark, xgboost_params
+{%- endif %}
 
 TRAIN_FILE = "train.csv"
 TEST_FILE = "test.csv"
@@ -41,6 +47,10 @@ LIBRARIES = (
     "numpy",
     "pandas",
     "scikit-learn",
+    "lightgbm",
+    "xgboost",
+    "xgboost-cpu",
+    "pyspark",
     "torch",
     "tensorflow",
     "tensorflow-cpu",
@@ -118,9 +128,42 @@ def target_quantiles(y_train: np.ndarray) -> list[float]:
     return [float(f"{value:.6g}") for value in deciles]
 
 
+{%- if cookiecutter.ml_framework == "scikit-learn" %}
+
+
+def fit_model(
+    settings: Settings, config: ModelConfig, x_train: pd.DataFrame, y_train: np.ndarray,
+    engine: str,
+) -> tuple[TrainedModel, str]:  # fmt: skip
+    """The model fitted here or on Spark (`training.spark`), and the engine, for the lineage."""
+    if engine == "spark":
+        master = spark_master(settings)
+        model = train_on_spark(x_train, y_train, config, settings.seed, master)
+        return model, f"spark ({master})"
+    return train_model(x_train, y_train, config, settings.seed), "local"
+
+
+def run(settings: Settings, engine: str = "local") -> Path:
+    """Train on the configured dataset (`engine`: local or spark); return the candidate bundle
+    directory."""
+    config = settings.read_model_config()
+    check_engine(engine)
+    if engine == "spark":
+        xgboost_params(config)  # a config Spark cannot train fails before any work
+{%- else %}
+
+
+def fit_model(
+    settings: Settings, config: ModelConfig, x_train: pd.DataFrame, y_train: np.ndarray
+) -> tuple[TrainedModel, str]:
+    """The fitted model, and the engine, for the lineage."""
+    return train_model(x_train, y_train, config, settings.seed), "local"
+
+
 def run(settings: Settings) -> Path:
     """Train on the configured dataset; return the candidate bundle directory."""
     config = settings.read_model_config()
+{%- endif %}
     started = time.perf_counter()
     frame, digest = load_dataset(settings, config)
 {%- if cookiecutter.feature_store == "feast" %}
@@ -149,7 +192,11 @@ def run(settings: Settings) -> Path:
         part.to_csv(processed / name, index=False, float_format="%.10g", lineterminator="\n")
     x_train, y_train = split_features(train, spec)
     x_test, y_test = split_features(test, spec)
-    model = train_model(x_train, y_train, config, settings.seed)
+{%- if cookiecutter.ml_framework == "scikit-learn" %}
+    model, trained_by = fit_model(settings, config, x_train, y_train, engine)
+{%- else %}
+    model, trained_by = fit_model(settings, config, x_train, y_train)
+{%- endif %}
     metrics = compute_metrics(spec, y_test, model.predict(x_test))
     bundle = settings.resolve(settings.pipeline.candidate_dir)
     if bundle.exists():
@@ -178,6 +225,7 @@ def run(settings: Settings) -> Path:
                 "trained_at": trained_at.isoformat(timespec="seconds"),
                 "training_seconds": round(time.perf_counter() - started, 3),
                 "seed": settings.seed,
+                "engine": trained_by,
                 "params": config.hyperparameters,
                 "library_versions": library_versions(),
                 **quantiles,

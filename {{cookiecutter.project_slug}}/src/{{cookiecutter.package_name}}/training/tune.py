@@ -1,6 +1,6 @@
 """`tune`: an Optuna study over the model families and their hyper-parameters.
 
-Every trial picks a family (`training.families.FAMILIES`, or those asked for) and samples its
+Every trial picks a family (`training.families.COMPARED`, or those asked for) and samples its
 space (`families.search_space`), then scores the pipeline by k-fold cross-validation on the
 TRAINING split only (the split `make train` writes; the test split stays untouched for the
 gate), on the configured primary metric. After each fold the running mean is reported, so the
@@ -49,7 +49,7 @@ from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import split_features, train_test
 from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training.families import FAMILIES, search_space, written
+from {{ cookiecutter.package_name }}.training.families import COMPARED, FAMILIES, search_space, written
 from {{ cookiecutter.package_name }}.training.preprocess import RawInputs
 from {{ cookiecutter.package_name }}.training.sklearn_model import build_pipeline, parse, target_range
 from {{ cookiecutter.package_name }}.training.stage import load_dataset
@@ -68,7 +68,7 @@ class TuneOptions:
     folds: int = 3
     storage: str | None = None  # SQLAlchemy URL; None: SQLite under the project
     study: str | None = None  # None: <model_id>-<dataset sha256[:8]>
-    families: tuple[str, ...] = FAMILIES
+    families: tuple[str, ...] = COMPARED
     write_config: bool = True
 
 
