@@ -33,8 +33,8 @@ tools: install ## External validators (apt/npm; needs root or sudo for apt)
 
 .PHONY: lint
 lint: install ## Lint the template's own code (hooks, tests) and YAML
-	$(BIN)/ruff check hooks tests
-	$(BIN)/ruff format --check hooks tests
+	$(BIN)/ruff check hooks tests benchmarks
+	$(BIN)/ruff format --check hooks tests benchmarks
 	$(BIN)/yamllint --strict .
 
 .PHONY: test
@@ -51,6 +51,12 @@ demo: install ## Render the default project into build/demo and run its pipeline
 	$(BIN)/cookiecutter . --no-input --output-dir $(DEMO_DIR)
 	PATH="$(abspath $(BIN)):$$PATH" $(MAKE) -C $(DEMO_DIR)/churn-model $(DEMO_TARGETS)
 	@echo "demo: the rendered project is in $(DEMO_DIR)/churn-model"
+
+QUALITY_TABLES ?=
+
+.PHONY: bench-quality
+bench-quality: install ## Model quality on built tables: init-data, tune, pipeline, bench-model (~20 min, quiet machine)
+	$(BIN)/python benchmarks/model_quality.py $(QUALITY_TABLES)
 
 .PHONY: clean
 clean: ## Remove build output and caches (keeps .venv and cached venvs)

@@ -43,10 +43,12 @@ OWNED_PATHS: dict[str, dict[Any, list[str]]] = {
     "ml_framework": {
         "scikit-learn": [
             "{pkg}/training/sklearn_model.py",
+            "{pkg}/benchmarks/model.py",
             "{pkg}/training/families.py",
             "{pkg}/training/spark.py",
             "{pkg}/training/tune.py",
             "{pkg}/optimization/sklearn_onnx.py",
+            "tests/test_bench_model.py",
             "tests/test_families.py",
             "tests/test_tune.py",
         ],

@@ -132,9 +132,11 @@ AREAS.append(pipeline_files)
 def framework_files(config: dict[str, Any]) -> set[str]:
     return {
         "scikit-learn": {
+            f"{PKG}/benchmarks/model.py",
             f"{PKG}/training/families.py",
             f"{PKG}/training/spark.py",
             f"{PKG}/training/tune.py",
+            "tests/test_bench_model.py",
             "tests/test_families.py",
             "tests/test_tune.py",
         },

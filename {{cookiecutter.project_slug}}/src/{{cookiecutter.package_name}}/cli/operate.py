@@ -283,6 +283,28 @@ def chaos(
         raise typer.Exit(code)
 
 
+{%- if cookiecutter.ml_framework == "scikit-learn" %}
+
+
+@app.command("bench-model")
+def bench_model(
+    flaml_seconds: Annotated[
+        float, typer.Option(min=0, help="FLAML search budget in seconds (0: no FLAML).")
+    ] = 60.0,
+    tolerance: Annotated[
+        float, typer.Option(min=0, help="Allowed shortfall vs the best baseline (0.01 = 1 %).")
+    ] = 0.01,
+) -> None:
+    """The candidate vs HistGradientBoosting, LightGBM and FLAML on the same split."""
+    from {{ cookiecutter.package_name }}.benchmarks import model
+
+    text, code = model.run(get_settings(), flaml_seconds, tolerance)
+    typer.echo(text)
+    if code:
+        raise typer.Exit(code)
+{%- endif %}
+
+
 @app.command("bench-batch")
 def bench_batch(
     rows: Annotated[int, typer.Option(min=1, help="Rows of the 1x input.")] = 200_000,
