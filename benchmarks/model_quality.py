@@ -123,12 +123,15 @@ def show(results: list[dict[str, object]]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tables", nargs="*", default=list(NAMES), choices=NAMES)
+    parser.add_argument("tables", nargs="*", help=f"of {', '.join(NAMES)} (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench-quality")
     args = parser.parse_args()
+    unknown = sorted(set(args.tables) - set(NAMES))
+    if unknown:
+        parser.error(f"unknown table {unknown[0]!r}; choose from {', '.join(NAMES)}")
     project = render(args.out)
     results = []
-    for name in args.tables:
+    for name in args.tables or NAMES:
         print(f"{name} ...", file=sys.stderr, flush=True)
         results.append(measure(project, name))
         print(show(results[-1:]), file=sys.stderr, flush=True)

@@ -43,6 +43,7 @@ OWNED_PATHS: dict[str, dict[Any, list[str]]] = {
     "ml_framework": {
         "scikit-learn": [
             "{pkg}/training/sklearn_model.py",
+            "{pkg}/adopt/regate.py",
             "{pkg}/benchmarks/model.py",
             "{pkg}/training/families.py",
             "{pkg}/training/spark.py",

@@ -104,8 +104,7 @@ def pipeline_files(config: dict[str, Any]) -> set[str]:
         "tests/test_data.py",
         "tests/test_evaluation.py",
         "tests/test_metrics.py",
-        "tests/tabular_project.py",
-        "tests/task_frames.py",
+        "tests/factories.py",
         "tests/test_optimization.py",
         "tests/test_pipeline.py",
         "tests/test_registry.py",
@@ -132,6 +131,7 @@ AREAS.append(pipeline_files)
 def framework_files(config: dict[str, Any]) -> set[str]:
     return {
         "scikit-learn": {
+            f"{PKG}/adopt/regate.py",
             f"{PKG}/benchmarks/model.py",
             f"{PKG}/training/families.py",
             f"{PKG}/training/spark.py",

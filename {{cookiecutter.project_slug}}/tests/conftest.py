@@ -1,4 +1,4 @@
-"""Shared fixtures: every test runs in a throwaway project root."""
+"""Shared fixtures: every test runs in a throwaway project root (built by `factories`)."""
 
 from __future__ import annotations
 
@@ -13,31 +13,27 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.data import read_table
 from {{ cookiecutter.package_name }}.data.samples import sample_at, write_sample
-from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.predlog.pump import PredictionLog
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings, load_settings
+from {{ cookiecutter.package_name }}.training import stage
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-MODEL_CONFIG = PROJECT_ROOT / "configs" / "model_config.yaml"
-PACKAGE = "{{ cookiecutter.package_name }}"
-# The file registry: a throwaway root's champion lives in its models/, not in an MLflow store.
-FILE_REGISTRY_ENV = {f"{PACKAGE.upper()}_PIPELINE__REGISTRY_BACKEND": "file"}
-
-
-def configured_spec() -> DatasetSpec:
-    """The project's dataset spec (configs/model_config.yaml `dataset:`): tests follow it."""
-    raw = yaml.safe_load(MODEL_CONFIG.read_text(encoding="utf-8"))
-    return DatasetSpec.model_validate(raw["dataset"])
-
+from factories import (
+    FILE_REGISTRY_ENV,
+    PACKAGE,
+    PROJECT_ROOT,
+    configured_spec,
+    copy_project,
+)
 
 # Fixtures that hand a test the configured dataset (or a project built from it): a test using
 # one is marked `data` (pytest -m data); tests calling copy_project() carry the mark themselves.
-DATA_FIXTURES = frozenset({"spec", "dataset_path", "dataset_frame", "champion_root"})
+DATA_FIXTURES = frozenset(
+    {"spec", "dataset_path", "dataset_frame", "champion_root", "trained_root", "trained_copy"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,30 +63,34 @@ def dataset_path(spec: DatasetSpec, tmp_path_factory: pytest.TempPathFactory) ->
     return path
 
 
-def copy_project(root: Path, **overrides: Any) -> Settings:
-    """A throwaway project root with this project's configs and its configured dataset: the
-    bundled sample written afresh, or your data copied (the test skips where it is absent)."""
-    shutil.copytree(PROJECT_ROOT / "configs", root / "configs", dirs_exist_ok=True)
-    settings = load_settings(project_root=root, **overrides)
-    spec = configured_spec()
-    if sample_at(spec.path) is not None:
-        data_stage(settings)
-        return settings
-    source = PROJECT_ROOT / spec.path
-    if not source.is_file():
-        pytest.skip(f"{spec.path} is not in this checkout; `dvc pull` it to run this test")
-    (root / spec.path).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, root / spec.path)
-    return settings
-
-
 @pytest.fixture(scope="session")
 def dataset_frame(dataset_path: Path) -> pd.DataFrame:
     """The configured dataset as training reads it (CSV dtypes)."""
     return read_table(dataset_path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def trained_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project root (`copy_project`) where `train` ran once for the whole session: its
+    candidate bundle and split. Tests copy it (`trained_copy`), never change it."""
+    root = tmp_path_factory.mktemp("trained")
+    stage.run(copy_project(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_copy(trained_root: Path) -> Callable[..., Settings]:
+    """`trained_copy(root, **overrides)`: the trained project copied to `root`, and its
+    settings (overrides as `load_settings` takes them), so no test trains it again."""
+
+    def copy(root: Path, **overrides: Any) -> Settings:
+        shutil.copytree(trained_root, root, dirs_exist_ok=True)
+        return load_settings(project_root=root, **overrides)
+
+    return copy
+
+
+@pytest.fixture(scope="session")
 def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway project root (`copy_project`) whose champion `pipeline` trained, for tests
     that run the project's commands the way an orchestrator does (FILE_REGISTRY_ENV)."""

@@ -25,7 +25,8 @@ from {{ cookiecutter.package_name }}.data.samples import sample_at
 from {{ cookiecutter.package_name }}.evaluation.gate import check_metric_names, threshold_failures
 from {{ cookiecutter.package_name }}.validation import check_frame, load_rules
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from factories import PROJECT_ROOT
+
 CONFIG = Path("configs/model_config.yaml")
 RULES = Path("configs/data_validation.yaml")
 

@@ -15,7 +15,8 @@ from {{ cookiecutter.package_name }}.adopt.blocks import current_block, is_prist
 {%- endif %}
 from {{ cookiecutter.package_name }}.cli import main
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from factories import PROJECT_ROOT
+
 CONFIG = Path("configs/model_config.yaml")
 
 

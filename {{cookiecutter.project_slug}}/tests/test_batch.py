@@ -7,6 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,6 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-import conftest
 from {{ cookiecutter.package_name }} import optimization
 from {{ cookiecutter.package_name }}.batch.job import TooManyRejectedError, batch_score
 from {{ cookiecutter.package_name }}.batch.model import load_model
@@ -26,9 +26,9 @@ from {{ cookiecutter.package_name }}.registry import export_bundle, register, re
 from {{ cookiecutter.package_name }}.serving.app import create_app
 from {{ cookiecutter.package_name }}.serving.model import load_bundle
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings
-from {{ cookiecutter.package_name }}.training import stage
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+import factories
+
 pytestmark = pytest.mark.data  # a project built from the configured dataset
 BATCH_SIZE = 1000
 COPIES = 8  # the sample 8 times: several batches per file
@@ -43,12 +43,13 @@ def _settings(root: Path, **batch: object) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(
+    tmp_path_factory: pytest.TempPathFactory, trained_copy: Callable[..., Settings]
+) -> Path:
     """A project root with a registered, optimized champion (file registry)."""
     root = tmp_path_factory.mktemp("batch")
-    conftest.copy_project(root)
+    trained_copy(root)
     settings = _settings(root)
-    stage.run(settings)
     gate.run(settings)
     optimization.run(settings)
     register(settings)
@@ -59,7 +60,7 @@ def _sample(root: Path) -> pd.DataFrame:
     """The configured dataset's id columns and model inputs (date columns for their parts)."""
     settings = _settings(root)
     model = load_model("champion", settings)
-    frame = read_table(root / conftest.configured_spec().path)
+    frame = read_table(root / factories.configured_spec().path)
     return frame[[*model.id_columns, *model.input_columns]]
 
 
@@ -129,7 +130,7 @@ def test_local_engine_streams_scores_and_rejects(project: Path, tmp_path: Path) 
     good[numeric] = good[numeric].astype(np.float64)
     assert model.predictor is not None
     # The runtime predictor, all rows at once.
-    expected = model.predictor.predict_frame(feature_frame(good, conftest.configured_spec()))
+    expected = model.predictor.predict_frame(feature_frame(good, factories.configured_spec()))
     got = scored[probability].to_numpy() if probability else scored[["prediction"]].to_numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
 
@@ -243,7 +244,7 @@ def test_too_many_rejected_rows_fail_with_exit_1(project: Path, tmp_path: Path) 
 @pytest.fixture
 def in_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(project)
-    monkeypatch.setenv("{{ cookiecutter.package_name | upper }}_PIPELINE__REGISTRY_BACKEND", "file")
+    monkeypatch.setenv("CHURN_MODEL_PIPELINE__REGISTRY_BACKEND", "file")
     return project
 
 

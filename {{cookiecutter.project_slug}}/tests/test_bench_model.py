@@ -11,8 +11,8 @@ import pytest
 from {{ cookiecutter.package_name }}.benchmarks import model as bench
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.training import stage
-from tabular_project import make_project
-from task_frames import TASKS
+
+from factories import TASKS, make_project
 
 
 @pytest.mark.parametrize("task", TASKS)

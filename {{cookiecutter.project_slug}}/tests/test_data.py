@@ -23,9 +23,8 @@ from {{ cookiecutter.package_name }}.data.samples import sample_at
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.settings import load_settings
-from task_frames import frame_of, spec_of
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from factories import PROJECT_ROOT, frame_of, spec_of
 
 
 @pytest.mark.parametrize(

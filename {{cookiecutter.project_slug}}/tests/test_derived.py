@@ -31,7 +31,8 @@ from {{ cookiecutter.package_name }}.serving.model import load_bundle
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings
 from {{ cookiecutter.package_name }}.training import stage
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from factories import PROJECT_ROOT
+
 VALUES = [
     "2024-05-31",
     "2024-05-31T23:30:00+02:00",  # an offset: moved to UTC (21:30)

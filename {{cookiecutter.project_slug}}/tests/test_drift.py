@@ -1,6 +1,6 @@
 """Drift detection: statistics, shifted vs unshifted data, the prediction log, the reports.
 
-Synthetic projects (tests/tabular_project.py) cover each task with string labels, string and
+Synthetic projects (tests/factories.py) cover each task with string labels, string and
 integer categoricals and nulls; one test runs on the configured dataset itself.
 """
 
@@ -14,8 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import conftest
-import tabular_project as tp
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.monitoring.drift import (
@@ -33,6 +31,8 @@ from {{ cookiecutter.package_name }}.monitoring.run import (
 )
 from {{ cookiecutter.package_name }}.monitoring.state import DRIFT, open_state
 from {{ cookiecutter.package_name }}.settings import Settings
+
+import factories
 
 CATEGORICAL = ("plan", "seats")
 DAY = datetime(2025, 1, 1, tzinfo=UTC)
@@ -67,8 +67,8 @@ def test_categories_compare_as_text_across_csv_and_json() -> None:
 
 
 def test_unshifted_data_is_quiet() -> None:
-    reference = features(tp.make_frame("binary", 2000, seed=0))
-    results = compare(reference, features(tp.make_frame("binary", 500, seed=1)),
+    reference = features(factories.make_frame("binary", 2000, seed=0))
+    results = compare(reference, features(factories.make_frame("binary", 500, seed=1)),
                       DriftThresholds(), CATEGORICAL)  # fmt: skip
     assert {item.feature: item.kind for item in results} == {
         "age": "numerical", "income": "numerical", "plan": "categorical", "seats": "categorical"
@@ -77,8 +77,8 @@ def test_unshifted_data_is_quiet() -> None:
 
 
 def test_shifted_data_is_flagged_feature_by_feature() -> None:
-    reference = features(tp.make_frame("binary", 2000, seed=0))
-    current = features(tp.make_frame("binary", 500, seed=1, shift=True))
+    reference = features(factories.make_frame("binary", 2000, seed=0))
+    current = features(factories.make_frame("binary", 500, seed=1, shift=True))
     results = {item.feature: item for item in compare(reference, current, DriftThresholds(),
                                                       CATEGORICAL)}  # fmt: skip
     assert {name for name, item in results.items() if item.drifted} == {"age", "plan"}
@@ -87,8 +87,8 @@ def test_shifted_data_is_flagged_feature_by_feature() -> None:
 
 
 def test_nulls_in_a_categorical_are_a_category() -> None:
-    reference = features(tp.make_frame("binary", 2000, seed=0))
-    current = features(tp.make_frame("binary", 500, seed=1))
+    reference = features(factories.make_frame("binary", 2000, seed=0))
+    current = features(factories.make_frame("binary", 500, seed=1))
     current.loc[: len(current) // 2, "plan"] = None
     (plan,) = [item for item in compare(reference, current, DriftThresholds(), CATEGORICAL)
                if item.feature == "plan"]  # fmt: skip
@@ -96,8 +96,8 @@ def test_nulls_in_a_categorical_are_a_category() -> None:
 
 
 def test_bad_current_data_is_a_user_error() -> None:
-    reference = features(tp.make_frame("binary", 500))
-    current = features(tp.make_frame("binary", 200, seed=2))
+    reference = features(factories.make_frame("binary", 500))
+    current = features(factories.make_frame("binary", 200, seed=2))
     with pytest.raises(UserError, match="lacks reference features: age"):
         compare(reference, current.drop(columns=["age"]), DriftThresholds(), CATEGORICAL)
     with pytest.raises(UserError, match="only 20 current rows"):
@@ -112,7 +112,7 @@ def test_bad_current_data_is_a_user_error() -> None:
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_reference_comes_from_the_dataset_spec(tmp_path: Path, task: str) -> None:
-    settings = tp.make_project(tmp_path, task)
+    settings = factories.make_project(tmp_path, task)
     reference = load_reference(settings, dataset_spec(settings))
     assert list(reference.features.columns) == ["age", "income", "plan", "seats"]
     assert reference.path == tmp_path / "data/raw/synthetic.csv"
@@ -123,9 +123,9 @@ def test_reference_comes_from_the_dataset_spec(tmp_path: Path, task: str) -> Non
 
 
 def test_reports_and_gauges_from_a_file(tmp_path: Path) -> None:
-    settings = tp.make_project(tmp_path, "multiclass")
+    settings = factories.make_project(tmp_path, "multiclass")
     current = tmp_path / "current.csv"
-    frame = tp.make_frame("multiclass", 400, seed=3, shift=True)
+    frame = factories.make_frame("multiclass", 400, seed=3, shift=True)
     frame["prediction"] = frame.pop("target")
     frame.to_csv(current, index=False)
     result = run_drift(settings, current_path=current)
@@ -154,10 +154,10 @@ def _labels(task: str, frame: pd.DataFrame) -> tuple[list[object], list[float], 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 @pytest.mark.parametrize("shift", [False, True])
 def test_prediction_log_window_per_task(tmp_path: Path, task: str, shift: bool) -> None:
-    settings = tp.make_project(tmp_path, task)
-    frame = tp.make_frame(task, 400, seed=4, shift=shift)
+    settings = factories.make_project(tmp_path, task)
+    frame = factories.make_frame(task, 400, seed=4, shift=shift)
     predicted, scores, labels = _labels(task, frame)
-    tp.log_predictions(settings, frame, predicted, scores, labels)
+    factories.log_predictions(settings, frame, predicted, scores, labels)
     result = run_drift(settings, window_size=300)
     window = result.window
     assert window is not None and window.size == 300 and result.report.current_rows == 300
@@ -172,12 +172,12 @@ def test_prediction_log_window_per_task(tmp_path: Path, task: str, shift: bool) 
 
 
 def test_online_metrics_count_only_labelled_rows(tmp_path: Path) -> None:
-    settings = tp.make_project(tmp_path, "regression")
-    frame = tp.make_frame("regression", 200, seed=5)
+    settings = factories.make_project(tmp_path, "regression")
+    frame = factories.make_frame("regression", 200, seed=5)
     predicted, scores, _ = _labels("regression", frame)
     labels: list[object] = [value + 4.0 if index % 2 else None
                             for index, value in enumerate(predicted)]  # fmt: skip
-    tp.log_predictions(settings, frame, predicted, scores, labels)
+    factories.log_predictions(settings, frame, predicted, scores, labels)
     result = run_drift(settings)
     window = result.window
     assert window is not None and window.feedback_count == 100
@@ -188,17 +188,17 @@ def test_online_metrics_count_only_labelled_rows(tmp_path: Path) -> None:
 
 def test_window_judges_the_deployed_champion_only(tmp_path: Path) -> None:
     """Earlier champions, challenger and shadow copies stay out of drift and accuracy."""
-    settings = tp.make_project(tmp_path, "multiclass")
-    quiet = tp.make_frame("multiclass", 300, seed=2)
-    drifted = tp.make_frame("multiclass", 300, seed=3, shift=True)
+    settings = factories.make_project(tmp_path, "multiclass")
+    quiet = factories.make_frame("multiclass", 300, seed=2)
+    drifted = factories.make_frame("multiclass", 300, seed=3, shift=True)
     right, scores, labels = _labels("multiclass", quiet)
     drifted.pop("target")
     wrong = [{"low": "mid", "mid": "high", "high": "low"}[label] for label in right]
-    tp.log_predictions(settings, drifted, wrong, scores, labels, version="1", start=DAY)
+    factories.log_predictions(settings, drifted, wrong, scores, labels, version="1", start=DAY)
     later = DAY + timedelta(days=1)
-    tp.log_predictions(settings, quiet, right, scores, labels, version="2", start=later)
+    factories.log_predictions(settings, quiet, right, scores, labels, version="2", start=later)
     for role in ("challenger", "shadow"):
-        tp.log_predictions(settings, drifted, wrong, scores, labels, role=role, version="3",
+        factories.log_predictions(settings, drifted, wrong, scores, labels, role=role, version="3",
                         start=later)  # fmt: skip
     result = run_drift(settings, window_size=1000)
     window = result.window
@@ -217,13 +217,14 @@ def test_window_judges_the_deployed_champion_only(tmp_path: Path) -> None:
 
 
 def test_other_roles_report_mae_for_regression(tmp_path: Path) -> None:
-    settings = tp.make_project(tmp_path, "regression")
-    frame = tp.make_frame("regression", 200, seed=6)
+    settings = factories.make_project(tmp_path, "regression")
+    frame = factories.make_frame("regression", 200, seed=6)
     values, scores, labels = _labels("regression", frame)
-    tp.log_predictions(settings, frame, values, scores, labels, version="1")
+    factories.log_predictions(settings, frame, values, scores, labels, version="1")
     shifted_by_two = [value + 2.0 for value in values]
-    tp.log_predictions(settings, frame, shifted_by_two, shifted_by_two, labels, role="shadow",
-                    version="2")  # fmt: skip
+    factories.log_predictions(
+        settings, frame, shifted_by_two, shifted_by_two, labels, role="shadow", version="2"
+    )
     result = run_drift(settings)
     assert result.window is not None
     (shadow,) = result.window.others
@@ -231,10 +232,10 @@ def test_other_roles_report_mae_for_regression(tmp_path: Path) -> None:
 
 
 def test_malformed_prediction_json_is_one_line(tmp_path: Path) -> None:
-    settings = tp.make_project(tmp_path, "binary")
-    frame = tp.make_frame("binary", 120, seed=7)
+    settings = factories.make_project(tmp_path, "binary")
+    frame = factories.make_frame("binary", 120, seed=7)
     frame.pop("target")
-    tp.log_predictions(settings, frame, ["yes"] * 120, [0.9] * 120, [None] * 120)
+    factories.log_predictions(settings, frame, ["yes"] * 120, [0.9] * 120, [None] * 120)
     from sqlalchemy import create_engine, text
 
     engine = create_engine(f"sqlite:///{settings.resolve(settings.serving.prediction_log)}")
@@ -249,10 +250,10 @@ def test_malformed_prediction_json_is_one_line(tmp_path: Path) -> None:
 def test_too_little_champion_traffic_is_no_verdict(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = tp.make_project(tmp_path, "multiclass")
-    frame = tp.make_frame("multiclass", 40, seed=8)
+    settings = factories.make_project(tmp_path, "multiclass")
+    frame = factories.make_frame("multiclass", 40, seed=8)
     frame.pop("target")
-    tp.log_predictions(settings, frame, ["low"] * 40, [0.9] * 40, [None] * 40)
+    factories.log_predictions(settings, frame, ["low"] * 40, [0.9] * 40, [None] * 40)
     with pytest.raises(NotEnoughTrafficError, match="40 champion predictions of 1"):
         run_drift(settings)
     recorded = open_state(settings).load(DRIFT)
@@ -265,7 +266,7 @@ def test_too_little_champion_traffic_is_no_verdict(
 @pytest.fixture
 def configured(tmp_path: Path) -> Settings:
     """A project with this repository's configs and its configured dataset."""
-    return conftest.copy_project(tmp_path)
+    return factories.copy_project(tmp_path)
 
 
 @pytest.mark.data
@@ -336,7 +337,7 @@ def test_a_feature_named_score_or_prediction_is_compared_not_dropped(tmp_path: P
     spec says so, and a batch output names its outputs in its manifest (`output_score`)."""
     import yaml
 
-    settings = tp.make_project(tmp_path, "binary")
+    settings = factories.make_project(tmp_path, "binary")
     config_path = tmp_path / "configs/model_config.yaml"
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     renamed = {"income": "score", "seats": "prediction"}
@@ -347,7 +348,7 @@ def test_a_feature_named_score_or_prediction_is_compared_not_dropped(tmp_path: P
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     data = tmp_path / "data/raw/synthetic.csv"
     pd.read_csv(data).rename(columns=renamed).to_csv(data, index=False)
-    frame = tp.make_frame("binary", 400, seed=3).rename(columns=renamed)
+    frame = factories.make_frame("binary", 400, seed=3).rename(columns=renamed)
     current = tmp_path / "current.csv"
     frame.drop(columns="target").to_csv(current, index=False)
     result = run_drift(settings, current_path=current, output_dir=tmp_path / "file")

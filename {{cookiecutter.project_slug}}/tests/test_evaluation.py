@@ -1,7 +1,7 @@
 """The evaluation gate per task: thresholds by direction, champion comparison, plots,
 per-class reports and the model card.
 
-The synthetic projects (tests/tabular_project.py) have string labels, categoricals and nulls;
+The synthetic projects (tests/factories.py) have string labels, categoricals and nulls;
 a fixed rule stands in for the model so every task is covered without training. One test
 trains on the configured dataset and checks its configured thresholds.
 """
@@ -9,14 +9,13 @@ trains on the configured dataset and checks its configured thresholds.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-import conftest
-import tabular_project as tp
 from {{ cookiecutter.package_name }}.contracts.config import EvaluationSpec, load_model_config
 from {{ cookiecutter.package_name }}.contracts.metrics import (
     METRIC_DIRECTIONS,
@@ -28,7 +27,8 @@ from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.evaluation import gate, plots
 from {{ cookiecutter.package_name }}.evaluation.gate import worse_than
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.training import stage
+
+import factories
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TASKS = ("binary", "multiclass", "regression")
@@ -75,13 +75,13 @@ def test_champion_comparison_respects_the_direction(
 
 
 def _spec(task: str) -> DatasetSpec:
-    return DatasetSpec.model_validate(tp.dataset_section(task))
+    return DatasetSpec.model_validate(factories.dataset_section(task))
 
 
 @pytest.mark.parametrize("task", TASKS)
 def test_metric_names_must_belong_to_the_task(task: str) -> None:
     dataset = _spec(task)
-    thresholds, primary = tp.THRESHOLDS[task]
+    thresholds, primary = factories.THRESHOLDS[task]
     gate.check_metric_names(EvaluationSpec(thresholds=thresholds, primary_metric=primary), dataset)
     foreign = "roc_auc" if task == "regression" else "rmse"
     with pytest.raises(UserError, match=f"{foreign}.* are not {task} metrics") as caught:
@@ -94,8 +94,8 @@ def test_metric_names_must_belong_to_the_task(task: str) -> None:
 @pytest.mark.parametrize("task", TASKS)
 def test_plots_and_report_files_per_task(tmp_path: Path, task: str) -> None:
     dataset = _spec(task)
-    frame = tp.make_frame(task, 200, seed=3)
-    output = tp.RuleModel(task).predict(frame)
+    frame = factories.make_frame(task, 200, seed=3)
+    output = factories.RuleModel(task).predict(frame)
     if task == "regression":
         y_true: np.ndarray = frame["target"].to_numpy(dtype=np.float64)
     else:
@@ -123,9 +123,9 @@ def test_plots_and_report_files_per_task(tmp_path: Path, task: str) -> None:
 def candidate(request: pytest.FixtureRequest, tmp_path: Path,
               monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, str]:  # fmt: skip
     task = str(request.param)
-    settings = tp.make_project(tmp_path, task, pipeline={"registry_backend": "file"})
-    tp.write_candidate(settings, task)
-    monkeypatch.setattr(gate, "load_model", lambda _bundle: tp.RuleModel(task))
+    settings = factories.make_project(tmp_path, task, pipeline={"registry_backend": "file"})
+    factories.write_candidate(settings, task)
+    monkeypatch.setattr(gate, "load_model", lambda _bundle: factories.RuleModel(task))
     return settings, task
 
 
@@ -182,16 +182,16 @@ def test_a_worse_champion_passes_a_better_one_refuses(
     candidate: tuple[Settings, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings, task = candidate
-    dataset_config = tp.dataset_section(task)
+    dataset_config = factories.dataset_section(task)
 
     def champion(model: Any) -> Any:
-        return lambda _settings, _id: (tp.fake_bundle(dataset_config, "champion-1"), model)
+        return lambda _settings, _id: (factories.fake_bundle(dataset_config, "champion-1"), model)
 
-    monkeypatch.setattr(gate, "_champion", champion(tp.RuleModel(task, noise=2.0)))
+    monkeypatch.setattr(gate, "_champion", champion(factories.RuleModel(task, noise=2.0)))
     report = gate.run(settings)
     assert report["passed"] and report["champion"]["bundle_id"] == "champion-1"
-    monkeypatch.setattr(gate, "load_model", lambda _bundle: tp.RuleModel(task, noise=2.0))
-    monkeypatch.setattr(gate, "_champion", champion(tp.RuleModel(task)))
+    monkeypatch.setattr(gate, "load_model", lambda _bundle: factories.RuleModel(task, noise=2.0))
+    monkeypatch.setattr(gate, "_champion", champion(factories.RuleModel(task)))
     with pytest.raises(GateFailedError, match="regresses against the champion"):
         gate.run(settings)
 
@@ -201,7 +201,8 @@ def test_a_champion_of_another_task_is_not_compared(
 ) -> None:
     settings, task = candidate
     other = "regression" if task != "regression" else "binary"
-    found = (tp.fake_bundle(tp.dataset_section(other), "champion-1"), tp.RuleModel(other))
+    champion = factories.fake_bundle(factories.dataset_section(other), "champion-1")
+    found = (champion, factories.RuleModel(other))
     monkeypatch.setattr(gate, "_champion", lambda _settings, _id: found)
     report = gate.run(settings)
     assert report["passed"] and report["champion"]["comparable"] is False
@@ -210,17 +211,15 @@ def test_a_champion_of_another_task_is_not_compared(
 
 
 @pytest.fixture
-def trained(tmp_path: Path) -> Settings:
-    settings = conftest.copy_project(tmp_path, pipeline={"registry_backend": "file"})
-    stage.run(settings)
-    return settings
+def trained(tmp_path: Path, trained_copy: Callable[..., Settings]) -> Settings:
+    return trained_copy(tmp_path, pipeline={"registry_backend": "file"})
 
 
 @pytest.mark.data
 def test_the_configured_model_meets_the_configured_thresholds(trained: Settings) -> None:
     """The model performance test on the configured dataset and its thresholds."""
     report = gate.run(trained)
-    config = load_model_config(tp.PROJECT_ROOT / "configs" / "model_config.yaml")
+    config = load_model_config(factories.PROJECT_ROOT / "configs" / "model_config.yaml")
     assert list(report["metrics"]) == list(TASK_METRICS[config.dataset.task])
     for name, bound in config.evaluation.thresholds.items():
         assert not worse_than(name, report["metrics"][name], bound), name

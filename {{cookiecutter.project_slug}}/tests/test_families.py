@@ -19,8 +19,8 @@ from {{ cookiecutter.package_name }}.runtime import load_bundle_predictor, onnx_
 from {{ cookiecutter.package_name }}.training import stage, train_model
 from {{ cookiecutter.package_name }}.training.families import FAMILIES, wants_log_target
 from {{ cookiecutter.package_name }}.training.families import parse_hyperparameters as parse
-from tabular_project import make_project
-from task_frames import TASKS, config_of, frame_of, spec_of, split_of
+
+from factories import TASKS, config_of, frame_of, make_project, spec_of, split_of
 
 # Small models: the tests check the plumbing, not the accuracy.
 SMALL: dict[str, dict[str, Any]] = {

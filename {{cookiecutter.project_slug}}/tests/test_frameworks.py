@@ -41,7 +41,8 @@ from {{ cookiecutter.package_name }}.training.preprocess import ENCODER_FILE
 from {{ cookiecutter.package_name }}.training.torch_model import SPEC_FILE, WEIGHTS_FILE, load, train
 from {{ cookiecutter.package_name }}.training.torch_model import TorchModel as FrameworkModel
 {%- endif %}
-from task_frames import config_of, frame_of, spec_of, split_of
+
+from factories import config_of, frame_of, spec_of, split_of
 
 # x_train, x_test, y_train, y_test
 Split = tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]

@@ -18,7 +18,8 @@ from {{ cookiecutter.package_name }}.contracts.metrics import (
 )
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.serving.outputs import ModelTask
-from task_frames import frame_of, spec_of
+
+from factories import frame_of, spec_of
 
 
 def _spec(task: str, **changes: object) -> DatasetSpec:

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import tabular_project as tp
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.monitoring import retrain as retrain_module
 from {{ cookiecutter.package_name }}.monitoring import state as state_module
@@ -41,7 +40,9 @@ from {{ cookiecutter.package_name }}.settings import (
     load_settings,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+import factories
+from factories import PROJECT_ROOT
+
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 FRESH = Signals(dataset_drift=False, online_accuracy=0.95, labelled=200, model_age_days=3.0)
 FRESH_REGRESSION = Signals(
@@ -216,12 +217,12 @@ def _project(tmp_path: Path, url: str) -> Settings:
 
 def test_online_accuracy_from_string_labels_in_the_log(tmp_path: Path) -> None:
     """Multiclass string labels and features with nulls: 60% right is below 0.85."""
-    settings = tp.make_project(tmp_path, "multiclass")
-    frame = tp.make_frame("multiclass", 100, seed=1)
+    settings = factories.make_project(tmp_path, "multiclass")
+    frame = factories.make_frame("multiclass", 100, seed=1)
     labels = [str(value) for value in frame.pop("target")]
     predicted = [label if index % 5 < 3 else "low" if label != "low" else "mid"
                  for index, label in enumerate(labels)]  # fmt: skip
-    tp.log_predictions(settings, frame, predicted, [0.7] * 100, labels,
+    factories.log_predictions(settings, frame, predicted, [0.7] * 100, labels,
                        start=NOW - timedelta(hours=2))  # fmt: skip
     decision, _ = retrain_check(settings, dry_run=True, now=NOW)
     assert decision.signals.online_accuracy == pytest.approx(0.6)
@@ -232,11 +233,11 @@ def test_online_accuracy_from_string_labels_in_the_log(tmp_path: Path) -> None:
 def test_online_mae_against_the_champions_offline_mae(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = tp.make_project(tmp_path, "regression")
-    frame = tp.make_frame("regression", 100, seed=2)
+    settings = factories.make_project(tmp_path, "regression")
+    frame = factories.make_frame("regression", 100, seed=2)
     actual = [float(value) for value in frame.pop("target")]
     predicted = [value + (15.0 if index % 2 else -15.0) for index, value in enumerate(actual)]
-    tp.log_predictions(settings, frame, predicted, predicted, actual,
+    factories.log_predictions(settings, frame, predicted, predicted, actual,
                        start=NOW - timedelta(hours=2))  # fmt: skip
     monkeypatch.setattr(retrain_module, "offline_mae", lambda _settings: 10.0)
     decision, _ = retrain_check(settings, dry_run=True, now=NOW)
@@ -254,7 +255,7 @@ def test_offline_mae_is_read_from_the_champion_bundle(
 ) -> None:
     from {{ cookiecutter.package_name }}.contracts.bundle import write_bundle_config
 
-    settings = tp.make_project(tmp_path, "regression")
+    settings = factories.make_project(tmp_path, "regression")
     assert retrain_module.offline_mae(settings) is None  # nothing registered
     bundle = tmp_path / "bundle"
     bundle.mkdir()

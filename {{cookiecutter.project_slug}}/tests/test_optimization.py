@@ -22,7 +22,8 @@ from {{ cookiecutter.package_name }}.runtime import (
 )
 from {{ cookiecutter.package_name }}.serving.model import load_bundle
 from {{ cookiecutter.package_name }}.training import TrainedModel, train_model
-from task_frames import TASKS, config_of, frame_of, spec_of, split_of
+
+from factories import TASKS, config_of, frame_of, spec_of, split_of
 
 FAST = BenchmarkSpec(warmup=2, single_row_runs=20, batch_size=200, batch_repeats=1)
 

@@ -14,7 +14,8 @@ from typing import Any
 import jinja2
 import pytest
 
-from conftest import FILE_REGISTRY_ENV
+from factories import FILE_REGISTRY_ENV
+
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 PACKAGE = "{{ cookiecutter.package_name }}"

@@ -15,7 +15,8 @@ from types import ModuleType
 
 import yaml
 
-from conftest import FILE_REGISTRY_ENV
+from factories import FILE_REGISTRY_ENV
+
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 PACKAGE = "{{ cookiecutter.package_name }}"

@@ -11,18 +11,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-import conftest
 from {{ cookiecutter.package_name }}.pipeline import run_all
 from {{ cookiecutter.package_name }}.registry import resolve_bundle
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+import factories
+from factories import PROJECT_ROOT
+
 STAGES = ("data", "validate", "train", "evaluate", "optimize", "register", "pipeline", "bench",
           "init-data")  # fmt: skip
 
 
 @pytest.mark.data
 def test_pipeline_runs_every_stage_and_says_where_artifacts_went(tmp_path: Path) -> None:
-    settings = conftest.copy_project(tmp_path, pipeline={"registry_backend": "file"})
+    settings = factories.copy_project(tmp_path, pipeline={"registry_backend": "file"})
     config_path = tmp_path / "configs" / "model_config.yaml"
     config = yaml.safe_load(config_path.read_text())
     config["optimization"]["benchmark"] = {"warmup": 2, "single_row_runs": 20, "batch_size": 100}

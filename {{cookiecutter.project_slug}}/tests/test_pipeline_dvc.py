@@ -11,7 +11,7 @@ from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.contracts.config import load_model_config
 from {{ cookiecutter.package_name }}.settings import load_settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from factories import PROJECT_ROOT
 
 
 def _load(name: str) -> dict[str, object]:

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import yaml
 
-import conftest
 from {{ cookiecutter.package_name }} import optimization
 from {{ cookiecutter.package_name }}.errors import GateFailedError, UserError
 from {{ cookiecutter.package_name }}.evaluation import gate
@@ -25,13 +24,15 @@ from {{ cookiecutter.package_name }}.runtime.mlflow_model import _load_pyfunc
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings
 from {{ cookiecutter.package_name }}.training import load_model, stage
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+import factories
+from factories import PROJECT_ROOT
+
 pytestmark = pytest.mark.data  # a project built from the configured dataset
 BACKENDS = [{% if cookiecutter.experiment_tracking == "mlflow" %}"mlflow", {% endif %}"file"]
 
 
 def _evaluated(root: Path, backend: str) -> Settings:
-    settings = conftest.copy_project(root, pipeline={"registry_backend": backend})
+    settings = factories.copy_project(root, pipeline={"registry_backend": backend})
     stage.run(settings)
     gate.run(settings)
     return settings

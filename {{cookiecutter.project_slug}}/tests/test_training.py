@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import yaml
 
-import conftest
 from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
 from {{ cookiecutter.package_name }}.contracts.config import ModelConfig
 from {{ cookiecutter.package_name }}.contracts.metrics import TASK_METRICS, compute_metrics
@@ -18,13 +17,13 @@ from {{ cookiecutter.package_name }}.data import read_table, split_features
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import FRAMEWORK, TrainedModel, load_model, stage, train_model
-from task_frames import TASKS, config_of, frame_of, spec_of, split_of
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+import factories
+from factories import TASKS, config_of, frame_of, spec_of, split_of
 
 
 def _settings(root: Path) -> Settings:
-    return conftest.copy_project(root)
+    return factories.copy_project(root)
 
 
 def _edit_config(root: Path, **changes: object) -> None:

@@ -13,12 +13,15 @@ import optuna
 import pytest
 import yaml
 
+from {{ cookiecutter.package_name }}.adopt.blocks import current_block, is_pristine
 from {{ cookiecutter.package_name }}.contracts.config import load_model_config
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.pipeline import tune as tune_and_regate
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import stage
 from {{ cookiecutter.package_name }}.training.tune import TuneOptions, run
-from conftest import FILE_REGISTRY_ENV, copy_project
+
+from factories import FILE_REGISTRY_ENV, copy_project
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 # Tiny budgets: the three defaults plus a few sampled trials on a few hundred rows.
@@ -185,3 +188,23 @@ def test_mlflow_has_a_parent_run_and_one_child_run_per_trial(
     assert parent.data.params["study"] == "test"
     assert "best_cv_score" in parent.data.metrics
 {%- endif %}
+
+
+def test_tune_rederives_the_gate_for_the_tuned_model(tmp_path: Path) -> None:
+    """The gate's thresholds measure the tuned model; a block edited by hand is kept."""
+    settings = copy_project(tmp_path / "project", seed=0, pipeline={"registry_backend": "file"})
+    path = settings.resolve(settings.pipeline.model_config_file)
+    report = tune_and_regate(settings, _options(tmp_path, 3))
+    assert "evaluation thresholds re-derived for the tuned model: " in report
+    block = current_block(path.read_text(encoding="utf-8"), "evaluation")
+    assert block is not None and is_pristine(block)
+    config = load_model_config(path)
+    assert config.hyperparameters["family"] in FAMILIES
+    bounds = ", ".join(f"{k} {v}" for k, v in config.evaluation.thresholds.items())
+    assert report.endswith(bounds)
+    edited = block.replace("  thresholds:", "  # reviewed by hand\n  thresholds:")
+    path.write_text(path.read_text(encoding="utf-8").replace(block, edited), encoding="utf-8")
+    report = tune_and_regate(settings, _options(tmp_path, 4))  # resumes: one more trial
+    assert report.endswith("edited by hand, kept (check them against the tuned model; "
+                           "init-data --force re-derives them)")  # fmt: skip
+    assert current_block(path.read_text(encoding="utf-8"), "evaluation") == edited

@@ -26,7 +26,8 @@ from {{ cookiecutter.package_name }}.validation import (
     write_rules,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from factories import PROJECT_ROOT
+
 RULES = PROJECT_ROOT / "configs" / "data_validation.yaml"
 
 

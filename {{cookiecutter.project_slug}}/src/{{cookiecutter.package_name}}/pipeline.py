@@ -13,6 +13,7 @@ from typing import Any
 
 {% if cookiecutter.ml_framework == "scikit-learn" -%}
 from {{ cookiecutter.package_name }} import tables
+from {{ cookiecutter.package_name }}.adopt.regate import regate
 {% endif -%}
 from {{ cookiecutter.package_name }}.data.samples import SAMPLE_DIR, SAMPLES, sample_at, write_sample
 from {{ cookiecutter.package_name }}.errors import UserError
@@ -119,9 +120,12 @@ def tune(settings: Settings, options: TuneOptions) -> str:
     result = run_tune(settings, options, log)
     top = [[row["trial"], row["family"], row["cv_score"], row["seconds"]] for row in result["top"]]
     headers = ["trial", "family", f"CV {result['metric']}", "seconds"]
-    return tables.render(headers, top, right=headers[2:]) + (
+    report = tables.render(headers, top, right=headers[2:]) + (
         f"\nstudy {result['study']}: {result['new_trials']} new trials in {result['seconds']} s; "
         f"best trial {result['trial']} ({result['hyperparameters']['family']}, CV "
         f"{result['cv_score']}) written to configs/model_config.yaml: `make pipeline` trains it"
     )
+    if not options.write_config:
+        return report
+    return f"{report}\n{regate(settings)}"  # the gate measures the model it will judge
 {%- endif %}

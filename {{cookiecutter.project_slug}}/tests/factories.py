@@ -1,9 +1,16 @@
-"""Small synthetic projects for the monitoring and evaluation tests, one per task.
+"""Factories for the tests: projects, datasets, specs and configs, built in one place.
 
-Every frame has numeric features with nulls and categorical string features with nulls;
-labels are strings for classification ("no"/"yes", "low"/"mid"/"high") and floats for
-regression. `make_project` writes the dataset and a model config whose `dataset:` section
-describes it, so the code under test reads everything from the spec, as in a real project.
+- The configured project: `PROJECT_ROOT`, `configured_spec()` and `copy_project(root)`, a
+  throwaway root with this project's configs and its configured dataset (the bundled sample
+  written afresh, or your data copied; the test skips where it is absent).
+- Small datasets of every task built in code (`frame_of`, `spec_of`, `config_of`,
+  `split_of`): binary, multiclass (string labels) and regression targets, string
+  categoricals and missing values, whatever sample or data the project was adopted with.
+- Small synthetic projects for the monitoring and evaluation tests (`make_project`, one per
+  task, with string labels, categoricals and nulls; `log_predictions`, `write_candidate`,
+  `fake_bundle`): the code under test reads everything from their `dataset:` spec.
+
+`conftest.py` turns the expensive ones into fixtures (a project trained once per session).
 """
 
 from __future__ import annotations
@@ -16,14 +23,121 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sqlalchemy import create_engine, insert
 
 from {{ cookiecutter.package_name }}.contracts.bundle import Bundle, BundleConfig
+from {{ cookiecutter.package_name }}.contracts.config import ModelConfig, load_model_config
+from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
+from {{ cookiecutter.package_name }}.data import split_features, train_test
+from {{ cookiecutter.package_name }}.data.samples import sample_at
+from {{ cookiecutter.package_name }}.pipeline import data as data_stage
 from {{ cookiecutter.package_name }}.predlog.store import metadata, predictions
 from {{ cookiecutter.package_name }}.settings import Settings, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MODEL_CONFIG = PROJECT_ROOT / "configs" / "model_config.yaml"
+PACKAGE = "{{ cookiecutter.package_name }}"
+# The file registry: a throwaway root's champion lives in its models/, not in an MLflow store.
+FILE_REGISTRY_ENV = {f"{PACKAGE.upper()}_PIPELINE__REGISTRY_BACKEND": "file"}
+
+
+def configured_spec() -> DatasetSpec:
+    """The project's dataset spec (configs/model_config.yaml `dataset:`): tests follow it."""
+    raw = yaml.safe_load(MODEL_CONFIG.read_text(encoding="utf-8"))
+    return DatasetSpec.model_validate(raw["dataset"])
+
+
+def copy_project(root: Path, **overrides: Any) -> Settings:
+    """A throwaway project root with this project's configs and its configured dataset: the
+    bundled sample written afresh, or your data copied (the test skips where it is absent)."""
+    shutil.copytree(PROJECT_ROOT / "configs", root / "configs", dirs_exist_ok=True)
+    settings = load_settings(project_root=root, **overrides)
+    spec = configured_spec()
+    if sample_at(spec.path) is not None:
+        data_stage(settings)
+        return settings
+    source = PROJECT_ROOT / spec.path
+    if not source.is_file():
+        pytest.skip(f"{spec.path} is not in this checkout; `dvc pull` it to run this test")
+    (root / spec.path).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, root / spec.path)
+    return settings
+
+
+# ---- datasets of every task
+TASKS = ("binary", "multiclass", "regression")
+SHADES = ("dark", "light", "pale")
+
+
+def _with_categoricals(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Add a string column with gaps (`shade`), a boolean one and a few missing numbers."""
+    rng = np.random.default_rng(seed)
+    frame = frame.copy()
+    numeric = frame.columns[0]
+    # The shade carries signal (it follows the first feature), so the encoding matters.
+    ranks = frame[numeric].rank(pct=True).to_numpy()
+    shade = np.array(SHADES, dtype=object)[np.minimum((ranks * 3).astype(int), 2)]
+    shade[rng.random(len(frame)) < 0.1] = None
+    frame.insert(1, "shade", shade)
+    frame.insert(2, "flag", rng.random(len(frame)) < 0.5)
+    frame.loc[rng.random(len(frame)) < 0.05, numeric] = np.nan
+    return frame
+
+
+def frame_of(task: str, *, categorical: bool = True) -> pd.DataFrame:
+    """binary: breast cancer (0/1); multiclass: wine, labels class_0..2; regression: diabetes."""
+    if task == "binary":
+        frame = load_breast_cancer(as_frame=True).frame
+    elif task == "multiclass":
+        frame = load_wine(as_frame=True).frame
+        frame["target"] = "class_" + frame["target"].astype(str)
+    else:
+        frame = load_diabetes(as_frame=True, scaled=False).frame
+    frame.columns = [str(name).strip().replace(" ", "_") for name in frame.columns]
+    return _with_categoricals(frame, seed=len(frame)) if categorical else frame
+
+
+def spec_of(frame: pd.DataFrame, task: str, **changes: object) -> DatasetSpec:
+    features = {
+        str(name): "categorical" if name in ("shade", "flag") else "numeric"
+        for name in frame.columns
+        if name != "target"
+    }
+    classes: list[object] = []
+    if task != "regression":
+        classes = sorted(frame["target"].unique().tolist())
+    fields: dict[str, object] = {
+        "name": f"test-{task}",
+        "version": "1",
+        "path": "data/raw/test.csv",
+        "target": "target",
+        "task": task,
+        "classes": classes,
+        "positive_class": classes[-1] if task == "binary" else None,
+        "features": features,
+    }
+    return DatasetSpec.model_validate({**fields, **changes})
+
+
+def config_of(spec: DatasetSpec, **hyperparameters: object) -> ModelConfig:
+    """The project's model config with `spec` as its dataset."""
+    config = load_model_config(PROJECT_ROOT / "configs" / "model_config.yaml")
+    merged = {**config.hyperparameters, **hyperparameters}
+    return config.model_copy(update={"dataset": spec, "hyperparameters": merged})
+
+
+def split_of(
+    frame: pd.DataFrame, spec: DatasetSpec, seed: int = 0
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+    """x_train, y_train, x_test, y_test."""
+    train, test = train_test(frame, spec, seed)
+    return (*split_features(train, spec), *split_features(test, spec))
+
+
+# ---- synthetic projects
 PLANS = ["basic", "pro", "team"]
 FEATURES = {"age": "numeric", "income": "numeric", "plan": "categorical", "seats": "categorical"}
 CLASSES: dict[str, list[Any]] = {"binary": ["no", "yes"], "multiclass": ["high", "low", "mid"]}
