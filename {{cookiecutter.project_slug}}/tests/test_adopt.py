@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from {{ cookiecutter.package_name }}.adopt.baseline import Reached, threshold
 from {{ cookiecutter.package_name }}.adopt.blocks import (
     current_block,
     is_pristine,
@@ -432,3 +433,15 @@ def test_task_option_is_checked(project: Path, capsys: pytest.CaptureFixture[str
 def test_make_target_exists() -> None:
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     assert "init-data: install" in makefile and '--target "$(TARGET)"' in makefile
+
+
+def test_a_bound_leaves_room_for_the_test_splits_rounding() -> None:
+    """A model that predicts one class scores the class share of the test split, which the
+    stratified split rounds (0.5705 of 2000 rows against 0.5713 in training): the bound sits a
+    step of classes / test rows below what the model reaches, rounded the lenient way."""
+    constant = Reached(mean=0.5713, sd=0.0002, se=0.0)
+    assert threshold("accuracy", 0.571, constant, resolution=2 / 2000) <= 0.5705
+    assert threshold("accuracy", 0.571, constant) == 0.5707  # without it: refused
+    assert threshold("rmse", 10.0, Reached(5.0, 0.0, 0.0), resolution=0.5) == 7.5
+    assert threshold("log_loss", 0.7, Reached(0.60004, 0.0, 0.0)) == 0.6501
+    assert threshold("roc_auc", 0.5, Reached(0.80006, 0.0, 0.0)) == 0.65
