@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONSTRAINTS = ROOT / "tests" / "constraints.txt"  # the MLflow pins the tests install with
 TABLES = Path(__file__).with_name("quality_tables.py")
 NAMES = ("prices", "weather", "bills", "survey", "digits")
+# What a user adds after init-data's one-line fix (survey's counts read as classes).
+INIT_DATA_ARGS = {"survey": "--task regression"}
 
 
 def make(project: Path, *targets: str) -> float:
@@ -71,7 +73,7 @@ def measure(project: Path, name: str) -> dict[str, object]:
         "init-data",
         f"DATA=data/raw/{name}.csv",
         f"TARGET={target}",
-        "INIT_DATA_ARGS=--force",
+        f"INIT_DATA_ARGS=--force {INIT_DATA_ARGS.get(name, '')}".strip(),
     )
     tune_seconds = make(project, "tune")
     make(project, "pipeline")

@@ -445,3 +445,22 @@ def test_a_bound_leaves_room_for_the_test_splits_rounding() -> None:
     assert threshold("rmse", 10.0, Reached(5.0, 0.0, 0.0), resolution=0.5) == 7.5
     assert threshold("log_loss", 0.7, Reached(0.60004, 0.0, 0.0)) == 0.6501
     assert threshold("roc_auc", 0.5, Reached(0.80006, 0.0, 0.0)) == 0.65
+
+
+def test_a_count_target_with_a_rare_value_is_offered_regression(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A few integers read as classes; one count seen once cannot be split: the one-line
+    fix offers `--task regression`, which adopts it."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"age": rng.integers(18, 80, 400), "visits": rng.poisson(1.5, 400)})
+    frame.loc[0, "visits"] = 12  # the only row of that count
+    data = _write(project, "survey.csv", frame)
+    code, _, err = _run(capsys, "--data", data, "--target", "visits")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "has 1 row of class 12" in err
+    fix = err.split("fix: ")[1].strip()
+    assert fix == f'make init-data DATA={data} TARGET=visits INIT_DATA_ARGS="--task regression"'
+    code, _, err = _run(capsys, "--data", data, "--target", "visits", "--task", "regression")
+    assert code == 0, err
+    assert load_model_config(project / CONFIG).dataset.task == "regression"

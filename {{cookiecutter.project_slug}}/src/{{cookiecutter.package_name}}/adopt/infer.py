@@ -172,9 +172,13 @@ def _classes(series: pd.Series) -> list[Label]:
     return sorted({plain(value) for value in series}, key=lambda v: (str(type(v)), v))
 
 
+def _numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
 def auto_task(series: pd.Series) -> Task:
     """The task the target's values say: numbers that are not a few integers are regression."""
-    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    numeric = _numeric(series)
     integral = numeric and bool((series == series.round()).all())
     levels = series.nunique()
     if numeric and not (integral and levels <= CLASS_TARGET_MAX):
@@ -189,7 +193,7 @@ def infer_task(target: str, series: pd.Series, wanted: str) -> tuple[Task, list[
     chosen = suggested if wanted == "auto" else wanted
     classes = [] if chosen == "regression" else _classes(series)
     fix = ("--task", suggested)
-    if chosen == "regression" and suggested != "regression":
+    if chosen == "regression" and not _numeric(series):  # a few integers may be amounts
         message = f"column '{target}' is not numeric, so it cannot be a regression target"
         problem = Problem(message, fix)
     elif chosen != "regression" and len(classes) < 2:
@@ -234,6 +238,9 @@ def check_split(target: str, series: pd.Series, task: Task, test_size: float) ->
                 f"column '{target}' has {int(counts.min())} row of class "
                 f"{plain(counts.idxmin())!r} (a stratified split needs at least 2 per class)"
             )
+            if auto_task(series) != "regression" and _numeric(series):  # counts, scores
+                hint = "if its numbers are amounts, not labels; else add rows of that class"
+                return [Problem(message, ("--task", "regression"), hint)]
             return [Problem(message, (), "add rows of that class or remove them from the file")]
     return []
 

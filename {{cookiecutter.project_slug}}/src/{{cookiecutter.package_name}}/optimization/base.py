@@ -33,6 +33,8 @@ benchmark.json:
      "rows": [{"variant": "native" | <name>, "artifact": str, "size_bytes": int,
                "single_row_p50_ms": f, "single_row_p99_ms": f, "batch_rows_per_s": f,
                <metric>: f, "<metric>_delta": f for each quality metric}]}
+    Single-row latency is one record (a tuple, missing values None) through the predictor's
+    `predict_rows`, the server's call; batch throughput is `predict` on a frame.
     quality: accuracy (+ roc_auc for binary) or rmse. The first row is always "native";
     deltas are against it: percentage points for accuracy and ROC AUC, target units for RMSE.
 
@@ -58,21 +60,37 @@ from {{ cookiecutter.package_name }}.contracts.config import BenchmarkSpec, Opti
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import GateFailedError
 from {{ cookiecutter.package_name }}.runtime import PARITY_FILE as PARITY_FILE
-from {{ cookiecutter.package_name }}.runtime import file_sha256
+from {{ cookiecutter.package_name }}.runtime import Rows, file_sha256
 from {{ cookiecutter.package_name }}.training.base import TrainedModel
+from {{ cookiecutter.package_name }}.training.preprocess import RawInputs
 
 BENCHMARK_FILE = "benchmark.json"
 
 Predict = Callable[[pd.DataFrame], np.ndarray]
+PredictRows = Callable[[Rows], np.ndarray]
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One optimized artifact and a function giving its outputs on raw features."""
+    """One optimized artifact and a function giving its outputs on raw features; single-row
+    latency is timed on `predict_rows` (records, as the server passes them) when given."""
 
     name: str
     artifact: Path
     predict: Predict
+    predict_rows: PredictRows | None = None
+
+
+def native_rows(model: TrainedModel) -> PredictRows:
+    """The native model on records, the way `runtime.native_predictor` serves it."""
+    inputs = RawInputs.of(model.spec)
+    return lambda rows: model.predict(inputs.prepared(*inputs.split_rows(rows)))
+
+
+def records(features: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """Rows of raw features as a client sends them: missing values are None."""
+    frame = features.astype(object).where(features.notna(), None)
+    return list(frame.itertuples(index=False, name=None))
 
 
 def size_bytes(path: Path) -> int:
@@ -148,15 +166,27 @@ def parity(
     return {**result, "passed": not failures, "failures": failures}
 
 
-def benchmark(predict: Predict, features: pd.DataFrame, spec: BenchmarkSpec) -> dict[str, float]:
-    """Single-row latency percentiles (ms) and batch throughput (rows/s) of `predict`."""
-    rows = [features.iloc[[i % len(features)]] for i in range(spec.single_row_runs)]
+def benchmark(
+    predict: Predict,
+    features: pd.DataFrame,
+    spec: BenchmarkSpec,
+    predict_rows: PredictRows | None = None,
+) -> dict[str, float]:
+    """Single-row latency percentiles (ms): one record through `predict_rows` as the server
+    calls it (or a one-row frame through `predict`), and batch throughput (rows/s)."""
+    indices = [i % len(features) for i in range(spec.single_row_runs)]
+    if predict_rows is not None:
+        table = records(features)
+        rows: list[Any] = [[table[i]] for i in indices]
+        single: Callable[[Any], np.ndarray] = predict_rows
+    else:
+        rows, single = [features.iloc[[i]] for i in indices], predict
     for row in rows[: spec.warmup]:
-        predict(row)
+        single(row)
     timings = np.empty(len(rows))
     for index, row in enumerate(rows):
         start = time.perf_counter()
-        predict(row)
+        single(row)
         timings[index] = time.perf_counter() - start
     repeats = -(-spec.batch_size // len(features))
     batch = pd.concat([features] * repeats, ignore_index=True).iloc[: spec.batch_size]
@@ -177,20 +207,20 @@ def _row(
     name: str,
     artifact: str,
     size: int,
-    predict: Predict,
+    predict: tuple[Predict, PredictRows | None],
     data: tuple[pd.DataFrame, np.ndarray],
     bench: BenchmarkSpec,
     reference: dict[str, float] | None,
 ) -> dict[str, Any]:
     x, y = data
-    scores = quality(spec, predict(x), y)
+    scores = quality(spec, predict[0](x), y)
     base = reference or scores
     points = 1.0 if not spec.is_classification else 100.0  # RMSE in target units
     return {
         "variant": name,
         "artifact": artifact,
         "size_bytes": size,
-        **benchmark(predict, x, bench),
+        **benchmark(predict[0], x, bench, predict[1]),
         **scores,
         **{f"{key}_delta": points * (scores[key] - base[key]) for key in scores},
     }
@@ -215,7 +245,8 @@ def finish(
         native_size = size_bytes(Path(scratch))
     native_scores = quality(spec, native_output, data[1])
     bench = config.benchmark
-    rows = [_row(spec, "native", "native/", native_size, model.predict, data, bench, None)]
+    native = (model.predict, native_rows(model))
+    rows = [_row(spec, "native", "native/", native_size, native, data, bench, None)]
     checks: dict[str, Any] = {}
     for variant in variants:
         checks[variant.name] = {
@@ -225,9 +256,8 @@ def finish(
         }
         artifact = f"optimized/{variant.artifact.name}"
         size = size_bytes(variant.artifact)
-        rows.append(
-            _row(spec, variant.name, artifact, size, variant.predict, data, bench, native_scores)
-        )
+        predict = (variant.predict, variant.predict_rows)
+        rows.append(_row(spec, variant.name, artifact, size, predict, data, bench, native_scores))
     parity_report = {
         "framework": model.framework,
         "task": spec.task,

@@ -175,5 +175,6 @@ def optimize(
     opset = int(config.options.get("target_opset", DEFAULT_OPSET))
     artifact = out_dir / ARTIFACT
     convert(model, artifact, opset)
-    predictor = onnx_predictor(artifact, model.spec, model.categories).predict_frame
-    return finish(model, [Variant("onnx", artifact, predictor)], X_test, y_test, out_dir, config)
+    served = onnx_predictor(artifact, model.spec, model.categories)
+    variant = Variant("onnx", artifact, served.predict_frame, served.predict_rows)
+    return finish(model, [variant], X_test, y_test, out_dir, config)

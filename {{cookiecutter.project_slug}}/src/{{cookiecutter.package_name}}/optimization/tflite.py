@@ -84,11 +84,13 @@ def optimize(
     inputs = (model.spec, model.categories, model.encoder, options.num_threads)
     float16_path = out_dir / FLOAT16_FILE
     float16_path.write_bytes(convert(model, float16=True))
-    served = tflite_predictor(float16_path, *inputs).predict_frame  # what serving runs
-    variants = [Variant("tflite_float16", float16_path, served)]
+    served = tflite_predictor(float16_path, *inputs)  # what serving runs
+    variants = [Variant("tflite_float16", float16_path, served.predict_frame, served.predict_rows)]
     if options.int8:
         int8_path = out_dir / INT8_FILE
         int8_path.write_bytes(convert(model, float16=False))
-        int8 = tflite_predictor(int8_path, *inputs).predict_frame
-        variants.append(Variant("tflite_dynamic_int8", int8_path, int8))
+        int8 = tflite_predictor(int8_path, *inputs)
+        variants.append(
+            Variant("tflite_dynamic_int8", int8_path, int8.predict_frame, int8.predict_rows)
+        )
     return finish(model, variants, X_test, y_test, out_dir, config)
