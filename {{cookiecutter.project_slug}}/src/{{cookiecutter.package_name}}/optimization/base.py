@@ -81,10 +81,11 @@ class Variant:
     predict_rows: PredictRows | None = None
 
 
-def native_rows(model: TrainedModel) -> PredictRows:
-    """The native model on records, the way `runtime.native_predictor` serves it."""
-    inputs = RawInputs.of(model.spec)
-    return lambda rows: model.predict(inputs.prepared(*inputs.split_rows(rows)))
+def on_rows(predict: Predict, spec: DatasetSpec) -> PredictRows:
+    """A frame predictor on records, the way `runtime.native_predictor` serves the native
+    model (for a variant without `predict_rows`)."""
+    inputs = RawInputs.of(spec)
+    return lambda rows: predict(inputs.prepared(*inputs.split_rows(rows)))
 
 
 def records(features: pd.DataFrame) -> list[tuple[Any, ...]]:
@@ -167,26 +168,18 @@ def parity(
 
 
 def benchmark(
-    predict: Predict,
-    features: pd.DataFrame,
-    spec: BenchmarkSpec,
-    predict_rows: PredictRows | None = None,
+    predict: Predict, predict_rows: PredictRows, features: pd.DataFrame, spec: BenchmarkSpec
 ) -> dict[str, float]:
-    """Single-row latency percentiles (ms): one record through `predict_rows` as the server
-    calls it (or a one-row frame through `predict`), and batch throughput (rows/s)."""
-    indices = [i % len(features) for i in range(spec.single_row_runs)]
-    if predict_rows is not None:
-        table = records(features)
-        rows: list[Any] = [[table[i]] for i in indices]
-        single: Callable[[Any], np.ndarray] = predict_rows
-    else:
-        rows, single = [features.iloc[[i]] for i in indices], predict
+    """Single-row latency percentiles (ms): one record through `predict_rows`, as the server
+    calls it; batch throughput (rows/s): `predict` on a frame."""
+    table = records(features)
+    rows = [[table[i % len(table)]] for i in range(spec.single_row_runs)]
     for row in rows[: spec.warmup]:
-        single(row)
+        predict_rows(row)
     timings = np.empty(len(rows))
     for index, row in enumerate(rows):
         start = time.perf_counter()
-        single(row)
+        predict_rows(row)
         timings[index] = time.perf_counter() - start
     repeats = -(-spec.batch_size // len(features))
     batch = pd.concat([features] * repeats, ignore_index=True).iloc[: spec.batch_size]
@@ -207,7 +200,7 @@ def _row(
     name: str,
     artifact: str,
     size: int,
-    predict: tuple[Predict, PredictRows | None],
+    predict: tuple[Predict, PredictRows],
     data: tuple[pd.DataFrame, np.ndarray],
     bench: BenchmarkSpec,
     reference: dict[str, float] | None,
@@ -220,7 +213,7 @@ def _row(
         "variant": name,
         "artifact": artifact,
         "size_bytes": size,
-        **benchmark(predict[0], x, bench, predict[1]),
+        **benchmark(*predict, x, bench),
         **scores,
         **{f"{key}_delta": points * (scores[key] - base[key]) for key in scores},
     }
@@ -245,7 +238,7 @@ def finish(
         native_size = size_bytes(Path(scratch))
     native_scores = quality(spec, native_output, data[1])
     bench = config.benchmark
-    native = (model.predict, native_rows(model))
+    native = (model.predict, on_rows(model.predict, spec))
     rows = [_row(spec, "native", "native/", native_size, native, data, bench, None)]
     checks: dict[str, Any] = {}
     for variant in variants:
@@ -256,7 +249,7 @@ def finish(
         }
         artifact = f"optimized/{variant.artifact.name}"
         size = size_bytes(variant.artifact)
-        predict = (variant.predict, variant.predict_rows)
+        predict = (variant.predict, variant.predict_rows or on_rows(variant.predict, spec))
         rows.append(_row(spec, variant.name, artifact, size, predict, data, bench, native_scores))
     parity_report = {
         "framework": model.framework,
