@@ -244,7 +244,7 @@ def test_too_many_rejected_rows_fail_with_exit_1(project: Path, tmp_path: Path) 
 @pytest.fixture
 def in_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(project)
-    monkeypatch.setenv("CHURN_MODEL_PIPELINE__REGISTRY_BACKEND", "file")
+    monkeypatch.setenv("{{ cookiecutter.package_name | upper }}_PIPELINE__REGISTRY_BACKEND", "file")
     return project
 
 

@@ -16,7 +16,6 @@ import pytest
 
 from factories import FILE_REGISTRY_ENV
 
-
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 PACKAGE = "{{ cookiecutter.package_name }}"
 PREFIX = PACKAGE.upper()

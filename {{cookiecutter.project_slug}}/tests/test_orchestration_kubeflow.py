@@ -17,7 +17,6 @@ import yaml
 
 from factories import FILE_REGISTRY_ENV
 
-
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 PACKAGE = "{{ cookiecutter.package_name }}"
 STAGES = ["data", "validate", "train", "evaluate", "optimize", "register"]
