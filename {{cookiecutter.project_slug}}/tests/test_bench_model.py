@@ -47,7 +47,7 @@ def test_gap_follows_the_metric_direction() -> None:
 
 def test_missing_inputs_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = make_project(tmp_path, "binary", seed=0)
-    with pytest.raises(UserError, match=r"no candidate bundle in .*; run `make train` first"):
+    with pytest.raises(UserError, match=r"model_config.yaml not found; run `make pipeline`"):
         bench.run(settings, flaml_seconds=0)
     stage.run(settings)
     monkeypatch.setitem(sys.modules, "flaml", None)  # as if the [bench] extra were missing

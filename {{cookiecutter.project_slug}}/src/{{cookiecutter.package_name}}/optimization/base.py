@@ -60,7 +60,7 @@ from {{ cookiecutter.package_name }}.contracts.config import BenchmarkSpec, Opti
 from {{ cookiecutter.package_name }}.contracts.spec import DatasetSpec
 from {{ cookiecutter.package_name }}.errors import GateFailedError
 from {{ cookiecutter.package_name }}.runtime import PARITY_FILE as PARITY_FILE
-from {{ cookiecutter.package_name }}.runtime import Rows, file_sha256
+from {{ cookiecutter.package_name }}.runtime import Predictor, Rows, file_sha256
 from {{ cookiecutter.package_name }}.training.base import TrainedModel
 from {{ cookiecutter.package_name }}.training.preprocess import RawInputs
 
@@ -79,6 +79,11 @@ class Variant:
     artifact: Path
     predict: Predict
     predict_rows: PredictRows | None = None
+
+    @classmethod
+    def served(cls, name: str, artifact: Path, predictor: Predictor) -> Variant:
+        """The variant a `runtime` predictor serves: its frame and its record calls."""
+        return cls(name, artifact, predictor.predict_frame, predictor.predict_rows)
 
 
 def on_rows(predict: Predict, spec: DatasetSpec) -> PredictRows:

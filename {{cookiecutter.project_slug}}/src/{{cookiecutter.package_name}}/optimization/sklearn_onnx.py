@@ -61,7 +61,9 @@ def initial_types(spec: DatasetSpec) -> list[tuple[str, Any]]:
     ]
 
 
-def _register(classifier: Any, regressor: Any, prefix: str, converter: Any) -> None:
+def _register(
+    classifier: Any, regressor: Any, prefix: str, converter: Any, regressor_options: Any = None
+) -> None:
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import (
         calculate_linear_classifier_output_shapes,
@@ -80,7 +82,7 @@ def _register(classifier: Any, regressor: Any, prefix: str, converter: Any) -> N
         f"{prefix}{regressor.__name__}",
         calculate_linear_regressor_output_shapes,
         converter,
-        options={"split": None},
+        options=regressor_options,
     )
 
 
@@ -93,7 +95,8 @@ def register_boosters() -> None:
     except ImportError:
         pass
     else:
-        _register(LGBMClassifier, LGBMRegressor, "LightGbm", convert_lightgbm)
+        split = {"split": None}  # LightGBM's converter may split its trees into several ops
+        _register(LGBMClassifier, LGBMRegressor, "LightGbm", convert_lightgbm, split)
     try:
         from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
         from xgboost import XGBClassifier, XGBRegressor
@@ -176,5 +179,5 @@ def optimize(
     artifact = out_dir / ARTIFACT
     convert(model, artifact, opset)
     served = onnx_predictor(artifact, model.spec, model.categories)
-    variant = Variant("onnx", artifact, served.predict_frame, served.predict_rows)
-    return finish(model, [variant], X_test, y_test, out_dir, config)
+    variants = [Variant.served("onnx", artifact, served)]
+    return finish(model, variants, X_test, y_test, out_dir, config)

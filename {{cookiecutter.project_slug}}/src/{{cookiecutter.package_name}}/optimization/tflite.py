@@ -85,12 +85,10 @@ def optimize(
     float16_path = out_dir / FLOAT16_FILE
     float16_path.write_bytes(convert(model, float16=True))
     served = tflite_predictor(float16_path, *inputs)  # what serving runs
-    variants = [Variant("tflite_float16", float16_path, served.predict_frame, served.predict_rows)]
+    variants = [Variant.served("tflite_float16", float16_path, served)]
     if options.int8:
         int8_path = out_dir / INT8_FILE
         int8_path.write_bytes(convert(model, float16=False))
         int8 = tflite_predictor(int8_path, *inputs)
-        variants.append(
-            Variant("tflite_dynamic_int8", int8_path, int8.predict_frame, int8.predict_rows)
-        )
+        variants.append(Variant.served("tflite_dynamic_int8", int8_path, int8))
     return finish(model, variants, X_test, y_test, out_dir, config)

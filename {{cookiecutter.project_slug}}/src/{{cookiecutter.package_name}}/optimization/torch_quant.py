@@ -209,7 +209,7 @@ def optimize(
         float16=options.onnx_float16,
     )
     served = onnx_predictor(onnx_path, model.spec, model.categories, model.encoder)
-    variants = [Variant("onnx", onnx_path, served.predict_frame, served.predict_rows)]
+    variants = [Variant.served("onnx", onnx_path, served)]
     if options.int8:
         int8_path = out_dir / INT8_FILE
         save_int8(model, int8_path, options.int8_input_layer)
