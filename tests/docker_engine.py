@@ -10,9 +10,10 @@ other checkouts on the machine take turns.
 
 Base images cannot be pulled here: `ensure_base_image(env)` builds `local/python:3.11-bookworm`
 with `debootstrap --variant=minbase` (mirror from the machine's apt sources), links
-`/usr/local/bin/python`, copies the machine's CA bundle and pip's `cert` setting in (pip in the
-image build then trusts what pip on the machine trusts), caches the result as a tarball with
-its sha256, and imports it. Every failure is a `pytest.fail` under CI=true, a skip locally.
+`/usr/local/bin/python`, copies the machine's CA bundle in with pip's `cert` setting and
+SSL_CERT_FILE (pip and uv in the image build then trust what they trust on the machine),
+caches the result as a tarball with its sha256, and imports it. Every failure is a
+`pytest.fail` under CI=true, a skip locally.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ BASE_TARBALL = CACHE / "docker-base" / "python-3.11-bookworm.tar"
 SUITE = "bookworm"
 PACKAGES = "python3,python3-venv,ca-certificates"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# uv in the image build (the Dockerfile's `uv sync`) trusts that bundle as pip does (pip.conf).
+TRUST_ENV = f"SSL_CERT_FILE={CA_BUNDLE}"
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
 DEBOOTSTRAP_TIMEOUT_S = 900
@@ -119,16 +122,17 @@ def ensure_base_image(env: dict[str, str]) -> str:
     """`local/python:3.11-bookworm` in the engine (imported from the cached tarball)."""
     docker = docker_cli()
     present = subprocess.run(
-        [docker, "image", "inspect", BASE_IMAGE], env=env, capture_output=True, check=False
-    )
-    if present.returncode == 0:
+        [docker, "image", "inspect", "--format", "{{json .Config.Env}}", BASE_IMAGE],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if present.returncode == 0 and TRUST_ENV in present.stdout:
         return BASE_IMAGE
     if not _tarball_valid():
         _build_base_tarball()
     with BASE_TARBALL.open("rb") as tarball:
         subprocess.run(
-            [docker, "import", "-", BASE_IMAGE], stdin=tarball, env=env, check=True,
-            capture_output=True, timeout=300,
+            [docker, "import", "--change", f"ENV {TRUST_ENV}", "-", BASE_IMAGE], stdin=tarball,
+            env=env, check=True, capture_output=True, timeout=300,
         )  # fmt: skip
     return BASE_IMAGE
 

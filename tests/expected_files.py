@@ -36,10 +36,12 @@ def core_files(config: dict[str, Any]) -> set[str]:
         f"{PKG}/contracts/config.py",
         f"{PKG}/contracts/decode.py",
         f"{PKG}/contracts/metrics.py",
+        f"{PKG}/provenance.py",
         f"{PKG}/settings.py",
         f"{PKG}/tables.py",
         "tests/conftest.py",
         "tests/test_cli.py",
+        "tests/test_provenance.py",
         "tests/test_settings.py",
         "tests/test_tables.py",
     }

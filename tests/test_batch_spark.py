@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import VENV_CACHE, render, require_tool, run_checked, uv
+from tests.conftest import VENV_CACHE, lock_project, render, require_tool, run_checked, uv
 from tests.test_frameworks import ANSWERS, bake_env, cached_venv
 from tests.test_tune import prices, write_csv
 
@@ -103,6 +103,7 @@ def test_spark_engine_matches_the_local_engine(framework: str, tmp_path: Path) -
     project = render(tmp_path, ml_framework=framework, **ANSWERS)
     venv = _venv(framework, project)
     env = bake_env(venv)
+    lock_project(project)
     run_checked(["make", f"VENV={venv}", "install", "pipeline"], cwd=project, env=env)
     python = str(venv / "bin" / "python")
     run_checked([python, "-c", MAKE_INPUT, "in"], cwd=project, env=env)
@@ -147,6 +148,7 @@ def test_spark_training_fits_xgboost_with_the_same_export_and_parity(tmp_path: P
     env = bake_env(venv)
     write_csv(project / "data/raw/prices.csv", prices(random.Random(11)))
     adopt = ["DATA=data/raw/prices.csv", "TARGET=price", "INIT_DATA_ARGS=--family xgboost"]
+    lock_project(project)
     run_checked(["make", f"VENV={venv}", "install", "init-data", *adopt], cwd=project, env=env)
     python = str(venv / "bin" / "python")
     spark_env = env | {

@@ -265,10 +265,36 @@ def test_workflows_are_hardened(projects: dict[str, Path]) -> None:
         assert ("packages" in build) == (cloud == "none")
 
 
-def test_dependabot_covers_actions_pip_and_docker(projects: dict[str, Path]) -> None:
+def test_dependabot_covers_actions_uv_and_docker(projects: dict[str, Path]) -> None:
     config = load(projects["aws-all"] / ".github/dependabot.yml")
     ecosystems = {update["package-ecosystem"] for update in config["updates"]}
-    assert ecosystems == {"github-actions", "pip", "docker"}
+    assert ecosystems == {"github-actions", "uv", "docker"}  # uv: pull requests update uv.lock
+
+
+def test_one_uv_version_installs_in_every_job_and_the_image(projects: dict[str, Path]) -> None:
+    """The Makefile's pinned uv is the one CI jobs set up and the image builds with; jobs that
+    install cache uv's downloads keyed on uv.lock, except the release build (no cache)."""
+    for project in projects.values():
+        pinned = re.search(r"^UV_VERSION := (\S+)$", (project / "Makefile").read_text(), re.M)
+        assert pinned, project.name
+        dockerfile = (project / "Dockerfile").read_text()
+        assert f"ARG UV_VERSION={pinned[1]}\n" in dockerfile, project.name
+        assert "uv sync --locked --no-dev --no-install-project" in dockerfile, project.name
+        workflows = project / ".github/workflows"
+        for filename in OWN_WORKFLOWS if workflows.is_dir() else ():
+            for job_name, job in load(workflows / filename)["jobs"].items():
+                runs = [step.get("run", "") for step in job["steps"]]
+                if "make install" not in runs:
+                    continue
+                setups = [
+                    s for s in job["steps"] if s.get("uses", "").startswith("astral-sh/setup-uv@")
+                ]
+                where = f"{project.name} {filename}:{job_name}"
+                assert len(setups) == 1 and setups[0]["with"]["version"] == pinned[1], where
+                cached = setups[0]["with"]["enable-cache"]
+                assert cached is (filename != "deploy.yml"), where
+                if cached:
+                    assert setups[0]["with"]["cache-dependency-glob"] == "uv.lock", where
 
 
 # ---------------------------------------------------------------- Jenkins

@@ -425,8 +425,10 @@ def test_lifecycle_checks_the_answers(lifecycle: ModuleType) -> None:
 
 
 def fake_venv(tmp_path: Path, project: Path) -> Path:
-    """A VENV holding only ruff (the template's own), newer than pyproject.toml, so that
-    `make format` runs the real ruff without installing the project's ML stack."""
+    """A VENV holding only ruff (the template's own), newer than pyproject.toml and uv.lock
+    (an empty stand-in: nothing is installed from it), so that `make format` runs the real ruff
+    without installing the project's ML stack."""
+    (project / "uv.lock").touch()
     venv = tmp_path / "ruff-venv"
     (venv / "bin").mkdir(parents=True)
     ruff = shutil.which("ruff")

@@ -5,8 +5,9 @@ virtualenv (`<cache>/venvs/<framework>-<hash of the generated dependencies>`, re
 runs, rebuilt when the dependencies change), runs the generated `make pipeline`, checks the
 artifacts (native model, optimized models, parity and benchmark reports), then runs the
 generated `make lint test`; MLflow's own tools (pyfunc, spark_udf, `mlflow models serve`) load the
-registered version. The PyTorch venv gets `torch==2.13.0` first: that pin resolves to
-the machine's local CPU wheel, any other spec would download the CUDA build.
+registered version. `make install` installs the project's uv.lock: for PyTorch it takes torch
+from the CPU index, here the machine's local CPU wheel (conftest.lock_project); any other
+source would download the CUDA build.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -26,18 +26,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import VENV_CACHE, render, require_tool, run_checked
+from tests.conftest import VENV_CACHE, lock_project, render, require_tool, run_checked
 from tests.mlflow_tools import check_mlflow_tools
 
 VENVS = VENV_CACHE
 PYTHON = "3.11"  # the local CPU torch wheel is built for CPython 3.11
-
-# Installed before the project so that pip keeps them (they satisfy the project's ranges).
-PRE_INSTALL: dict[str, list[str]] = {
-    "pytorch": ["torch==2.13.0"],
-    "tensorflow": [],
-    "scikit-learn": [],
-}
 
 # The primary optimized artifact (what serving loads) and the variants the reports list.
 EXPECTED: dict[str, dict[str, Any]] = {
@@ -67,7 +60,6 @@ def venv_key(framework: str, project: Path) -> str:
     meta = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     payload = {
         "python": PYTHON,
-        "pre_install": PRE_INSTALL[framework],
         "dependencies": sorted(meta["dependencies"]),
         "optional": {key: sorted(value) for key, value in meta["optional-dependencies"].items()},
     }
@@ -87,20 +79,13 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def cached_venv(framework: str, project: Path) -> Path:
-    """A venv with the project's dependencies, built once per dependency set."""
+    """The venv of the project's dependency set, `make install`ed from its uv.lock (one at a
+    time: a sync makes the venv exactly the lock)."""
     venv = VENVS / venv_key(framework, project)
-    done = venv / ".complete"
+    lock_project(project)
     with _locked(VENVS / f".{venv.name}.lock"):
-        if not done.is_file():
-            shutil.rmtree(venv, ignore_errors=True)
-            run_checked([_python(), "-m", "venv", str(venv)], cwd=project)
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-            if PRE_INSTALL[framework]:
-                run_checked([*pip, *PRE_INSTALL[framework]], cwd=project)
-            # Non-editable: the venv outlives this render; `make install` adds the project.
-            run_checked([*pip, f"{project}[dev]"], cwd=project)
-            run_checked([*pip[:-2], "uninstall", "--yes", project.name], cwd=project)
-            done.touch()
+        install = ["make", f"VENV={venv}", f"PYTHON={_python()}", "install"]
+        run_checked(install, cwd=project, env=bake_env(venv))
     return venv
 
 

@@ -12,6 +12,7 @@ One rendered default project (the bake's cached venv) runs `make pipeline`; then
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import VENV_CACHE, free_port, make, render, require_tool
 from tests.test_serving import PostgresServer
@@ -85,6 +87,15 @@ def server(project: Path, **env: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def test_the_bundle_records_the_lock_it_was_installed_from(project: Path) -> None:
+    lineage = yaml.safe_load((project / "models/candidate/model_config.yaml").read_text())[
+        "lineage"
+    ]
+    assert (
+        lineage["uv_lock_sha256"] == hashlib.sha256((project / "uv.lock").read_bytes()).hexdigest()
+    )
 
 
 def test_mlflow_clients_work_unchanged_and_match_mlflow_models_serve(project: Path) -> None:

@@ -23,8 +23,10 @@ machine without root (no engine) still runs the rest before it skips (under CI i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -36,13 +38,23 @@ from typing import Any, ClassVar
 
 import pytest
 
-from tests.conftest import IN_CI, VENV_CACHE, free_port, make, render, require_tool, uv
+from tests.conftest import (
+    IN_CI,
+    VENV_CACHE,
+    free_port,
+    lock_project,
+    make,
+    render,
+    require_tool,
+    uv,
+)
 from tests.docker_engine import docker_cli, docker_engine, ensure_base_image
 from tests.workflow_runner import (
     StandIn,
     UsesStandIn,
     WorkflowRunner,
     setup_python,
+    setup_uv,
     upload_artifact,
 )
 
@@ -212,6 +224,13 @@ def registry_state(tracking_uri: str) -> tuple[int, dict[str, str]]:
     return len(versions), aliases
 
 
+def uv_version() -> str:
+    """The version of the machine's uv (`uv --version`: "uv 0.13.8 (...)")."""
+    return subprocess.run(
+        [uv(), "--version"], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
+
+
 def commit(project: Path, message: str) -> None:
     git = require_tool("git", "apt-get install git")
     identity = ["-c", "user.email=ci@example.com", "-c", "user.name=ci"]
@@ -252,7 +271,20 @@ def deploy_jobs(runner: WorkflowRunner, uses: dict[str, UsesStandIn], champion: 
             "make registry-login": NO_REGISTRY,
             "make push": NO_REGISTRY,
         }
-        assert build.names()[-3:] == ["make build", "container smoke test", "make push"]
+        assert build.names()[-5:] == [
+            "make build",
+            "container smoke test",
+            "image packages equal uv.lock",
+            "actions/upload-artifact",
+            "make push",
+        ]
+        verified = build.step("image packages equal uv.lock").output
+        assert re.search(r"ok: the \d+ installed packages equal uv.lock", verified), verified
+        lock_hash = hashlib.sha256((build.workspace / "uv.lock").read_bytes()).hexdigest()
+        sbom = json.loads((build.workspace / "build/sbom.cdx.json").read_text())
+        components = {component["name"] for component in sbom["components"]}
+        assert {"onnxruntime", "scikit-learn", "fastapi", "mlflow-skinny"} <= components, sbom
+        assert not {"pytest", "ruff", "mypy"} & components  # the image's packages, not dev's
         smoke = build.step("container smoke test").output
         for check in ("HEALTHCHECK", f"served by {champion}", "read-only root filesystem",
                       "its feedback are in"):  # fmt: skip
@@ -264,6 +296,7 @@ def deploy_jobs(runner: WorkflowRunner, uses: dict[str, UsesStandIn], champion: 
             labels = json.loads(docker(engine, "image", "inspect", "--format",
                                        "{{json .Config.Labels}}", image))  # fmt: skip
             assert labels["churn_model.champion"] == champion, labels
+            assert labels["churn_model.uv-lock-sha256"] == lock_hash, labels
             size = int(docker(engine, "image", "inspect", "--format", "{{.Size}}", image))
             print(
                 f"deploy build job: {time.monotonic() - started:.0f} s, image {size / 1e6:.0f} MB"
@@ -299,6 +332,7 @@ def test_train_and_retrain_check_jobs_against_a_shared_registry(
 ) -> None:
     git = require_tool("git", "apt-get install git")
     origin = render(tmp_path / "origin")
+    lock_project(origin)  # committed, as `make lock` asks
     subprocess.run([git, "init", "-q", "-b", "main"], cwd=origin, check=True)
     commit(origin, "generated project")
     api_url, dispatches = github_api
@@ -318,6 +352,7 @@ def test_train_and_retrain_check_jobs_against_a_shared_registry(
     uploaded: list[Path] = []
     uses = {
         "actions/setup-python": setup_python(PROJECT_VENV),
+        "astral-sh/setup-uv": setup_uv(uv(), uv_version()),
         "actions/upload-artifact": upload_artifact(uploaded),
     }
 

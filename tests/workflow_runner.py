@@ -292,6 +292,18 @@ def setup_python(venv: Path) -> UsesStandIn:
     return stand_in
 
 
+def setup_uv(uv: str, version: str) -> UsesStandIn:
+    """astral-sh/setup-uv: `uv` (the machine's, of the `version` the step pins) put on PATH."""
+
+    def stand_in(with_: dict[str, Any], env: dict[str, str]) -> str | None:
+        if str(with_.get("version")) != version:
+            return f"setup-uv pins uv {with_.get('version')}; the stand-in has {version}"
+        env["PATH"] = os.pathsep.join([str(Path(uv).parent), env["PATH"]])
+        return None
+
+    return stand_in
+
+
 def upload_artifact(uploaded: list[Path]) -> UsesStandIn:
     """actions/upload-artifact: note which listed paths exist (nothing leaves the machine)."""
 

@@ -53,5 +53,5 @@ def test_missing_inputs_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "flaml", None)  # as if the [bench] extra were missing
     with pytest.raises(UserError) as raised:
         bench.run(settings, flaml_seconds=5)
-    assert str(raised.value).startswith("bench-model's FLAML baseline needs flaml: pip install")
+    assert str(raised.value).startswith("bench-model's FLAML baseline needs flaml: install")
     assert "\n" not in str(raised.value)

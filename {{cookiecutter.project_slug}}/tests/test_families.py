@@ -157,5 +157,5 @@ def test_spark_engine_refuses_what_it_cannot_train_in_one_line(
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
     with pytest.raises(UserError) as raised:
         stage.run(settings, "spark")
-    assert str(raised.value).startswith("the spark engine needs pyspark and Java 17+: pip install")
+    assert str(raised.value).startswith("the spark engine needs pyspark and Java 17+: install")
     assert not (tmp_path / "models/candidate").exists()

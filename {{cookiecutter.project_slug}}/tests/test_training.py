@@ -89,6 +89,7 @@ def test_stage_writes_bundle_with_lineage(tmp_path: Path) -> None:
     assert re.fullmatch(r"[0-9a-f]{64}", lineage["dataset_sha256"])
     assert config["dataset"]["sha256"] == lineage["dataset_sha256"]
     assert lineage["git_commit"] is None  # tmp_path is not a git work tree
+    assert lineage["uv_lock_sha256"] is None  # nor a project with a uv.lock (test_provenance.py)
     assert lineage["params"] == config["hyperparameters"]
     assert {"python", "numpy", "pandas"} <= set(lineage["library_versions"])
     spec = settings.read_model_config().dataset

@@ -7,6 +7,7 @@ file that lacks a feature or id column is an input error (`UserError`), not a ba
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import cast
 
@@ -54,11 +55,14 @@ def _numeric(column: pa.Array, name: str, reasons: np.ndarray) -> np.ndarray:
             values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raw = pd.Series(column.to_pandas(), dtype=object)
-            parsed = pd.to_numeric(raw, errors="coerce")
-            bad = parsed.isna().to_numpy() & raw.notna().to_numpy()
+            values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+            bad = np.isnan(values) & raw.notna().to_numpy()
+            for index in np.flatnonzero(bad):  # pandas < 3 coerces an overflow ("1e400") to NaN
+                with contextlib.suppress(TypeError, ValueError):
+                    values[index] = float(raw.iloc[index])
+            bad &= np.isnan(values)
             shown = [f"{name}: not a number ({str(value)[:40]!r})" for value in raw]
             _first(reasons, bad, shown)
-            values = parsed.to_numpy(dtype=np.float64)
     values = np.where(np.asarray(column.is_null()), np.nan, values)
     _first(reasons, np.isinf(values), f"{name}: not finite")
     return values

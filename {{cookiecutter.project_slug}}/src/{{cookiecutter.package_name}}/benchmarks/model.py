@@ -96,8 +96,8 @@ class _Flaml:
             flaml: Any = importlib.import_module("flaml")
         except ImportError:
             raise UserError(
-                "bench-model's FLAML baseline needs flaml: pip install -e '.[bench]' "
-                "(or --flaml-seconds 0)"
+                "bench-model's FLAML baseline needs flaml: install the [bench] extra "
+                "(make bench-model adds it) or pass --flaml-seconds 0"
             ) from None
         self.automl, self.spec, self.seed = flaml.AutoML(), spec, seed
         self.settings = {"metric": FLAML_METRICS.get(metric, "auto"), "time_budget": seconds}

@@ -202,6 +202,48 @@ def alertmanager_config(
     typer.echo(f"wrote {output} ({count} webhook receivers)")
 
 
+@app.command("verify-env")
+def verify_env(
+    requirements: Annotated[
+        str,
+        typer.Option(help="`uv export --format requirements.txt` of uv.lock; - reads stdin."),
+    ],
+) -> None:
+    """Installed packages vs the lock's export: exit 1 with a table of every difference.
+
+    `make verify-image` runs it inside the built image.
+    """
+    import sys
+
+    from {{ cookiecutter.package_name }}.provenance import (
+        environment_differences,
+        installed_versions,
+        locked_versions,
+    )
+    from {{ cookiecutter.package_name }}.tables import render
+
+    if requirements == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(requirements).read_text(encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"--requirements {requirements}: {error.strerror}") from None
+    locked = locked_versions(text)
+    if not locked:
+        raise UserError("--requirements lists no package: pass the export of uv.lock")
+    differences = environment_differences(locked, installed_versions("{{ cookiecutter.project_slug }}"))
+    if not differences:
+        typer.echo(f"ok: the {len(locked)} installed packages equal uv.lock")
+        return
+    rows = [(d.package, d.locked, d.installed) for d in differences]
+    typer.echo(render(["package", "uv.lock", "installed"], rows))
+    typer.echo(
+        f"error: {len(differences)} installed packages differ from uv.lock (above)", err=True
+    )
+    raise typer.Exit(1)
+
+
 # ---- smoke test, benchmarks and the prediction log's writer process
 @app.command()
 def smoke() -> None:

@@ -30,6 +30,10 @@ MISSING = "__missing__"  # the category of a missing value
 PARTS: tuple[DatePart, ...] = ("year", "month", "day", "day_of_week", "hour")
 
 
+# A time of day followed by a UTC offset ("...T23:30:00+02:00", "... 08:15Z").
+OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+
+
 def parse_dates(values: pd.Series) -> pd.Series:
     """datetime64[ns, UTC] of raw values (str, datetime, Timestamp); NaT where unreadable."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
@@ -37,10 +41,17 @@ def parse_dates(values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dt.tz_localize("UTC")
     text = values.astype("string")
-    stamps = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
-    retry = stamps.isna() & text.notna()
-    if retry.any():
-        stamps[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed", utc=True)
+    # Stamps with an offset and naive ones (UTC) are parsed apart: pandas < 3 reads a naive
+    # stamp after an offset one with that offset.
+    aware = text.str.contains(OFFSET, regex=True, na=False).to_numpy(dtype=bool)
+    stamps = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    for group in (aware, ~aware):
+        if group.any():
+            stamps[group] = pd.to_datetime(text[group], errors="coerce", format="ISO8601", utc=True)
+    retry = (stamps.isna() & text.notna()).to_numpy(dtype=bool)
+    for group in (retry & aware, retry & ~aware):
+        if group.any():
+            stamps[group] = pd.to_datetime(text[group], errors="coerce", format="mixed", utc=True)
     return stamps
 
 

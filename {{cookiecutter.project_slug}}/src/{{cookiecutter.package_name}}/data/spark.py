@@ -30,8 +30,8 @@ def session(master: str, app: str, config: dict[str, str] | None = None) -> Any:
         from pyspark.sql import SparkSession  # optional heavy stack: the [spark] extra
     except ImportError:
         raise UserError(
-            "the spark engine needs pyspark and Java 17+: "
-            "pip install '{{ cookiecutter.project_slug }}[spark]' (or use --engine local)"
+            "the spark engine needs pyspark and Java 17+: install the [spark] extra "
+            "(make install EXTRAS=dev,spark) or use --engine local"
         ) from None
     if master.startswith("local"):  # local workers run this interpreter (this venv)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

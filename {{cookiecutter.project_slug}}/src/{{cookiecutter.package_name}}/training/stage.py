@@ -13,13 +13,13 @@ target's deciles (10% ... 90%), the buckets serving's value histogram uses. The 
 
 from __future__ import annotations
 
-import platform
 import shutil
-import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
+{%- if cookiecutter.feature_store == "feast" %}
+from importlib.metadata import version
+{%- endif %}
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from {{ cookiecutter.package_name }}.data import read_table, sha256_file, split_
 from {{ cookiecutter.package_name }}.data.spark import spark_master
 {%- endif %}
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.provenance import git_commit, library_versions, lock_sha256
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.training import TrainedModel, train_model
 {%- if cookiecutter.ml_framework == "scikit-learn" %}
@@ -43,47 +44,6 @@ from {{ cookiecutter.package_name }}.training.spark import check_engine, train_o
 
 TRAIN_FILE = "train.csv"
 TEST_FILE = "test.csv"
-LIBRARIES = (
-    "numpy",
-    "pandas",
-    "scikit-learn",
-    "lightgbm",
-    "xgboost",
-    "xgboost-cpu",
-    "pyspark",
-    "torch",
-    "tensorflow",
-    "tensorflow-cpu",
-    "keras",
-    "onnx",
-    "onnxruntime",
-    "skl2onnx",
-    "pandera",
-    "mlflow-skinny",
-    "dvc",
-)
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape the model (those installed)."""
-    found = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
-def git_commit(root: Path) -> str | None:
-    """The checked-out commit of the project, or None outside a git work tree."""
-    git = shutil.which("git")
-    if git is None:
-        return None
-    result = subprocess.run(
-        [git, "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
-    )
-    return result.stdout.strip() if result.returncode == 0 else None
 
 
 def dataset_path(settings: Settings, config: ModelConfig) -> Path:
@@ -222,6 +182,7 @@ def run(settings: Settings) -> Path:
                 "train_rows": len(train),
                 "test_rows": len(test),
                 "git_commit": git_commit(settings.project_root),
+                "uv_lock_sha256": lock_sha256(settings.project_root),
                 "trained_at": trained_at.isoformat(timespec="seconds"),
                 "training_seconds": round(time.perf_counter() - started, 3),
                 "seed": settings.seed,
