@@ -202,6 +202,34 @@ def alertmanager_config(
     typer.echo(f"wrote {output} ({count} webhook receivers)")
 
 
+@app.command("canary-analysis")
+def canary_analysis(
+    prometheus: Annotated[
+        str, typer.Option(envvar="PROMETHEUS_URL", help="Prometheus base URL.")
+    ] = "http://127.0.0.1:9090",
+    spec: Annotated[Path, typer.Option(help="The analysis spec.")] = Path(
+        "configs/canary_analysis.yaml"
+    ),
+    stable: Annotated[
+        str | None, typer.Option(help="Stable model_version (default: the champion's).")
+    ] = None,
+    canary: Annotated[
+        str | None, typer.Option(help="Canary model_version (default: the challenger's).")
+    ] = None,
+    promote: Annotated[
+        bool, typer.Option(help="On a pass, point the registry's champion at the challenger.")
+    ] = False,
+) -> None:
+    """Canary vs stable on the servers' metrics in Prometheus: exit 0 pass, 1 fail, 3 no
+    verdict (too little traffic)."""
+    from {{ cookiecutter.package_name }}.monitoring.canary import CanaryOptions, run
+
+    code, report = run(get_settings(), CanaryOptions(prometheus, spec, stable, canary, promote))
+    typer.echo(report)
+    if code:
+        raise typer.Exit(code)
+
+
 @app.command("verify-env")
 def verify_env(
     requirements: Annotated[
