@@ -8,8 +8,9 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= build/demo
-# What the demo runs inside the rendered project.
-DEMO_TARGETS ?= install pipeline smoke
+# What the demo runs inside the rendered project: `lock` first, as a new project's owner does
+# (its CI refuses to install without the committed uv.lock).
+DEMO_TARGETS ?= lock install pipeline smoke
 PYTEST_ARGS ?= --durations=25
 # Two workers keep both cores busy; the slow bakes dominate the wall clock.
 PYTEST_WORKERS ?= 2
