@@ -126,6 +126,22 @@ def _torch_index_stand_in(pyproject: Path) -> None:
     pyproject.write_text(text, encoding="utf-8")
 
 
+def _test_constraints(pyproject: Path) -> None:
+    """`uv lock` does not read UV_CONSTRAINT: the test pins (constraints.txt) go into the
+    project's `[tool.uv] constraint-dependencies`, so its lock takes the versions the test
+    tooling installs beside it (the loopback `mlflow server` matches the client's version)."""
+    pins = [
+        line.strip()
+        for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    text = pyproject.read_text(encoding="utf-8")
+    assert "\n[tool.uv]\n" in text and "constraint-dependencies" not in text
+    listed = ", ".join(f'"{pin}"' for pin in pins)
+    text = text.replace("\n[tool.uv]\n", f"\n[tool.uv]\nconstraint-dependencies = [{listed}]\n", 1)
+    pyproject.write_text(text, encoding="utf-8")
+
+
 def lock_project(project: Path, env: dict[str, str] | None = None) -> Path:
     """The project's uv.lock, written by its own `make lock` once per pyproject.toml text and
     copied from the cache after that (a committed lock, as users have). The first `make lock`
@@ -135,6 +151,7 @@ def lock_project(project: Path, env: dict[str, str] | None = None) -> Path:
         return target
     pyproject = project / "pyproject.toml"
     _torch_index_stand_in(pyproject)
+    _test_constraints(pyproject)
     key = hashlib.sha256(pyproject.read_bytes()).hexdigest()[:16]
     cached = LOCK_CACHE / f"{key}.lock"
     LOCK_CACHE.mkdir(parents=True, exist_ok=True)
