@@ -92,9 +92,9 @@ def mlflow_server_python(version: str) -> Path:
 
 @pytest.fixture
 def project_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default project's cached venv (test_bake fills it; filled here when run alone)."""
-    if not (PROJECT_VENV / "bin/python").exists():
-        make(render(tmp_path_factory.mktemp("venv")), "install", venv=PROJECT_VENV)
+    """The default project's cached venv, installed from the default project's lock (a no-op
+    when another test of the group just did)."""
+    make(render(tmp_path_factory.mktemp("venv")), "install", venv=PROJECT_VENV)
     return PROJECT_VENV
 
 
