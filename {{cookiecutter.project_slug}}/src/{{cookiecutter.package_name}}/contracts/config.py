@@ -7,7 +7,7 @@ reads another file (a bundle's copy, a test's). Lineage is added by training, in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -104,10 +104,20 @@ def read_yaml_mapping(path: Path, what: str, fix: str) -> dict[str, Any]:
     return raw
 
 
-def load_model_config(path: Path) -> ModelConfig:
-    """Read and validate a model config, turning any problem into a one-line `UserError`."""
-    raw = read_yaml_mapping(path, "model config", "create it (see configs/model_config.yaml)")
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[Model], what: str, fix: str) -> Model:{% if cookiecutter.python_version != "3.11" %}  # noqa: UP047{% endif %}
+    """A YAML config file validated as `model`; any problem is a one-line `UserError`."""
+    raw = read_yaml_mapping(path, what, fix)
     try:
-        return ModelConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as error:
         raise UserError(f"{path}: invalid {first_problem(error)}") from None
+
+
+def load_model_config(path: Path) -> ModelConfig:
+    """Read and validate a model config, turning any problem into a one-line `UserError`."""
+    return load_yaml_model(
+        path, ModelConfig, "model config", "create it (see configs/model_config.yaml)"
+    )

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from {{ cookiecutter.package_name }}.contracts.bundle import read_bundle
-from {{ cookiecutter.package_name }}.contracts.config import read_yaml_mapping
-from {{ cookiecutter.package_name }}.errors import UserError, first_problem, one_line
+from {{ cookiecutter.package_name }}.contracts.config import load_yaml_model
+from {{ cookiecutter.package_name }}.errors import UserError, one_line
 from {{ cookiecutter.package_name }}.registry import promote, resolve_bundle
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.tables import render
@@ -67,11 +67,9 @@ class CanaryAnalysis(BaseModel):
 
 def load_analysis(path: Path) -> CanaryAnalysis:
     """The analysis spec, or a one-line `UserError`."""
-    raw = read_yaml_mapping(path, "canary analysis spec", "create it (see the README)")
-    try:
-        return CanaryAnalysis.model_validate(raw)
-    except ValidationError as error:
-        raise UserError(f"{path}: invalid {first_problem(error)}") from None
+    return load_yaml_model(
+        path, CanaryAnalysis, "canary analysis spec", "create it (see the README)"
+    )
 
 
 @dataclass(frozen=True)
@@ -118,7 +116,7 @@ class Prometheus:
         """`{model_version: {label value: value}}` of a query by model_version and `label`."""
         found: dict[str, dict[str, float]] = {}
         for labels, value in self.vector(query):
-            found.setdefault(labels.get("model_version", ""), {})[labels.get(label, "")] = value
+            found.setdefault(labels.get(VERSION, ""), {})[labels.get(label, "")] = value
         return found
 
 
@@ -182,9 +180,6 @@ class Analysis:
         """`sum by (model_version) (increase(<expression>[window]))`."""
         return self.prom.by(_increase(expression, VERSION, self.spec.window), VERSION)
 
-    def pair(self, values: dict[str, float]) -> Pair:
-        return values.get(self.versions[0]), values.get(self.versions[1])
-
     def ratios(self, numerator: dict[str, float], denominator: dict[str, float]) -> Pair:
         return (
             _ratio(numerator, denominator, self.versions[0]),
@@ -202,14 +197,14 @@ class Analysis:
             f"(rate(model_request_latency_seconds_bucket[{spec.window}])))",
             VERSION,
         )
-        p99 = tuple(_finite(value) for value in self.pair(tails))
+        p99 = (_finite(tails.get(self.versions[0])), _finite(tails.get(self.versions[1])))
         increase, ratio = limits.max_error_rate_increase, limits.max_latency_p99_ratio
         least = spec.min_requests
         return [
             Check("requests", *counts, f">= {least} each", min(counts) >= least),
             _compare("5xx rate", self.ratios(errors, requests), f"<= stable + {increase}",
                      lambda s, c: c - s <= increase),
-            _compare("p99 latency s", (p99[0], p99[1]), f"<= {ratio} x stable",
+            _compare("p99 latency s", p99, f"<= {ratio} x stable",
                      lambda s, c: c <= ratio * s),
         ]  # fmt: skip
 
